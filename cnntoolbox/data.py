@@ -1,0 +1,153 @@
+"""The bundled MNIST data in the toolbox's ``mnist_uint8`` layout.
+
+The repository's ``data/`` folder holds the four original MNIST IDX files,
+gzip-compressed. :func:`load_mnist` reads them, checks the MD5 sum of every
+decompressed file and its IDX header, and returns the four variables that the
+toolbox's ``load mnist_uint8`` gives ``test_example_CNN.m``.
+:func:`write_mnist_mat` writes the same variables to a MATLAB v7 file.
+"""
+
+import gzip
+import hashlib
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+#: Folder with the bundled IDX files: ``data/`` next to the package folder.
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+#: Per file: the MD5 of its decompressed bytes, its IDX magic number and
+#: the dimensions its header must announce.
+IDX_FILES = {
+    "train-images-idx3-ubyte.gz": ("6bbc9ace898e44ae57da46a324031adb", 0x803, (60000, 28, 28)),
+    "train-labels-idx1-ubyte.gz": ("a25bea736e30d166cdddb491f175f624", 0x801, (60000,)),
+    "t10k-images-idx3-ubyte.gz": ("2646ac647ad5339dbf082846283269ea", 0x803, (10000, 28, 28)),
+    "t10k-labels-idx1-ubyte.gz": ("27ae3e4e09519cfbb04c329615203637", 0x801, (10000,)),
+}
+
+
+class CorruptDataError(ValueError):
+    """A data file exists but its content is not the expected one."""
+
+
+def _read_idx(path, md5, magic, dims):
+    """Read one gzip-compressed IDX file and check it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The ``.gz`` file.
+    md5 : str
+        Expected MD5 (hex) of the decompressed bytes.
+    magic : int
+        Expected IDX magic number (0x803 images, 0x801 labels).
+    dims : tuple of int
+        Expected dimensions from the header.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 array of shape ``dims``, in file order.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"MNIST file not found: {path}")
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorruptDataError(f"{path}: not a readable gzip file ({exc})") from None
+    digest = hashlib.md5(raw).hexdigest()
+    if digest != md5:
+        raise CorruptDataError(
+            f"{path}: MD5 of the decompressed content is {digest}, expected {md5}"
+            " (the file is damaged or not the original MNIST file)")
+    header_len = 4 + 4 * len(dims)
+    header = np.frombuffer(raw[:header_len], dtype=">u4")
+    found = (int(header[0]), tuple(int(n) for n in header[1:]))
+    if found != (magic, dims) or len(raw) != header_len + int(np.prod(dims)):
+        raise CorruptDataError(
+            f"{path}: IDX header says magic {found[0]:#x}, dimensions {found[1]}, "
+            f"expected magic {magic:#x}, dimensions {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims)
+
+
+def _one_hot(labels):
+    """(n,) digit labels -> (n, 10) uint8 rows with a 1 in column ``label``."""
+    y = np.zeros((labels.size, 10), dtype=np.uint8)
+    y[np.arange(labels.size), labels] = 1
+    return y
+
+
+def load_mnist(data_dir=None):
+    """Load MNIST as the toolbox's ``mnist_uint8`` variables.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        Folder with the four ``*-ubyte.gz`` files; default the repository's
+        ``data/`` folder (:data:`DEFAULT_DATA_DIR`).
+
+    Returns
+    -------
+    dict
+        ``train_x`` (60000, 784) uint8, ``train_y`` (60000, 10) uint8,
+        ``test_x`` (10000, 784) uint8, ``test_y`` (10000, 10) uint8. Each
+        row of ``*_x`` holds the 784 bytes of one image in IDX file order
+        (row by row); each row of ``*_y`` is one-hot, column ``d`` for
+        digit ``d`` (Matlab column d+1).
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is missing (the message names it).
+    CorruptDataError
+        A file is not valid gzip, has the wrong MD5 or a wrong IDX header.
+    """
+    folder = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
+    arrays = {name: _read_idx(folder / name, *spec) for name, spec in IDX_FILES.items()}
+    return {
+        "train_x": arrays["train-images-idx3-ubyte.gz"].reshape(60000, 784),
+        "train_y": _one_hot(arrays["train-labels-idx1-ubyte.gz"]),
+        "test_x": arrays["t10k-images-idx3-ubyte.gz"].reshape(10000, 784),
+        "test_y": _one_hot(arrays["t10k-labels-idx1-ubyte.gz"]),
+    }
+
+
+def write_mnist_mat(path=None, data_dir=None):
+    """Write ``mnist_uint8.mat`` (MATLAB v7, compressed) for the original example.
+
+    The file holds ``train_x``, ``train_y``, ``test_x``, ``test_y`` as uint8
+    arrays exactly as :func:`load_mnist` returns them, which is the layout
+    ``test_example_CNN.m`` expects from ``load mnist_uint8``. The file is
+    written to a temporary file in the same folder and then renamed, so an
+    interrupted write never leaves a partial file at ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        Output file; default ``mnist_uint8.mat`` in the data folder.
+    data_dir : str or os.PathLike, optional
+        Folder with the IDX files, as in :func:`load_mnist`.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    folder = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
+    target = Path(folder / "mnist_uint8.mat" if path is None else path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {target.parent}")
+    data = load_mnist(data_dir)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            scipy.io.savemat(f, data, format="5", do_compression=True)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
