@@ -1,0 +1,17 @@
+"""cnntoolbox: a faithful and fast Python port of the CNN routines of the Matlab DeepLearnToolbox.
+
+The routines mirror the toolbox's ``CNN/*.m`` files one to one and work on a
+dict ``net`` with Matlab's field names; see README.md for the mapping.
+"""
+
+from .cnnapplygrads import cnnapplygrads
+from .cnnbp import cnnbp
+from .cnnff import cnnff
+from .cnnnumgradcheck import cnnnumgradcheck
+from .cnnsetup import cnnsetup
+from .cnntest import cnntest
+from .cnntrain import cnntrain
+from .errors import DivergenceError, GradientCheckError
+
+__all__ = ["cnnsetup", "cnnff", "cnnbp", "cnnapplygrads", "cnntrain", "cnntest",
+           "cnnnumgradcheck", "GradientCheckError", "DivergenceError"]

@@ -1,0 +1,258 @@
+"""Argument checks shared by the public routines.
+
+Matlab fails deep inside ``cnnbp`` (or with an index error) on most bad
+input; the port checks up front and raises ``ValueError`` (or ``TypeError``
+for a wrong kind of object) with a message that names the layer, field or
+argument at fault.  Matlab stores every number as a double, so an
+integer-valued float (``6.0``) is accepted wherever an integer is meant.
+"""
+
+import numbers
+
+import numpy as np
+
+LAYER_TYPES = ("i", "c", "s")
+
+
+def as_int(value, name):
+    """Return ``value`` as a positive Python int, accepting integer-valued floats.
+
+    Parameters
+    ----------
+    value : int, float, or a one-element array
+    name : str
+        How the error message names the value, e.g. ``"layers[2]['scale']"``.
+    """
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if not np.isfinite(value) or value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def as_float(value, name):
+    """Return ``value`` as a finite Python float (also from a one-element array)."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def as_array(value, name, ndim=None, shape=None, copy=True):
+    """Return ``value`` as a finite float64 ndarray, checking its shape.
+
+    Parameters
+    ----------
+    value : array_like of real numbers
+    name : str
+        How the error message names the value.
+    ndim : int, optional
+        Required number of dimensions.
+    shape : tuple, optional
+        Required shape.
+    copy : bool
+        Always copy (True), or only when ``value`` is not float64 already.
+    """
+    if isinstance(value, (str, bytes, dict)) or value is None:
+        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be a numeric array: {error}") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise TypeError(f"{name} must be real, got dtype {array.dtype}")
+    array = array.astype(np.float64, copy=copy)
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return array
+
+
+def check_x(x):
+    """Check a batch of images and return it as float64 of shape (rows, cols, m).
+
+    A single 2-D image is accepted as a batch of one (m = 1); Matlab would
+    drop that trailing singleton dimension and then fail.
+    """
+    x = as_array(x, "x", copy=False)
+    if x.ndim == 2:
+        x = x[:, :, np.newaxis]
+    if x.ndim != 3:
+        raise ValueError(f"x must be 3-D (rows, cols, m) or one 2-D image, got shape {x.shape}")
+    if x.shape[2] == 0:
+        raise ValueError("x holds no samples (m == 0)")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x has an empty image size {x.shape[:2]}")
+    return x
+
+
+def check_y(y, m, onum=None):
+    """Check labels against the batch size and return float64 of shape (onum, m).
+
+    A 1-D ``y`` is accepted only for a batch of one (a column of onum labels).
+    """
+    y = as_array(y, "y", copy=False)
+    if y.ndim == 1 and m == 1:
+        y = y[:, np.newaxis]
+    if y.ndim != 2:
+        raise ValueError(f"y must be 2-D (onum, m), got shape {y.shape}")
+    if y.shape[1] != m:
+        raise ValueError(f"y has {y.shape[1]} columns but x has m = {m} samples")
+    if onum is not None and y.shape[0] != onum:
+        raise ValueError(f"y has {y.shape[0]} rows but the net has {onum} outputs (rows of ffW)")
+    if y.shape[0] == 0:
+        raise ValueError("y has no rows (onum == 0)")
+    return y
+
+
+def check_layers(layers):
+    """Check a layer list and return the layer specs with ints for sizes.
+
+    Layer 1 is the input layer ``i``; after it ``c`` and ``s`` layers
+    alternate (an ``s`` may follow ``i`` directly); the last layer is ``c``
+    or ``s``.
+
+    Returns
+    -------
+    list of dict
+        One dict per layer with ``type`` and, as ints, ``outputmaps`` and
+        ``kernelsize`` (``c``) or ``scale`` (``s``).
+    """
+    if isinstance(layers, np.ndarray) and layers.dtype == object:
+        layers = list(layers.ravel())
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(f"net['layers'] must be a list of layer dicts, got {type(layers).__name__}")
+    if len(layers) < 2:
+        raise ValueError("net['layers'] needs an input layer 'i' and at least one 'c' or 's' layer")
+    specs = []
+    for index, layer in enumerate(layers):
+        where = f"layer {index + 1} (net['layers'][{index}])"
+        if not isinstance(layer, dict):
+            raise TypeError(f"{where} must be a dict, got {type(layer).__name__}")
+        if "type" not in layer:
+            raise ValueError(f"{where} has no 'type'")
+        kind = layer["type"]
+        if kind not in LAYER_TYPES:
+            raise ValueError(f"{where} has unknown type {kind!r}; expected 'i', 'c' or 's'")
+        previous = specs[-1]["type"] if specs else None
+        if index == 0 and kind != "i":
+            raise ValueError(f"{where} must be the input layer 'i', got {kind!r}")
+        if index > 0 and kind == "i":
+            raise ValueError(f"{where}: only the first layer may be an input layer 'i'")
+        if index > 0 and kind == previous:
+            raise ValueError(f"{where}: '{kind}' cannot follow '{previous}'; 'c' and 's' layers alternate")
+        spec = {"type": kind}
+        if kind == "c":
+            for field in ("outputmaps", "kernelsize"):
+                if field not in layer:
+                    raise ValueError(f"{where} is a 'c' layer without '{field}'")
+                spec[field] = as_int(layer[field], f"{where} '{field}'")
+        elif kind == "s":
+            if "scale" not in layer:
+                raise ValueError(f"{where} is an 's' layer without 'scale'")
+            spec["scale"] = as_int(layer["scale"], f"{where} 'scale'")
+        specs.append(spec)
+    return specs
+
+
+def map_sizes(specs, rows, cols):
+    """Map size and map count of every layer for an input of rows x cols.
+
+    Follows the size arithmetic of cnnsetup.m: a ``c`` layer shrinks the map
+    by kernelsize - 1, an ``s`` layer divides it by scale.
+
+    Returns
+    -------
+    list of (int, int, int)
+        (rows, cols, maps) of each layer.
+    """
+    sizes = [(rows, cols, 1)]
+    for index, spec in enumerate(specs[1:], start=2):
+        r, c, maps = sizes[-1]
+        if spec["type"] == "c":
+            ks = spec["kernelsize"]
+            if ks > r or ks > c:
+                raise ValueError(
+                    f"layer {index}: kernelsize {ks} is larger than its input map {r}x{c}")
+            sizes.append((r - ks + 1, c - ks + 1, spec["outputmaps"]))
+        else:
+            scale = spec["scale"]
+            if r % scale or c % scale:
+                actual = " ".join(f"{v / scale:g}" for v in (r, c))
+                raise ValueError(f"Layer {index} size must be integer. Actual: {actual}")
+            sizes.append((r // scale, c // scale, maps))
+    return sizes
+
+
+def check_opts(opts):
+    """Check training options and return (alpha, batchsize, numepochs).
+
+    Parameters
+    ----------
+    opts : dict
+        ``alpha`` (learning rate, float), ``batchsize`` and ``numepochs``
+        (positive integers; integer-valued floats accepted).
+    """
+    if not isinstance(opts, dict):
+        raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
+    for field in ("alpha", "batchsize", "numepochs"):
+        if field not in opts:
+            raise ValueError(f"opts has no '{field}'")
+    alpha = as_float(opts["alpha"], "opts['alpha']")
+    batchsize = as_int(opts["batchsize"], "opts['batchsize']")
+    numepochs = as_int(opts["numepochs"], "opts['numepochs']")
+    return alpha, batchsize, numepochs
+
+
+def check_weights(stacked, sizes):
+    """Check that a stacked net holds the weights ``cnnff`` needs, with the right shapes.
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout (``stacked.stack_net``).
+    sizes : list of (int, int, int)
+        ``map_sizes`` for the input the net is given.
+    """
+    inputmaps = 1
+    for index, layer in enumerate(stacked["layers"]):
+        where = f"layer {index + 1} (net['layers'][{index}])"
+        if layer["type"] != "c":
+            continue
+        ks, outputmaps = layer["kernelsize"], layer["outputmaps"]
+        for field, shape in (("k", (inputmaps, outputmaps, ks, ks)), ("b", (outputmaps,))):
+            if field not in layer:
+                raise ValueError(f"{where} has no '{field}'; run cnnsetup first")
+            if layer[field].shape != shape:
+                raise ValueError(f"{where} '{field}' must hold {_describe(field, shape)}, "
+                                 f"got {_describe(field, layer[field].shape)}")
+        inputmaps = outputmaps
+    rows, cols, maps = sizes[-1]
+    fvnum = rows * cols * maps
+    for field in ("ffW", "ffb"):
+        if field not in stacked:
+            raise ValueError(f"net has no '{field}'; run cnnsetup first")
+    onum = stacked["ffW"].shape[0]
+    if stacked["ffW"].shape != (onum, fvnum) or onum == 0:
+        raise ValueError(f"net['ffW'] must be (onum, {fvnum}) for this input "
+                         f"({maps} maps of {rows}x{cols}), got {stacked['ffW'].shape}")
+    if stacked["ffb"].shape != (onum, 1):
+        raise ValueError(f"net['ffb'] must be ({onum}, 1), got {stacked['ffb'].shape}")
+
+
+def _describe(field, shape):
+    """Words for the expected nesting of a kernel or bias field, for messages."""
+    if field == "k":
+        inmaps, outmaps, ks, _ = shape
+        return f"{inmaps} x {outmaps} kernels of {ks}x{ks}"
+    return f"{shape[0]} biases"

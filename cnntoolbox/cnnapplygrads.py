@@ -1,0 +1,58 @@
+"""cnnapplygrads: one plain gradient-descent step (CNN/cnnapplygrads.m)."""
+
+from .checks import as_float
+from .stacked import stack_net, unstack_net
+
+
+def cnnapplygrads(net, opts):
+    """Subtract ``opts["alpha"]`` times each gradient from its weight.
+
+    Parameters
+    ----------
+    net : dict
+        A net after ``cnnbp`` (it needs ``dk``, ``db``, ``dffW``, ``dffb``).
+    opts : dict
+        Needs ``alpha``, the learning rate.
+
+    Returns
+    -------
+    dict
+        A new net with updated ``k``, ``b`` (of 'c' layers), ``ffW`` and ``ffb``.
+    """
+    if not isinstance(opts, dict) or "alpha" not in opts:
+        raise ValueError("opts must be a dict with 'alpha'")
+    alpha = as_float(opts["alpha"], "opts['alpha']")
+    stacked = stack_net(net)
+    for index, layer in enumerate(stacked["layers"]):
+        if layer["type"] == "c":
+            for field in ("k", "b", "dk", "db"):
+                if field not in layer:
+                    raise ValueError(f"layer {index + 1} has no '{field}'; run cnnbp first")
+            if layer["dk"].shape != layer["k"].shape or layer["db"].shape != layer["b"].shape:
+                raise ValueError(f"layer {index + 1}: 'dk'/'db' do not match 'k'/'b' in shape")
+    for field in ("ffW", "ffb", "dffW", "dffb"):
+        if field not in stacked:
+            raise ValueError(f"net has no '{field}'; run cnnbp first")
+    for field in ("ffW", "ffb"):
+        if stacked["d" + field].shape != stacked[field].shape:
+            raise ValueError(f"net['d{field}'] does not match net['{field}'] in shape")
+    applygrads(stacked, alpha)
+    return unstack_net(stacked)
+
+
+def applygrads(net, alpha):
+    """cnnapplygrads.m on a stacked net, in place.
+
+    Parameters
+    ----------
+    net : dict
+        A net in the stacked layout after ``bp``.
+    alpha : float
+        The learning rate.
+    """
+    for layer in net["layers"][1:]:
+        if layer["type"] == "c":
+            layer["k"] = layer["k"] - alpha * layer["dk"]     # k{ii}{j} = k{ii}{j} - alpha * dk{ii}{j}
+            layer["b"] = layer["b"] - alpha * layer["db"]     # b{j} = b{j} - alpha * db{j}
+    net["ffW"] = net["ffW"] - alpha * net["dffW"]
+    net["ffb"] = net["ffb"] - alpha * net["dffb"]

@@ -1,0 +1,104 @@
+"""cnnnumgradcheck: compare the gradients of cnnbp with central differences (CNN/cnnnumgradcheck.m)."""
+
+import numpy as np
+
+from .checks import check_weights, check_x, check_y, map_sizes
+from .cnnbp import bp
+from .cnnff import ff, images_to_maps
+from .errors import GradientCheckError
+from .stacked import stack_net
+
+EPSILON = 1e-4      # cnnnumgradcheck.m: epsilon
+TOLERANCE = 1e-8    # cnnnumgradcheck.m: er
+
+
+def cnnnumgradcheck(net, x, y):
+    """Check every analytic gradient of ``net`` against a central difference.
+
+    For each weight w the numerical derivative is
+    ``(L(w + epsilon) - L(w - epsilon)) / (2 * epsilon)`` with epsilon = 1e-4,
+    each L from a fresh ``cnnff`` and ``cnnbp``; it must be within 1e-8
+    (absolute) of the analytic gradient stored in the net.  The order is the
+    Matlab one: ``ffb``, ``ffW``, then each 'c' layer from the last, ``b``
+    before ``k``.
+
+    Parameters
+    ----------
+    net : dict
+        A net after ``cnnff(net, x)`` and ``cnnbp(net, y)``: its ``dffb``,
+        ``dffW``, ``db`` and ``dk`` are the gradients checked.
+    x : ndarray, shape (rows, cols, m)
+    y : ndarray, shape (onum, m)
+
+    Raises
+    ------
+    GradientCheckError
+        At the first gradient off by more than the tolerance, naming it in
+        Matlab notation with both values.
+    """
+    x = check_x(x)
+    stacked = stack_net(net)
+    check_weights(stacked, map_sizes(stacked["layers"], x.shape[0], x.shape[1]))
+    y = check_y(y, x.shape[2], stacked["ffW"].shape[0])
+    X = images_to_maps(x)
+    _require_gradients(stacked)
+
+    def loss():
+        ff(stacked, X)
+        bp(stacked, y)
+        return stacked["L"]
+
+    checks = [("ffb", stacked, "ffb", stacked["dffb"]), ("ffW", stacked, "ffW", stacked["dffW"])]
+    for l in range(len(stacked["layers"]) - 1, 0, -1):
+        layer = stacked["layers"][l]
+        if layer["type"] == "c":
+            checks.append((f"layers{{{l + 1}}}.b", layer, "b", layer["db"]))
+            checks.append((f"layers{{{l + 1}}}.k", layer, "k", layer["dk"]))
+    for name, owner, field, analytic in checks:
+        weights = owner[field]
+        analytic = analytic.copy()
+        for index in _matlab_order(weights.shape):
+            original = weights[index]
+            weights[index] = original + EPSILON
+            loss_plus = loss()
+            weights[index] = original - EPSILON
+            loss_minus = loss()
+            weights[index] = original
+            numerical = (loss_plus - loss_minus) / (2 * EPSILON)
+            if abs(numerical - analytic[index]) > TOLERANCE:
+                raise GradientCheckError(
+                    f"numerical gradient checking failed at {_matlab_name(name, index)}: "
+                    f"numerical {numerical:.12g}, analytic {analytic[index]:.12g}, "
+                    f"difference {abs(numerical - analytic[index]):.3g} > {TOLERANCE:g}")
+
+
+def _require_gradients(stacked):
+    """The net must carry the gradients of its last cnnbp."""
+    for field in ("dffb", "dffW"):
+        if field not in stacked:
+            raise ValueError(f"net has no '{field}'; run cnnff and cnnbp before cnnnumgradcheck")
+    for index, layer in enumerate(stacked["layers"]):
+        if layer["type"] == "c" and ("dk" not in layer or "db" not in layer):
+            raise ValueError(f"layer {index + 1} has no 'dk'/'db'; run cnnff and cnnbp first")
+
+
+def _matlab_order(shape):
+    """Indices in the order the .m loops visit them.
+
+    ffb (j), ffW (i, u) row by row, b (j), and k as i, then u, then v per
+    output map j: ``for j, for i, for u, for v``.
+    """
+    if len(shape) == 4:                                   # k: (inmaps, outmaps, ks, ks)
+        return [(i, j, u, v) for j in range(shape[1]) for i in range(shape[0])
+                for u in range(shape[2]) for v in range(shape[3])]
+    return list(np.ndindex(*shape))
+
+
+def _matlab_name(name, index):
+    """``layers{4}.k{1}{2}(3,5)`` style name of one weight (1-based)."""
+    if len(index) == 4:
+        i, j, u, v = index
+        return f"{name}{{{i + 1}}}{{{j + 1}}}({u + 1},{v + 1})"
+    if name.endswith(".b"):
+        return f"{name}{{{index[0] + 1}}}"
+    return f"{name}({','.join(str(v + 1) for v in index)})"

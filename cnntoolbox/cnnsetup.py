@@ -1,0 +1,78 @@
+"""cnnsetup: initial kernels, biases and output weights (CNN/cnnsetup.m)."""
+
+import copy
+
+import numpy as np
+
+from .checks import check_layers, check_x, map_sizes, as_array
+
+
+def cnnsetup(net, x, y, rng=None):
+    """Initialise a net for inputs like ``x`` and labels like ``y``.
+
+    Kernels of a 'c' layer are drawn uniformly from
+    ``(rand(ks) - 0.5) * 2 * sqrt(6 / (fan_in + fan_out))`` with
+    ``fan_in = inputmaps * ks^2`` and ``fan_out = outputmaps * ks^2``; the
+    output weights likewise with ``sqrt(6 / (onum + fvnum))``; every bias 0.
+    Python cannot draw Matlab's random numbers: to reproduce a Matlab run,
+    load the net Matlab set up (see ``matlab_reference/``).
+
+    Parameters
+    ----------
+    net : dict
+        ``{"layers": [{"type": "i"}, {"type": "c", "outputmaps": 6,
+        "kernelsize": 5}, {"type": "s", "scale": 2}, ...]}``.
+    x : ndarray, shape (rows, cols, m)
+        Only its image size is used.
+    y : ndarray, shape (onum, m)
+        Only its number of rows (onum) is used.
+    rng : numpy.random.Generator or int or None
+        Source of the random initial weights.
+
+    Returns
+    -------
+    dict
+        A new net: the layer specs plus ``k[i][j]`` (ks, ks) and ``b[j]`` for
+        'c' layers, ``b[j] = 0`` for 's' layers, ``ffW`` (onum, fvnum) and
+        ``ffb`` (onum, 1).  The given net is not modified.
+    """
+    if not isinstance(net, dict) or "layers" not in net:
+        raise ValueError("net must be a dict with a 'layers' field")
+    specs = check_layers(net["layers"])
+    x = check_x(x)
+    y = as_array(y, "y")
+    if y.ndim == 1 and x.shape[2] == 1:
+        y = y[:, np.newaxis]
+    if y.ndim != 2 or y.shape[0] == 0:
+        raise ValueError(f"y must be 2-D (onum, m) with onum >= 1, got shape {y.shape}")
+    rng = np.random.default_rng(rng)
+    sizes = map_sizes(specs, x.shape[0], x.shape[1])
+
+    layers = []
+    inputmaps = 1
+    for layer, spec in zip(net["layers"], specs):
+        out = copy.deepcopy(layer)
+        if spec["type"] == "s":                                   # cnnsetup.m: b{j} = 0
+            out["b"] = [0.0] * inputmaps
+        elif spec["type"] == "c":
+            ks, outputmaps = spec["kernelsize"], spec["outputmaps"]
+            fan_out = outputmaps * ks ** 2
+            fan_in = inputmaps * ks ** 2
+            bound = np.sqrt(6 / (fan_in + fan_out))
+            k = [[None] * outputmaps for _ in range(inputmaps)]
+            for j in range(outputmaps):                          # same draw order as the .m loops
+                for i in range(inputmaps):
+                    k[i][j] = (rng.random((ks, ks)) - 0.5) * 2 * bound
+            out["k"] = k
+            out["b"] = [0.0] * outputmaps
+            inputmaps = outputmaps
+        layers.append(out)
+
+    rows, cols, maps = sizes[-1]
+    fvnum = rows * cols * maps
+    onum = y.shape[0]
+    new = copy.deepcopy({key: value for key, value in net.items() if key != "layers"})
+    new["layers"] = layers
+    new["ffb"] = np.zeros((onum, 1))
+    new["ffW"] = (rng.random((onum, fvnum)) - 0.5) * 2 * np.sqrt(6 / (onum + fvnum))
+    return new

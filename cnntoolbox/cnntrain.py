@@ -1,0 +1,113 @@
+"""cnntrain: plain minibatch gradient descent (CNN/cnntrain.m)."""
+
+import time
+
+import numpy as np
+
+from .checks import check_opts, check_weights, check_x, check_y, map_sizes
+from .cnnapplygrads import applygrads
+from .cnnbp import bp
+from .cnnff import ff
+from .errors import DivergenceError
+from .stacked import stack_net, unstack_net
+
+
+def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
+    """Train the net for ``opts["numepochs"]`` epochs of minibatches.
+
+    Each epoch draws a random permutation of the m samples (Matlab's
+    ``randperm``) and takes the batches in that order; each batch is one
+    ``cnnff``, ``cnnbp`` and ``cnnapplygrads``.  ``rL`` is the running loss:
+    the first batch's ``L``, then ``0.99 * rL(end) + 0.01 * L`` after every
+    batch.
+
+    Parameters
+    ----------
+    net : dict
+        A net from ``cnnsetup`` (or loaded); not modified.
+    x : ndarray, shape (rows, cols, m)
+    y : ndarray, shape (onum, m)
+    opts : dict
+        ``alpha`` (float), ``batchsize`` and ``numepochs`` (positive integers;
+        batchsize must divide m).
+    kk : sequence of numepochs permutations of range(m), optional
+        0-based sample orders to use instead of drawing them, e.g. the
+        permutations a recorded Matlab run drew (minus 1).
+    rng : numpy.random.Generator or int or None
+        Source of the permutations when ``kk`` is not given.
+    progress : callable, optional
+        Called after every batch as ``progress(epoch, batch, numbatches, rL)``
+        with 1-based epoch and batch and the latest running loss.
+    verbose : bool
+        Print ``epoch i/n`` and the elapsed time per epoch, as Matlab does.
+
+    Returns
+    -------
+    dict
+        The trained net, with ``rL`` (numbatches * numepochs + 1,) and the
+        fields of the last batch's forward and backward pass.
+
+    Raises
+    ------
+    DivergenceError
+        When the loss of a batch is NaN or Inf; the message names the epoch
+        and the batch.
+    """
+    alpha, batchsize, numepochs = check_opts(opts)
+    x = check_x(x)
+    m = x.shape[2]
+    stacked = stack_net(net)
+    check_weights(stacked, map_sizes(stacked["layers"], x.shape[0], x.shape[1]))
+    y = check_y(y, m, stacked["ffW"].shape[0])
+    if m % batchsize:
+        raise ValueError("numbatches not integer")
+    numbatches = m // batchsize
+    orders = _permutations(kk, numepochs, m, rng)
+
+    samples = x.transpose(2, 0, 1)                      # (m, rows, cols): sample n is samples[n]
+    rL = []
+    for epoch in range(numepochs):
+        if verbose:
+            print(f"epoch {epoch + 1}/{numepochs}")
+        start = time.perf_counter()
+        order = next(orders)
+        for batch in range(numbatches):
+            index = order[batch * batchsize:(batch + 1) * batchsize]
+            batch_x = samples[index][:, :, :, np.newaxis]       # x(:, :, kk(...)) as maps
+            batch_y = y[:, index]
+            ff(stacked, batch_x)
+            bp(stacked, batch_y)
+            applygrads(stacked, alpha)
+            if not np.isfinite(stacked["L"]):
+                raise DivergenceError(
+                    f"loss became {stacked['L']} in epoch {epoch + 1}, batch {batch + 1} "
+                    f"of {numbatches} (alpha = {alpha:g}); lower opts['alpha']")
+            if not rL:
+                rL.append(stacked["L"])
+            rL.append(0.99 * rL[-1] + 0.01 * stacked["L"])
+            if progress is not None:
+                progress(epoch + 1, batch + 1, numbatches, rL[-1])
+        if verbose:
+            print(f"Elapsed time is {time.perf_counter() - start:.6f} seconds.")
+    stacked["rL"] = np.array(rL)
+    return unstack_net(stacked)
+
+
+def _permutations(kk, numepochs, m, rng):
+    """Yield one 0-based sample order per epoch: ``kk[i]`` or ``randperm(m) - 1``."""
+    if kk is None:
+        rng = np.random.default_rng(rng)
+        return (rng.permutation(m) for _ in range(numepochs))
+    if isinstance(kk, np.ndarray) and kk.ndim == 1:
+        kk = [kk]
+    try:
+        kk = [np.asarray(order) for order in kk]
+    except TypeError:
+        raise TypeError("kk must be a sequence of permutations of range(m)") from None
+    if len(kk) != numepochs:
+        raise ValueError(f"kk holds {len(kk)} permutations but opts['numepochs'] is {numepochs}")
+    for epoch, order in enumerate(kk):
+        if (order.shape != (m,) or not np.issubdtype(order.dtype, np.number)
+                or not np.array_equal(np.sort(order), np.arange(m))):
+            raise ValueError(f"kk[{epoch}] must be a permutation of range({m}) (0-based)")
+    return (order.astype(np.intp) for order in kk)

@@ -1,0 +1,134 @@
+"""A literal transcription of cnnff.m, cnnbp.m and cnnapplygrads.m.
+
+Per-map loops and ``convn`` calls exactly as in the ``.m`` files, on the
+public net (Matlab's layout).  It is slow and it is not what the public
+routines run: it is the teaching text to read next to the ``.m`` files, and
+the oracle the tests hold the fast code to (``tests/test_literal.py``).
+Indices are 0-based: Matlab's ``a{j}`` is ``a[j - 1]``.
+"""
+
+import copy
+
+import numpy as np
+from scipy.signal import convolve
+
+
+def sigm(P):
+    """util/sigm.m: ``1 ./ (1 + exp(-P))``."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-P))
+
+
+def convn(A, B, shape):
+    """Matlab's ``convn(A, B, shape)`` for shape 'valid' or 'full' (a true convolution).
+
+    A 2-D ``B`` on a 3-D ``A`` acts as a ks x ks x 1 kernel, as in Matlab.
+    """
+    if B.ndim < A.ndim:
+        B = B.reshape(B.shape + (1,) * (A.ndim - B.ndim))
+    return convolve(A, B, mode=shape, method="direct")
+
+
+def flipall(X):
+    """util/flipall.m: flip X along every dimension."""
+    return X[(slice(None, None, -1),) * X.ndim]
+
+
+def rot180(X):
+    """cnnbp.m's rot180: flip the rows and the columns."""
+    return X[::-1, ::-1]
+
+
+def expand(A, S):
+    """util/expand.m: repeat each element of A S[d] times along dimension d."""
+    for axis, times in enumerate(S):
+        A = np.repeat(A, times, axis=axis)
+    return A
+
+
+def cnnff(net, x):
+    """cnnff.m, line by line.  x: (rows, cols, m).  Returns a new net."""
+    net = copy.deepcopy(net)
+    layers = net["layers"]
+    n = len(layers)
+    layers[0]["a"] = [x]
+    inputmaps = 1
+    for l in range(1, n):
+        if layers[l]["type"] == "c":
+            layers[l]["a"] = []
+            ks = int(layers[l]["kernelsize"])
+            for j in range(int(layers[l]["outputmaps"])):
+                z = np.zeros(np.array(layers[l - 1]["a"][0].shape) - [ks - 1, ks - 1, 0])
+                for i in range(inputmaps):
+                    z = z + convn(layers[l - 1]["a"][i], layers[l]["k"][i][j], "valid")
+                layers[l]["a"].append(sigm(z + layers[l]["b"][j]))
+            inputmaps = int(layers[l]["outputmaps"])
+        elif layers[l]["type"] == "s":
+            scale = int(layers[l]["scale"])
+            layers[l]["a"] = []
+            for j in range(inputmaps):
+                z = convn(layers[l - 1]["a"][j], np.ones((scale, scale)) / scale ** 2, "valid")
+                layers[l]["a"].append(z[::scale, ::scale, :])
+    fv = []
+    for a in layers[n - 1]["a"]:
+        sa = a.shape
+        fv.append(a.reshape(sa[0] * sa[1], sa[2], order="F"))
+    net["fv"] = np.concatenate(fv, axis=0)
+    net["o"] = sigm(net["ffW"] @ net["fv"] + np.tile(net["ffb"], (1, net["fv"].shape[1])))
+    return net
+
+
+def cnnbp(net, y):
+    """cnnbp.m, line by line.  y: (onum, m).  Returns a new net."""
+    net = copy.deepcopy(net)
+    layers = net["layers"]
+    n = len(layers)
+    net["e"] = net["o"] - y
+    net["L"] = 1 / 2 * np.sum(net["e"] ** 2) / net["e"].shape[1]
+    net["od"] = net["e"] * (net["o"] * (1 - net["o"]))
+    net["fvd"] = net["ffW"].T @ net["od"]
+    if layers[n - 1]["type"] == "c":
+        net["fvd"] = net["fvd"] * (net["fv"] * (1 - net["fv"]))
+    sa = layers[n - 1]["a"][0].shape
+    fvnum = sa[0] * sa[1]
+    layers[n - 1]["d"] = [net["fvd"][j * fvnum:(j + 1) * fvnum, :].reshape(sa, order="F")
+                          for j in range(len(layers[n - 1]["a"]))]
+    for l in range(n - 2, -1, -1):
+        if layers[l]["type"] == "c":
+            scale = int(layers[l + 1]["scale"])
+            layers[l]["d"] = [a * (1 - a) * (expand(layers[l + 1]["d"][j], [scale, scale, 1])
+                                             / scale ** 2)
+                              for j, a in enumerate(layers[l]["a"])]
+        elif layers[l]["type"] == "s":
+            layers[l]["d"] = []
+            for i in range(len(layers[l]["a"])):
+                z = np.zeros(layers[l]["a"][0].shape)
+                for j in range(len(layers[l + 1]["a"])):
+                    z = z + convn(layers[l + 1]["d"][j], rot180(layers[l + 1]["k"][i][j]), "full")
+                layers[l]["d"].append(z)
+    for l in range(1, n):
+        if layers[l]["type"] == "c":
+            layers[l]["dk"] = [[None] * len(layers[l]["a"]) for _ in layers[l - 1]["a"]]
+            layers[l]["db"] = []
+            for j, d in enumerate(layers[l]["d"]):
+                for i, a in enumerate(layers[l - 1]["a"]):
+                    layers[l]["dk"][i][j] = convn(flipall(a), d, "valid")[:, :, 0] / d.shape[2]
+                layers[l]["db"].append(float(np.sum(d) / d.shape[2]))
+    net["dffW"] = net["od"] @ net["fv"].T / net["od"].shape[1]
+    net["dffb"] = np.mean(net["od"], axis=1, keepdims=True)
+    return net
+
+
+def cnnapplygrads(net, opts):
+    """cnnapplygrads.m, line by line.  Returns a new net."""
+    net = copy.deepcopy(net)
+    layers = net["layers"]
+    for l in range(1, len(layers)):
+        if layers[l]["type"] == "c":
+            for j in range(len(layers[l]["a"])):
+                for ii in range(len(layers[l - 1]["a"])):
+                    layers[l]["k"][ii][j] = layers[l]["k"][ii][j] - opts["alpha"] * layers[l]["dk"][ii][j]
+                layers[l]["b"][j] = layers[l]["b"][j] - opts["alpha"] * layers[l]["db"][j]
+    net["ffW"] = net["ffW"] - opts["alpha"] * net["dffW"]
+    net["ffb"] = net["ffb"] - opts["alpha"] * net["dffb"]
+    return net

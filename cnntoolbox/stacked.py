@@ -1,0 +1,176 @@
+"""The stacked layout: every map of a layer in one contiguous array.
+
+The public net (Matlab's layout) keeps one array per map, ``a[j]`` of shape
+(rows, cols, m), and one kernel per pair of maps, ``k[i][j]`` of shape
+(ks, ks).  The numerical code works on the same net with the maps of a layer
+stacked, so that one matrix product covers all maps at once:
+
+==========  ============================  ================================
+field       public net (Matlab)           stacked net
+==========  ============================  ================================
+a, d        list of (rows, cols, m)       (m, rows, cols, maps)
+k, dk       list [i] of list [j] (ks, ks) (inmaps, outmaps, ks, ks)
+b, db       list of float                 (maps,)
+others      as they are                   as they are (float64 copies)
+==========  ============================  ================================
+
+``stack_net`` copies a public net into the stacked layout; ``unstack_net``
+turns a stacked net back into a public one whose per-map arrays are views
+into the stacked arrays (no copy).
+"""
+
+import copy
+
+import numpy as np
+
+from .checks import as_array, as_float, check_layers
+
+#: Per-layer fields that hold one entry per map, and the top-level arrays.
+MAP_FIELDS = ("a", "d")
+KERNEL_FIELDS = ("k", "dk")
+BIAS_FIELDS = ("b", "db")
+ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb")
+
+
+def _cells(value, name):
+    """A Matlab cell as a Python list (a 1-D object array is accepted too)."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        value = list(value.ravel())
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list (a Matlab cell), got {type(value).__name__}")
+    if len(value) == 0:
+        raise ValueError(f"{name} is empty")
+    return list(value)
+
+
+def stack_maps(maps, name):
+    """Stack a list of (rows, cols, m) maps into one (m, rows, cols, nmaps) array."""
+    arrays = []
+    for j, a in enumerate(_cells(maps, name)):
+        a = as_array(a, f"{name}[{j}]")
+        if a.ndim == 2:          # Matlab drops the trailing 1 of a 1-sample batch
+            a = a[:, :, np.newaxis]
+        if a.ndim != 3 or (arrays and a.shape != arrays[0].shape):
+            raise ValueError(f"{name}[{j}] must be (rows, cols, m) like {name}[0], got {a.shape}")
+        arrays.append(a)
+    return np.ascontiguousarray(np.stack(arrays, axis=-1).transpose(2, 0, 1, 3))
+
+
+def stack_kernels(kernels, name, inmaps=None, outmaps=None, ks=None):
+    """Stack nested lists k[i][j] of (ks, ks) kernels into (inmaps, outmaps, ks, ks)."""
+    rows = _cells(kernels, name)
+    if inmaps is not None and len(rows) != inmaps:
+        raise ValueError(f"{name} must have {inmaps} entries (one per input map), got {len(rows)}")
+    shape = (ks, ks) if ks is not None else None
+    stacked = []
+    for i, row in enumerate(rows):
+        row = _cells(row, f"{name}[{i}]")
+        if outmaps is None:
+            outmaps = len(row)
+        if len(row) != outmaps:
+            raise ValueError(
+                f"{name}[{i}] must have {outmaps} kernels (one per output map), got {len(row)}")
+        if shape is None:
+            shape = np.shape(row[0])
+        stacked.append([as_array(kernel, f"{name}[{i}][{j}]", ndim=2, shape=shape)
+                        for j, kernel in enumerate(row)])
+    return np.array(stacked, dtype=np.float64)
+
+
+def stack_biases(biases, name, maps=None):
+    """A list of scalar biases as a (maps,) array."""
+    biases = _cells(biases, name)
+    if maps is not None and len(biases) != maps:
+        raise ValueError(f"{name} must have {maps} entries (one per map), got {len(biases)}")
+    return np.array([as_float(v, f"{name}[{j}]") for j, v in enumerate(biases)])
+
+
+def _stack_layer(layer, spec, index):
+    """One layer of ``stack_net``: its spec (ints) and its stacked fields."""
+    out = dict(spec)
+    for key, value in layer.items():
+        name = f"net['layers'][{index}]['{key}']"
+        if key in spec:
+            continue
+        if key in MAP_FIELDS:
+            out[key] = stack_maps(value, name)
+        elif key in KERNEL_FIELDS:
+            out[key] = stack_kernels(value, name)
+        elif key in BIAS_FIELDS:
+            out[key] = stack_biases(value, name)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def stack_net(net):
+    """Copy a public net into the stacked layout.
+
+    Only the layer specs are required here; every other known field is
+    stacked if present.  The routines check the fields they need.
+
+    Parameters
+    ----------
+    net : dict
+        A net in Matlab's layout (see the module docstring).
+
+    Returns
+    -------
+    dict
+        The same fields in the stacked layout, all arrays fresh float64 copies.
+    """
+    if not isinstance(net, dict):
+        raise TypeError(f"net must be a dict, got {type(net).__name__}")
+    if "layers" not in net:
+        raise ValueError("net has no 'layers' field")
+    specs = check_layers(net["layers"])
+    stacked = {}
+    for key, value in net.items():
+        if key == "layers":
+            stacked[key] = [_stack_layer(layer, spec, index)
+                            for index, (layer, spec) in enumerate(zip(value, specs))]
+        elif key in ARRAY_FIELDS:
+            stacked[key] = as_array(value, f"net['{key}']", ndim=2)
+        elif key == "L":
+            stacked[key] = as_float(value, "net['L']")
+        elif key == "rL":
+            stacked[key] = as_array(value, "net['rL']").ravel()
+        else:
+            stacked[key] = copy.deepcopy(value)
+    return stacked
+
+
+def unstack_net(stacked):
+    """Turn a stacked net into a public net (per-map views, no copies).
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout, as ``stack_net`` or the routines make it.
+
+    Returns
+    -------
+    dict
+        The net in Matlab's layout: ``a[j]`` (rows, cols, m), ``k[i][j]``
+        (ks, ks), ``b[j]`` float, and so on.
+    """
+    net = {}
+    for key, value in stacked.items():
+        if key == "layers":
+            layers = []
+            for layer in value:
+                out = {}
+                for field, item in layer.items():
+                    if field in MAP_FIELDS:
+                        out[field] = list(item.transpose(3, 1, 2, 0))
+                    elif field in KERNEL_FIELDS:
+                        out[field] = [list(row) for row in item]
+                    elif field in BIAS_FIELDS:
+                        out[field] = [float(v) for v in item]
+                    else:
+                        out[field] = item
+                layers.append(out)
+            net["layers"] = layers
+        else:
+            net[key] = value
+    return net

@@ -1,0 +1,53 @@
+"""Small builders shared by the tests."""
+
+import numpy as np
+
+
+def parse_layers(spec):
+    """Layer list from a spec like ``"6c5-2s-12c5-2s"`` (the input layer is added)."""
+    layers = [{"type": "i"}]
+    for part in spec.split("-"):
+        if part.endswith("s"):
+            layers.append({"type": "s", "scale": int(part[:-1])})
+        else:
+            maps, ks = part.split("c")
+            layers.append({"type": "c", "outputmaps": int(maps), "kernelsize": int(ks)})
+    return layers
+
+
+def random_net(spec, rows, cols, m, onum, seed=0):
+    """A set-up net, a random batch and labels in [0, 1]."""
+    from cnntoolbox import cnnsetup
+
+    rng = np.random.default_rng(seed)
+    x = rng.random((rows, cols, m))
+    y = rng.random((onum, m))
+    net = cnnsetup({"layers": parse_layers(spec)}, x, y, rng=rng)
+    return net, x, y
+
+
+def max_rel_error(expected, actual, path="net"):
+    """Largest error of any field, relative to the field's largest magnitude.
+
+    Walks dicts and lists in parallel; returns (error, path of the worst field).
+    """
+    if isinstance(expected, dict):
+        pairs = [(expected[k], actual[k], f"{path}.{k}") for k in expected if k in actual]
+    elif isinstance(expected, (list, tuple)):
+        assert len(expected) == len(actual), f"{path}: {len(expected)} != {len(actual)} entries"
+        pairs = [(e, a, f"{path}[{i}]") for i, (e, a) in enumerate(zip(expected, actual))]
+    elif isinstance(expected, str):
+        assert expected == actual, path
+        return 0.0, path
+    else:
+        e = np.asarray(expected, dtype=float)
+        a = np.asarray(actual, dtype=float)
+        assert e.shape == a.shape, f"{path}: shape {e.shape} != {a.shape}"
+        if e.size == 0:
+            return 0.0, path
+        scale = max(float(np.max(np.abs(e))), np.finfo(float).tiny)
+        return float(np.max(np.abs(e - a))) / scale, path
+    worst = (0.0, path)
+    for e, a, p in pairs:
+        worst = max(worst, max_rel_error(e, a, p))
+    return worst
