@@ -1,0 +1,117 @@
+"""MAT-files of versions 4, 6 and 7 (the v5 format family), read and written through scipy.io."""
+
+import struct
+import zlib
+
+import numpy as np
+import scipy.io
+import scipy.sparse
+from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
+
+from ._matvalues import MatFileError, char_value, nest, numeric_value
+
+#: What scipy raises on a damaged or truncated file, besides ValueError.
+_READ_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError,
+                struct.error, zlib.error, OverflowError, UnicodeDecodeError,
+                NotImplementedError, MemoryError, OSError)
+
+
+def read(path, names):
+    """Read the variables of a v4/v6/v7 MAT-file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    names : list of str or None
+        Variables to read (all when None); missing ones are left out.
+
+    Returns
+    -------
+    dict
+        Variable name -> Python value (see ``_matvalues``), in file order.
+
+    Raises
+    ------
+    MatFileError
+        If scipy cannot parse the file, or it holds a function handle or an object.
+    """
+    try:
+        raw = scipy.io.loadmat(path, mat_dtype=True, variable_names=names)
+    except FileNotFoundError:
+        raise
+    except _READ_ERRORS as error:
+        raise MatFileError(f"{path}: damaged or not a MAT-file ({type(error).__name__}: "
+                           f"{error})") from None
+    return {name: to_python(value, name) for name, value in raw.items()
+            if not name.startswith("__")}
+
+
+def to_python(value, where):
+    """Python value of what scipy.io.loadmat returned for ``where`` (a MATLAB-style path)."""
+    if isinstance(value, (MatlabFunction, MatlabOpaque)):
+        raise MatFileError(f"{where}: is a MATLAB function handle or opaque object, "
+                           "which cannot be read")
+    if isinstance(value, MatlabObject):
+        raise MatFileError(f"{where}: is a MATLAB object of class {value.classname!r}, "
+                           "which cannot be read")
+    if scipy.sparse.issparse(value):
+        return scipy.sparse.csc_matrix(value)
+    if value.dtype.kind == "U":
+        return char_value(value.reshape(-1))
+    if value.dtype.names is not None:
+        return _struct(value, where)
+    if value.dtype == object:
+        elements = np.empty(value.shape, dtype=object)
+        for index in np.ndindex(value.shape):
+            elements[index] = to_python(value[index], f"{where}{{{_subscript(index)}}}")
+        return nest(elements)
+    return numeric_value(value)
+
+
+def _struct(value, where):
+    """A struct (dict) or struct array (list of dicts) from a structured ndarray."""
+    elements = np.empty(value.shape, dtype=object)
+    for index in np.ndindex(value.shape):
+        label = where if value.size == 1 else f"{where}({_subscript(index)})"
+        elements[index] = {name: to_python(value[index][name], f"{label}.{name}")
+                           for name in value.dtype.names}
+    if value.size == 1:
+        return elements.reshape(-1)[0]
+    return nest(elements)
+
+
+def _subscript(index):
+    return ",".join(str(i + 1) for i in index)
+
+
+def write(fileobj, variables):
+    """Write canonical variables (see ``_matvalues.canonical``) as a compressed v7 MAT-file."""
+    scipy.io.savemat(fileobj, {name: _to_scipy(value) for name, value in variables.items()},
+                     do_compression=True, long_field_names=True, oned_as="row")
+
+
+def _to_scipy(value):
+    """A canonical value in the form scipy.io.savemat writes as the intended MATLAB class."""
+    if isinstance(value, dict):
+        record = np.empty((1, 1), dtype=[(name, object) for name in value])
+        for name, item in value.items():
+            record[0, 0][name] = _to_scipy(item)
+        return record
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        cell = np.empty(value.shape, dtype=object)
+        for index in np.ndindex(value.shape):
+            cell[index] = _to_scipy(value[index])
+        return cell
+    if isinstance(value, str):
+        _check_bmp(value)
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind == "U":
+        for row in value:
+            _check_bmp(row)
+    return value
+
+
+def _check_bmp(text):
+    if any(ord(char) > 0xFFFF for char in text):
+        raise ValueError(f"the string {text!r} has characters beyond U+FFFF, which a v7 "
+                         "MAT-file cannot hold; save with format='7.3'")

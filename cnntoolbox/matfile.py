@@ -1,0 +1,198 @@
+"""Load and save MATLAB .mat files (v4/v6/v7 and v7.3), with nets in the port's layout.
+
+Round trip::
+
+    from cnntoolbox.matfile import loadmat, savemat
+    savemat("cnn.mat", {"cnn": net}, format="7.3")     # MATLAB: load('cnn.mat'); cnn
+    net = loadmat("cnn.mat")["cnn"]
+
+The format of a file is read from its header bytes, never from its name:
+v4/v6/v7 go through ``scipy.io`` (``mat_dtype=True``, so doubles MATLAB
+stored as small integers come back as float64), v7.3 through ``h5py``.
+
+Values map the same way for every format:
+
+* struct -> ``dict`` (field order kept); struct array -> ``list`` of dicts
+* cell -> ``list`` (a cell with more than one non-singleton dimension ->
+  nested lists, ``c{i,j}`` = ``value[i-1][j-1]``)
+* char -> ``str`` (several rows: 1-D ``ndarray`` of str)
+* 1x1 double -> ``float`` (complex -> ``complex``), 1x1 logical -> ``bool``
+* any other numeric or logical array -> ``ndarray`` with MATLAB's shape
+  (at least 2-D) and class; sparse -> ``scipy.sparse.csc_matrix``
+
+Any struct that is a toolbox net (has a ``layers`` cell of structs) is then
+passed through :func:`cnntoolbox.netshape.as_net`, which restores the port's
+shapes (``a{j}`` (rows, cols, m) also for m == 1, ``ffb`` (onum, 1), ``rL``
+1-D, ...), and any struct with ``alpha``/``batchsize``/``numepochs`` gets
+those as Python numbers.
+
+Saving maps back: dict -> struct, list/tuple -> 1xN cell (so a list of
+dicts is a cell of structs), str -> char, float/int -> double, bool ->
+logical, ndarray -> its class with its shape (1-D -> 1xN).  Function
+handles and MATLAB objects cannot be read (:class:`MatFileError`).
+"""
+
+import os
+import tempfile
+
+from . import _mat5, _mat73_read, _mat73_write
+from ._matvalues import MatFileError, canonical, check_name
+from .netshape import OPTS_FIELDS, as_net, as_opts, is_net
+
+__all__ = ["loadmat", "savemat", "as_net", "MatFileError"]
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+#: Smallest memory budget of a v7.3 read; larger files get 1024 x their size (gzip's best ratio).
+_MIN_BUDGET = 256 * 2 ** 20
+
+
+def loadmat(path, names=None):
+    """Read the variables of a MAT-file of any version.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    names : str or list of str, optional
+        Read only these variables; each must be in the file.
+
+    Returns
+    -------
+    dict
+        Variable name -> Python value, mapped as the module docstring says,
+        with nets in the port's layout.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    MatFileError
+        (a ``ValueError``) If the file is not a MAT-file, is damaged or
+        truncated, lacks a requested variable, or holds a function handle or
+        MATLAB object where a value was asked for.
+    """
+    if isinstance(names, str):
+        names = [names]
+    version = _version(path)
+    if version == "7.3":
+        budget = max(_MIN_BUDGET, 1024 * os.path.getsize(path))
+        variables = _mat73_read.read(path, names, budget)
+    else:
+        variables = _mat5.read(path, names)
+    missing = [name for name in names or () if name not in variables]
+    if missing:
+        raise MatFileError(f"{path}: no variable {missing[0]!r} (it holds "
+                           f"{', '.join(_variable_names(path, version)) or 'no variables'})")
+    return {name: _reconcile(value, name) for name, value in variables.items()}
+
+
+def savemat(path, variables, format="7"):
+    """Write variables to a MAT-file that MATLAB loads back to the same values.
+
+    The file is written to a temporary file in the same folder and renamed
+    into place, so a failed or interrupted save leaves any existing file
+    untouched and never a partial one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    variables : dict
+        Variable name -> value (a net, opts, arrays, ...), mapped as the
+        module docstring says.  Names must be valid MATLAB names.
+    format : {"7", "7.3"}
+        "7": compressed v7 through scipy.io; "7.3": HDF5 through h5py
+        (for variables over 2 GB, or for HDF5 tools).
+
+    Raises
+    ------
+    ValueError
+        For an unknown format, a bad variable or field name, or a value
+        MATLAB cannot hold (the message names it, e.g. ``net.layers{2}.k{1}{3}``).
+    TypeError
+        For a Python object with no MATLAB counterpart (None, bytes, ...).
+    """
+    writers = {"7": _write_v7, "7.3": _mat73_write.write}
+    if format not in writers:
+        raise ValueError(f"format must be '7' or '7.3', got {format!r}")
+    if not isinstance(variables, dict):
+        raise TypeError(f"variables must be a dict of name -> value, got "
+                        f"{type(variables).__name__}")
+    values = {}
+    for name, value in variables.items():
+        check_name(name, "variable name")
+        values[name] = canonical(value, name)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                    suffix=".tmp")
+    os.close(handle)
+    try:
+        writers[format](temp, values)
+        with open(temp, "rb+") as fileobj:
+            os.fsync(fileobj.fileno())
+        os.chmod(temp, _new_file_mode(path))
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
+def _write_v7(path, values):
+    with open(path, "wb") as fileobj:
+        _mat5.write(fileobj, values)
+
+
+def _new_file_mode(path):
+    """Permissions for the saved file: those of the file it replaces, else 0666 minus umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _version(path):
+    """'7.3' or '5' (v6/v7) from the header bytes; '4' when there is no v5 header."""
+    with open(path, "rb") as fileobj:
+        head = fileobj.read(128)
+        if head[:8] == _HDF5_SIGNATURE:
+            raise MatFileError(f"{path}: an HDF5 file without MATLAB's header, not a "
+                               "MAT-file")
+        if len(head) < 128 or head[126:128] not in (b"IM", b"MI"):
+            return "4"
+        order = "little" if head[126:128] == b"IM" else "big"
+        version = int.from_bytes(head[124:126], order)
+        if version == 0x0200:
+            fileobj.seek(512)
+            if fileobj.read(8) != _HDF5_SIGNATURE:
+                raise MatFileError(f"{path}: a v7.3 MAT-file header without HDF5 data "
+                                   "(truncated or damaged)")
+            return "7.3"
+        if version != 0x0100:
+            raise MatFileError(f"{path}: unknown MAT-file version {version:#06x}")
+        return "5"
+
+
+def _variable_names(path, version):
+    """Names of the variables in a file (for error messages)."""
+    if version == "7.3":
+        import h5py
+        with h5py.File(path, "r") as h5:
+            return [name for name in h5 if not name.startswith("#")]
+    import scipy.io
+    return [entry[0] for entry in scipy.io.whosmat(path)]
+
+
+def _reconcile(value, where):
+    """Apply the net and opts reconciliation to every struct in a loaded value."""
+    if isinstance(value, list):
+        return [_reconcile(item, f"{where}{{{i + 1}}}") for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    value = {key: _reconcile(item, f"{where}.{key}") for key, item in value.items()}
+    if is_net(value):
+        return as_net(value, where)
+    if any(field in value for field in OPTS_FIELDS):
+        return as_opts(value)
+    return value

@@ -1,0 +1,152 @@
+"""Bring a net loaded from MATLAB (or built in Python) to the shapes of the port's net contract.
+
+MATLAB drops trailing singleton dimensions and stores every number as a
+1x1 double, so a net that went through a .mat file differs from the port's
+layout in form only: ``a{j}`` of a one-sample batch is 2-D, ``ffb`` of a
+one-output net is a scalar, ``rL`` is a 1xN row, and a 1x1 kernel is a
+number.  :func:`as_net` undoes all of that; on a net already in the
+contract it changes nothing (it returns the same arrays).
+"""
+
+import numbers
+
+import numpy as np
+
+#: Layer fields holding one (rows, cols, m) array per map.
+_MAP_FIELDS = ("a", "d")
+#: Layer fields holding [i][j] (ks, ks) kernels.
+_KERNEL_FIELDS = ("k", "dk")
+#: Layer fields holding one number per map.
+_BIAS_FIELDS = ("b", "db")
+#: Layer fields holding one number.
+_LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
+#: Top-level fields of shape (rows, m) or (onum, fvnum).
+_MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW")
+#: Top-level fields of shape (onum, 1).
+_COLUMN_FIELDS = ("ffb", "dffb")
+#: Fields of the training options struct.
+OPTS_FIELDS = ("alpha", "batchsize", "numepochs")
+
+
+def is_net(value):
+    """Whether ``value`` looks like a toolbox net: a dict whose 'layers' is a list of dicts."""
+    return (isinstance(value, dict) and isinstance(value.get("layers"), list)
+            and all(isinstance(layer, dict) for layer in value["layers"]))
+
+
+def as_net(net, name="net"):
+    """Return ``net`` with every toolbox field in the shape of the port's contract.
+
+    Parameters
+    ----------
+    net : dict
+        A net as MATLAB saved it (through :func:`cnntoolbox.matfile.loadmat`'s
+        generic mapping) or as the port made it.
+    name : str
+        How error messages name the net.
+
+    Returns
+    -------
+    dict
+        A new dict (the input is not modified): ``layers`` a list of dicts
+        with ``type`` str; ``a``/``d`` lists of (rows, cols, m) float64
+        arrays; ``k``/``dk`` lists [i][j] of (ks, ks) arrays; ``b``/``db``
+        lists of floats; ``outputmaps``/``kernelsize``/``scale``, ``L``
+        floats; ``fv``, ``fvd``, ``o``, ``e``, ``od``, ``ffW``, ``dffW`` 2-D;
+        ``ffb``, ``dffb`` (onum, 1); ``rL`` 1-D.  Other fields are kept as they are.
+
+    Raises
+    ------
+    ValueError
+        Naming the field (MATLAB style, e.g. ``net.layers{2}.k{1}{3}``) whose
+        value cannot take the contract's shape.
+    """
+    if not is_net(net):
+        raise ValueError(f"{name}: not a toolbox net (a struct whose 'layers' is a cell "
+                         "of structs)")
+    out = dict(net)
+    out["layers"] = [_layer(layer, f"{name}.layers{{{l + 1}}}")
+                     for l, layer in enumerate(net["layers"])]
+    for field in _MATRIX_FIELDS:
+        if field in out:
+            out[field] = _array(out[field], 2, f"{name}.{field}")
+    for field in _COLUMN_FIELDS:
+        if field in out:
+            out[field] = _array(out[field], 2, f"{name}.{field}").reshape(-1, 1)
+    if "L" in out:
+        out["L"] = _number(out["L"], f"{name}.L")
+    if "rL" in out:
+        out["rL"] = _array(out["rL"], None, f"{name}.rL").reshape(-1)
+    return out
+
+
+def as_opts(opts):
+    """Return the options struct with ``alpha``, ``batchsize``, ``numepochs`` as Python numbers."""
+    out = dict(opts)
+    for field in OPTS_FIELDS:
+        value = out.get(field)
+        if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "biuf":
+            out[field] = value.item()
+    return out
+
+
+def _layer(layer, where):
+    """One layer dict in the contract's shapes."""
+    if not isinstance(layer, dict):
+        raise ValueError(f"{where}: a layer must be a struct")
+    out = dict(layer)
+    if "type" in out and not isinstance(out["type"], str):
+        raise ValueError(f"{where}.type: must be a string, got {type(out['type']).__name__}")
+    for field in _LAYER_NUMBERS:
+        if field in out:
+            out[field] = _number(out[field], f"{where}.{field}")
+    for field in _BIAS_FIELDS:
+        if field in out:
+            out[field] = [_number(value, f"{where}.{field}{{{j + 1}}}")
+                          for j, value in enumerate(_cell(out[field], f"{where}.{field}"))]
+    for field in _MAP_FIELDS:
+        if field in out:
+            out[field] = [_array(value, 3, f"{where}.{field}{{{j + 1}}}")
+                          for j, value in enumerate(_cell(out[field], f"{where}.{field}"))]
+    for field in _KERNEL_FIELDS:
+        if field in out:
+            out[field] = [[_array(value, 2, f"{where}.{field}{{{i + 1}}}{{{j + 1}}}")
+                           for j, value in enumerate(_cell(row, f"{where}.{field}{{{i + 1}}}"))]
+                          for i, row in enumerate(_cell(out[field], f"{where}.{field}"))]
+    return out
+
+
+def _cell(value, where):
+    """The elements of a MATLAB cell loaded as a list ([] for an empty one)."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, np.ndarray) and value.size == 0:
+        return []
+    raise ValueError(f"{where}: must be a cell (list), got {type(value).__name__}")
+
+
+def _number(value, where):
+    """A Python float from a number or a one-element real array."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{where}: must be a real number, got {value!r}")
+    return float(value)
+
+
+def _array(value, ndim, where):
+    """A float64 array with ``ndim`` dimensions (trailing singletons added back; None: any)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = np.array(value, dtype=np.float64)
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: must be a real array, got {type(value).__name__}")
+    arr = value.astype(np.float64, copy=False)
+    if ndim is None:
+        return arr
+    if arr.ndim > ndim:
+        raise ValueError(f"{where}: must have {ndim} dimensions, got shape {arr.shape}")
+    if arr.ndim == 0:
+        arr = arr.reshape(1, 1)
+    if arr.ndim == 1:
+        raise ValueError(f"{where}: must have {ndim} dimensions, got shape {arr.shape}")
+    return arr.reshape(arr.shape + (1,) * (ndim - arr.ndim))
