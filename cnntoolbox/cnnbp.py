@@ -3,7 +3,7 @@
 import numpy as np
 
 from .checks import check_y
-from .layerops import conv_delta_back, conv_kernel_grad, fv_to_maps, pool_delta_back
+from .layerops import conv_delta_back, conv_kernel_grad, fv_to_maps, im2col, pool_delta_back
 from .stacked import stack_net, unstack_net
 
 
@@ -78,7 +78,10 @@ def bp(net, y):
     for l in range(1, n):
         layer = layers[l]
         if layer["type"] == "c":
-            layer["dk"] = conv_kernel_grad(layers[l - 1]["a"], layer["d"]) / m
-            layer["db"] = layer["d"].sum(axis=(0, 1, 2)) / m
+            ks = layer["kernelsize"]
+            if "_windows" not in layer:                       # a net that did not come from ff
+                layer["_windows"] = im2col(layers[l - 1]["a"], ks)
+            layer["dk"] = conv_kernel_grad(layer["_windows"], layer["d"], ks) / m
+            layer["db"] = layer["d"].sum(axis=(1, 2, 3)) / m
     net["dffW"] = net["od"] @ net["fv"].T / m                 # dffW = od * fv' / m
     net["dffb"] = np.mean(net["od"], axis=1, keepdims=True)   # dffb = mean(od, 2)

@@ -4,7 +4,7 @@ import numpy as np
 
 from .checks import check_weights, check_x, check_y, map_sizes
 from .cnnbp import bp
-from .cnnff import ff, images_to_maps
+from .cnnff import ff
 from .errors import GradientCheckError
 from .stacked import stack_net
 
@@ -40,11 +40,10 @@ def cnnnumgradcheck(net, x, y):
     stacked = stack_net(net)
     check_weights(stacked, map_sizes(stacked["layers"], x.shape[0], x.shape[1]))
     y = check_y(y, x.shape[2], stacked["ffW"].shape[0])
-    X = images_to_maps(x)
     _require_gradients(stacked)
 
     def loss():
-        ff(stacked, X)
+        ff(stacked, x)
         bp(stacked, y)
         return stacked["L"]
 

@@ -64,7 +64,6 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
     numbatches = m // batchsize
     orders = _permutations(kk, numepochs, m, rng)
 
-    samples = x.transpose(2, 0, 1)                      # (m, rows, cols): sample n is samples[n]
     rL = []
     for epoch in range(numepochs):
         if verbose:
@@ -73,7 +72,7 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
         order = next(orders)
         for batch in range(numbatches):
             index = order[batch * batchsize:(batch + 1) * batchsize]
-            batch_x = samples[index][:, :, :, np.newaxis]       # x(:, :, kk(...)) as maps
+            batch_x = x[:, :, index]
             batch_y = y[:, index]
             ff(stacked, batch_x)
             bp(stacked, batch_y)

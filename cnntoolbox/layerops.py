@@ -15,59 +15,76 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 def sigm(P):
-    """The sigmoid ``1 ./ (1 + exp(-P))`` (util/sigm.m), elementwise.
+    """The sigmoid ``1 ./ (1 + exp(-P))`` (util/sigm.m), elementwise, in place.
 
     exp(-P) overflows to Inf for P < -709 and the result is then exactly 0,
     as in Matlab; numpy's overflow warning for that is silenced.
-    """
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-P))
-
-
-def im2col(A, ks):
-    """Every ks x ks window of every map as one row.
 
     Parameters
     ----------
-    A : ndarray, shape (m, rows, cols, inmaps)
+    P : ndarray of float64
+        Overwritten with the result (it is a temporary in every caller).
+    """
+    with np.errstate(over="ignore"):
+        np.negative(P, out=P)
+        np.exp(P, out=P)
+        P += 1.0
+        return np.reciprocal(P, out=P)
+
+
+def im2col(A, ks):
+    """Every ks x ks window of every map as one column.
+
+    Parameters
+    ----------
+    A : ndarray, shape (inmaps, rows, cols, m)
     ks : int
 
     Returns
     -------
-    ndarray, shape (m * (rows-ks+1) * (cols-ks+1), inmaps * ks * ks)
-        Row (n, y, x) holds ``A[n, y:y+ks, x:x+ks, i]`` for every i, in
-        (i, u, v) order.
+    ndarray, shape (inmaps * ks * ks, (rows-ks+1) * (cols-ks+1) * m)
+        Row (i, u, v), column (y, x, n) holds ``A[i, y+u, x+v, n]``.  With
+        the batch as the last axis the copy moves runs of m contiguous values.
     """
-    m, rows, cols, inmaps = A.shape
-    windows = sliding_window_view(A, (ks, ks), axis=(1, 2))   # (m, r', c', inmaps, ks, ks)
-    return windows.reshape(m * (rows - ks + 1) * (cols - ks + 1), inmaps * ks * ks)
+    inmaps, rows, cols, m = A.shape
+    windows = sliding_window_view(A, (ks, ks), axis=(1, 2))   # (inmaps, r', c', m, ks, ks)
+    return windows.transpose(0, 4, 5, 1, 2, 3).reshape(inmaps * ks * ks, -1)
+
+
+def flipped_kernels(K):
+    """The kernels as one (outmaps, inmaps * ks * ks) matrix, each rotated by 180 degrees.
+
+    ``convn`` is a true convolution: it applies ``k(end:-1:1, end:-1:1)`` to
+    each window, which is what the rotation does here once for all kernels.
+    """
+    inmaps, outmaps, ks, _ = K.shape
+    return K[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(outmaps, inmaps * ks * ks)
 
 
 # --- convolution layer ---------------------------------------------------------
 
-def conv_forward(A, K, b):
+def conv_forward(cols, K, b, rows, cols_out):
     """Output maps of a convolution layer (cnnff.m, the 'c' branch).
 
-    ``a{j} = sigm(sum_i convn(a_prev{i}, k{i}{j}, 'valid') + b{j})``.
-    ``convn`` is a true convolution, so the kernel is flipped: as a
-    correlation over the windows of ``im2col`` it is ``k(end:-1:1, end:-1:1)``.
+    ``a{j} = sigm(sum_i convn(a_prev{i}, k{i}{j}, 'valid') + b{j})`` for all
+    j at once: one product of the flipped kernels with the windows.
 
     Parameters
     ----------
-    A : ndarray, shape (m, rows, cols, inmaps)
-        The previous layer's maps.
+    cols : ndarray, shape (inmaps * ks * ks, rows * cols_out * m)
+        ``im2col`` of the previous layer's maps.
     K : ndarray, shape (inmaps, outmaps, ks, ks)
     b : ndarray, shape (outmaps,)
+    rows, cols_out : int
+        Output map size, (rows-ks+1) x (cols-ks+1) of the input.
 
     Returns
     -------
-    ndarray, shape (m, rows-ks+1, cols-ks+1, outmaps)
+    ndarray, shape (outmaps, rows, cols_out, m)
     """
-    m, rows, cols, inmaps = A.shape
-    outmaps, ks = K.shape[1], K.shape[2]
-    flipped = K[:, :, ::-1, ::-1].transpose(0, 2, 3, 1).reshape(inmaps * ks * ks, outmaps)
-    u = im2col(A, ks) @ flipped + b
-    return sigm(u).reshape(m, rows - ks + 1, cols - ks + 1, outmaps)
+    u = flipped_kernels(K) @ cols                              # sum_i convn(a{i}, k{i}{j}, 'valid')
+    u += b[:, np.newaxis]                                      # + b{j}
+    return sigm(u).reshape(K.shape[1], rows, cols_out, -1)
 
 
 def conv_delta_back(D, K, rows, cols):
@@ -80,7 +97,7 @@ def conv_delta_back(D, K, rows, cols):
 
     Parameters
     ----------
-    D : ndarray, shape (m, rows-ks+1, cols-ks+1, outmaps)
+    D : ndarray, shape (outmaps, rows-ks+1, cols-ks+1, m)
         The convolution layer's delta.
     K : ndarray, shape (inmaps, outmaps, ks, ks)
     rows, cols : int
@@ -88,20 +105,20 @@ def conv_delta_back(D, K, rows, cols):
 
     Returns
     -------
-    ndarray, shape (m, rows, cols, inmaps)
+    ndarray, shape (inmaps, rows, cols, m)
     """
-    m, out_rows, out_cols, outmaps = D.shape
+    outmaps, out_rows, out_cols, m = D.shape
     inmaps, ks = K.shape[0], K.shape[2]
-    flipped = K[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(outmaps, inmaps * ks * ks)
-    spread = (D.reshape(-1, outmaps) @ flipped).reshape(m, out_rows, out_cols, inmaps, ks, ks)
-    delta = np.zeros((m, rows, cols, inmaps))
+    spread = flipped_kernels(K).T @ D.reshape(outmaps, -1)
+    spread = spread.reshape(inmaps, ks, ks, out_rows, out_cols, m)
+    delta = np.zeros((inmaps, rows, cols, m))
     for u in range(ks):
         for v in range(ks):
-            delta[:, u:u + out_rows, v:v + out_cols, :] += spread[:, :, :, :, u, v]
+            delta[:, u:u + out_rows, v:v + out_cols, :] += spread[:, u, v]
     return delta
 
 
-def conv_kernel_grad(A, D):
+def conv_kernel_grad(cols, D, ks):
     """Batch-summed kernel gradient of a convolution layer (cnnbp.m, 'calc gradients').
 
     ``convn(flipall(a_prev{i}), d{j}, 'valid')``, before the division by m:
@@ -109,22 +126,23 @@ def conv_kernel_grad(A, D):
     turns the 3-D 'valid' convolution into a correlation summed over the
     batch, rotated by 180 degrees, i.e.
     ``dk(u, v) = sum_{y,x,n} a_prev(ks-u+y, ks-v+x, n) * d(y, x, n)`` (1-based).
+    The correlation is one product with the forward pass's windows.
 
     Parameters
     ----------
-    A : ndarray, shape (m, rows, cols, inmaps)
-        The previous layer's maps.
-    D : ndarray, shape (m, rows-ks+1, cols-ks+1, outmaps)
+    cols : ndarray, shape (inmaps * ks * ks, rows' * cols' * m)
+        ``im2col`` of the previous layer's maps.
+    D : ndarray, shape (outmaps, rows', cols', m)
+    ks : int
 
     Returns
     -------
     ndarray, shape (inmaps, outmaps, ks, ks)
     """
-    inmaps = A.shape[3]
-    outmaps = D.shape[3]
-    ks = A.shape[1] - D.shape[1] + 1
-    summed = im2col(A, ks).T @ D.reshape(-1, outmaps)             # (inmaps*ks*ks, outmaps)
-    return summed.reshape(inmaps, ks, ks, outmaps).transpose(0, 3, 1, 2)[:, :, ::-1, ::-1]
+    outmaps = D.shape[0]
+    summed = D.reshape(outmaps, -1) @ cols.T                     # (outmaps, inmaps*ks*ks)
+    summed = summed.reshape(outmaps, -1, ks, ks).transpose(1, 0, 2, 3)
+    return summed[:, :, ::-1, ::-1]                              # undo the forward flip
 
 
 # --- subsampling (mean-pool) layer ---------------------------------------------
@@ -138,19 +156,21 @@ def pool_forward(A, scale):
 
     Parameters
     ----------
-    A : ndarray, shape (m, rows, cols, maps)
+    A : ndarray, shape (maps, rows, cols, m)
     scale : int
         Divides rows and cols.
 
     Returns
     -------
-    ndarray, shape (m, rows/scale, cols/scale, maps)
+    ndarray, shape (maps, rows/scale, cols/scale, m)
     """
-    total = 0.0
+    total = A[:, 0::scale, 0::scale, :].copy()
     for p in range(scale):
         for q in range(scale):
-            total = total + A[:, p::scale, q::scale, :]
-    return total / scale ** 2
+            if p or q:
+                total += A[:, p::scale, q::scale, :]
+    total *= 1.0 / scale ** 2
+    return total
 
 
 def pool_delta_back(A, D, scale):
@@ -162,20 +182,22 @@ def pool_delta_back(A, D, scale):
 
     Parameters
     ----------
-    A : ndarray, shape (m, rows, cols, maps)
+    A : ndarray, shape (maps, rows, cols, m)
         The convolution layer's maps.
-    D : ndarray, shape (m, rows/scale, cols/scale, maps)
+    D : ndarray, shape (maps, rows/scale, cols/scale, m)
         The subsampling layer's delta.
     scale : int
 
     Returns
     -------
-    ndarray, shape (m, rows, cols, maps)
+    ndarray, shape (maps, rows, cols, m)
     """
-    m, rows, cols, maps = D.shape
-    expanded = np.broadcast_to(D[:, :, None, :, None, :], (m, rows, scale, cols, scale, maps))
-    expanded = expanded.reshape(m, rows * scale, cols * scale, maps)
-    return A * (1 - A) * (expanded / scale ** 2)
+    maps, rows, cols, m = D.shape
+    delta = 1.0 - A
+    delta *= A                                                   # a .* (1 - a)
+    blocks = delta.reshape(maps, rows, scale, cols, scale, m)    # a view: every block's inputs
+    blocks *= (D / scale ** 2)[:, :, np.newaxis, :, np.newaxis, :]   # .* expand(d / scale^2)
+    return delta
 
 
 # --- feature vector -------------------------------------------------------------
@@ -187,14 +209,13 @@ def maps_to_fv(A):
 
     Parameters
     ----------
-    A : ndarray, shape (m, rows, cols, maps)
+    A : ndarray, shape (maps, rows, cols, m)
 
     Returns
     -------
     ndarray, shape (maps * rows * cols, m)
     """
-    m = A.shape[0]
-    return A.transpose(3, 2, 1, 0).reshape(-1, m)
+    return A.transpose(0, 2, 1, 3).reshape(-1, A.shape[3])
 
 
 def fv_to_maps(fv, rows, cols):
@@ -208,7 +229,6 @@ def fv_to_maps(fv, rows, cols):
 
     Returns
     -------
-    ndarray, shape (m, rows, cols, maps)
+    ndarray, shape (maps, rows, cols, m)
     """
-    m = fv.shape[1]
-    return np.ascontiguousarray(fv.reshape(-1, cols, rows, m).transpose(3, 2, 1, 0))
+    return np.ascontiguousarray(fv.reshape(-1, cols, rows, fv.shape[1]).transpose(0, 2, 1, 3))

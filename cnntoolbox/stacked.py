@@ -8,15 +8,19 @@ stacked, so that one matrix product covers all maps at once:
 ==========  ============================  ================================
 field       public net (Matlab)           stacked net
 ==========  ============================  ================================
-a, d        list of (rows, cols, m)       (m, rows, cols, maps)
+a, d        list of (rows, cols, m)       (maps, rows, cols, m)
 k, dk       list [i] of list [j] (ks, ks) (inmaps, outmaps, ks, ks)
 b, db       list of float                 (maps,)
 others      as they are                   as they are (float64 copies)
 ==========  ============================  ================================
 
-``stack_net`` copies a public net into the stacked layout; ``unstack_net``
-turns a stacked net back into a public one whose per-map arrays are views
-into the stacked arrays (no copy).
+With the batch as the last axis, ``a{j}`` of the public net is simply
+``a[j]`` of the stacked array, a view.  ``stack_net`` copies a public net into
+the stacked layout; ``unstack_net`` turns a stacked net back into a public
+one whose per-map arrays are views into the stacked arrays (no copy).
+Fields whose names start with ``_`` are the numerical code's scratch (the
+windows of the last forward pass, kept for the kernel gradient) and are not
+part of the public net.
 """
 
 import copy
@@ -44,7 +48,7 @@ def _cells(value, name):
 
 
 def stack_maps(maps, name):
-    """Stack a list of (rows, cols, m) maps into one (m, rows, cols, nmaps) array."""
+    """Stack a list of (rows, cols, m) maps into one (nmaps, rows, cols, m) array."""
     arrays = []
     for j, a in enumerate(_cells(maps, name)):
         a = as_array(a, f"{name}[{j}]")
@@ -53,7 +57,7 @@ def stack_maps(maps, name):
         if a.ndim != 3 or (arrays and a.shape != arrays[0].shape):
             raise ValueError(f"{name}[{j}] must be (rows, cols, m) like {name}[0], got {a.shape}")
         arrays.append(a)
-    return np.ascontiguousarray(np.stack(arrays, axis=-1).transpose(2, 0, 1, 3))
+    return np.stack(arrays)
 
 
 def stack_kernels(kernels, name, inmaps=None, outmaps=None, ks=None):
@@ -161,8 +165,10 @@ def unstack_net(stacked):
             for layer in value:
                 out = {}
                 for field, item in layer.items():
+                    if field.startswith("_"):
+                        continue
                     if field in MAP_FIELDS:
-                        out[field] = list(item.transpose(3, 1, 2, 0))
+                        out[field] = list(item)
                     elif field in KERNEL_FIELDS:
                         out[field] = [list(row) for row in item]
                     elif field in BIAS_FIELDS:
