@@ -1,0 +1,264 @@
+"""The toolbox's CNN written in PyTorch: the peer the benchmark times against.
+
+The same network and the same training as ``cnntrain``:
+
+* input (m, 1, rows, cols): Matlab's ``x(:, :, k)`` is ``x[k, 0]``;
+* a ``c`` layer is ``sigmoid(conv2d(a, W) + b)`` with no padding and stride 1.
+  ``convn`` in ``cnnff.m`` is a true convolution, ``conv2d`` a correlation,
+  so ``W[j, i]`` is the toolbox's ``k[i][j]`` turned by 180 degrees;
+* an ``s`` layer is the mean over scale x scale blocks (``avg_pool2d``);
+* ``fv`` stacks the last layer's maps one after another, each map read
+  column-major like Matlab's ``reshape`` (hence the permute before flatten);
+* ``o = sigmoid(ffW @ fv + ffb)``, loss ``L = 1/2 * sum(e^2) / m``;
+* plain SGD, ``p -= alpha * dL/dp``, on batches taken from a fresh
+  ``randperm`` every epoch.
+
+Autograd of that loss gives exactly the toolbox's ``dk``, ``db``, ``dffW``,
+``dffb`` (``cnnbp.m`` divides by m in the same places), which
+``tests/test_bench_smoke.py`` checks against the package's ``cnnbp``.
+
+torch is not a dependency of cnntoolbox: this module is only imported by the
+benchmark and by tests that skip when torch is absent.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def layer_specs(layers):
+    """Normalise layer dicts to (type, outputmaps or scale, kernelsize) tuples.
+
+    Parameters
+    ----------
+    layers : list of dict
+        The toolbox's layer specs, e.g. ``{"type": "c", "outputmaps": 6,
+        "kernelsize": 5}``; only ``type``, ``outputmaps``, ``kernelsize``
+        and ``scale`` are read.
+
+    Returns
+    -------
+    list of tuple
+        ``("i",)``, ``("c", outputmaps, kernelsize)`` or ``("s", scale)``.
+    """
+    specs = []
+    for n, layer in enumerate(layers):
+        kind = layer.get("type")
+        if kind == "i":
+            specs.append(("i",))
+        elif kind == "c":
+            specs.append(("c", int(layer["outputmaps"]), int(layer["kernelsize"])))
+        elif kind == "s":
+            specs.append(("s", int(layer["scale"])))
+        else:
+            raise ValueError(f"layers[{n}]['type'] must be 'i', 'c' or 's', got {kind!r}")
+    return specs
+
+
+def init_params(layers, mapsize, onum, generator=None, dtype=torch.float64):
+    """Random weights drawn from the same distributions as ``cnnsetup.m``.
+
+    Kernels uniform in +-sqrt(6 / ((inmaps + outmaps) * ks^2)), ``ffW``
+    uniform in +-sqrt(6 / (onum + fvnum)), biases zero.
+
+    Parameters
+    ----------
+    layers : list of dict
+        Layer specs as in :func:`layer_specs`.
+    mapsize : (int, int)
+        Rows and columns of one input image.
+    onum : int
+        Number of outputs.
+    generator : torch.Generator, optional
+    dtype : torch.dtype
+
+    Returns
+    -------
+    dict
+        ``"W"``: list of (outmaps, inmaps, ks, ks) tensors, one per ``c``
+        layer; ``"b"``: list of (outmaps,) tensors; ``"ffW"`` (onum, fvnum);
+        ``"ffb"`` (onum,). All with ``requires_grad``.
+    """
+    rows, cols = mapsize
+    inmaps = 1
+    W, b = [], []
+    for spec in layer_specs(layers):
+        if spec[0] == "c":
+            outmaps, ks = spec[1], spec[2]
+            bound = math.sqrt(6 / ((inmaps + outmaps) * ks * ks))
+            W.append((torch.rand(outmaps, inmaps, ks, ks, generator=generator, dtype=dtype) - 0.5)
+                     * 2 * bound)
+            b.append(torch.zeros(outmaps, dtype=dtype))
+            rows, cols, inmaps = rows - ks + 1, cols - ks + 1, outmaps
+        elif spec[0] == "s":
+            if rows % spec[1] or cols % spec[1]:
+                raise ValueError(f"map size {rows}x{cols} is not divisible by scale {spec[1]}")
+            rows, cols = rows // spec[1], cols // spec[1]
+    fvnum = rows * cols * inmaps
+    bound = math.sqrt(6 / (onum + fvnum))
+    params = {"W": W, "b": b,
+              "ffW": (torch.rand(onum, fvnum, generator=generator, dtype=dtype) - 0.5) * 2 * bound,
+              "ffb": torch.zeros(onum, dtype=dtype)}
+    return _require_grad(params)
+
+
+def params_from_net(net, dtype=torch.float64):
+    """The weights of a toolbox net (after ``cnnsetup``) as peer parameters.
+
+    Parameters
+    ----------
+    net : dict
+        A toolbox net with ``k``, ``b`` per ``c`` layer and ``ffW``, ``ffb``.
+    dtype : torch.dtype
+
+    Returns
+    -------
+    dict
+        As :func:`init_params`; ``W[j, i]`` is ``k[i][j]`` turned by 180
+        degrees, because ``conv2d`` correlates where ``convn`` convolves.
+    """
+    W, b = [], []
+    for layer in net["layers"]:
+        if layer["type"] == "c":
+            k = np.array([[np.asarray(kij, dtype=np.float64) for kij in ki] for ki in layer["k"]])
+            W.append(torch.tensor(np.ascontiguousarray(k.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]),
+                                  dtype=dtype))
+            b.append(torch.tensor([float(bj) for bj in layer["b"]], dtype=dtype))
+    params = {"W": W, "b": b,
+              "ffW": torch.tensor(np.asarray(net["ffW"], dtype=np.float64), dtype=dtype),
+              "ffb": torch.tensor(np.asarray(net["ffb"], dtype=np.float64).reshape(-1), dtype=dtype)}
+    return _require_grad(params)
+
+
+def grads_as_net(params):
+    """The gradients after ``backward`` in the toolbox's layout.
+
+    Returns
+    -------
+    dict
+        ``"dk"``: per ``c`` layer a list [i] of lists [j] of (ks, ks)
+        arrays; ``"db"``: per ``c`` layer a list of floats; ``"dffW"``
+        (onum, fvnum); ``"dffb"`` (onum, 1). numpy float64.
+    """
+    dk, db = [], []
+    for W, b in zip(params["W"], params["b"]):
+        g = W.grad.detach().double().numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        dk.append([[g[i, j].copy() for j in range(g.shape[1])] for i in range(g.shape[0])])
+        db.append([float(v) for v in b.grad])
+    return {"dk": dk, "db": db,
+            "dffW": params["ffW"].grad.detach().double().numpy().copy(),
+            "dffb": params["ffb"].grad.detach().double().numpy().reshape(-1, 1).copy()}
+
+
+def x_to_torch(x, dtype=torch.float64):
+    """Toolbox images (rows, cols, m) -> contiguous (m, 1, rows, cols) tensor."""
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"x must be (rows, cols, m), got shape {x.shape}")
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))).to(dtype).unsqueeze(1)
+
+
+def y_to_torch(y, dtype=torch.float64):
+    """Toolbox targets (onum, m) -> contiguous (m, onum) tensor."""
+    y = np.asarray(y)
+    if y.ndim != 2:
+        raise ValueError(f"y must be (onum, m), got shape {y.shape}")
+    return torch.from_numpy(np.ascontiguousarray(y.T)).to(dtype)
+
+
+def forward(params, layers, x):
+    """Output of the net, ``cnnff.m`` in PyTorch.
+
+    Parameters
+    ----------
+    params : dict
+        As :func:`init_params`.
+    layers : list of dict or of tuples from :func:`layer_specs`
+    x : torch.Tensor
+        (m, 1, rows, cols).
+
+    Returns
+    -------
+    torch.Tensor
+        ``o`` as (m, onum).
+    """
+    specs = layers if layers and isinstance(layers[0], tuple) else layer_specs(layers)
+    a = x
+    c = 0
+    for spec in specs:
+        if spec[0] == "c":
+            a = torch.sigmoid(F.conv2d(a, params["W"][c], params["b"][c]))
+            c += 1
+        elif spec[0] == "s":
+            a = F.avg_pool2d(a, spec[1])
+    fv = a.transpose(2, 3).flatten(1)        # column-major per map, maps one after another
+    return torch.sigmoid(F.linear(fv, params["ffW"], params["ffb"]))
+
+
+def loss(o, y):
+    """``cnnbp.m``'s loss: 1/2 * sum(e^2) / m, with o and y as (m, onum)."""
+    return 0.5 * ((o - y) ** 2).sum() / o.shape[0]
+
+
+def train_epoch(params, layers, x, y, alpha=1.0, batchsize=50, perm=None, generator=None):
+    """One epoch of ``cnntrain.m``: randperm, then per batch ff, bp, applygrads.
+
+    Parameters
+    ----------
+    params : dict
+        As :func:`init_params`; updated in place.
+    layers : list of dict
+    x : torch.Tensor
+        (m, 1, rows, cols).
+    y : torch.Tensor
+        (m, onum).
+    alpha : float
+        Learning rate of the plain SGD step.
+    batchsize : int
+        Must divide m.
+    perm : sequence of int, optional
+        0-based order of the samples; default ``torch.randperm(m)``.
+    generator : torch.Generator, optional
+        For the permutation.
+
+    Returns
+    -------
+    list of float
+        The loss ``L`` of every batch.
+    """
+    specs = layer_specs(layers)
+    m = x.shape[0]
+    if m % batchsize:
+        raise ValueError("numbatches not integer")
+    kk = torch.randperm(m, generator=generator) if perm is None else torch.as_tensor(perm)
+    flat = parameters(params)
+    losses = []
+    for start in range(0, m, batchsize):
+        idx = kk[start:start + batchsize]
+        L = loss(forward(params, specs, x[idx]), y[idx])
+        grads = torch.autograd.grad(L, flat)
+        with torch.no_grad():
+            for p, g in zip(flat, grads):
+                p.add_(g, alpha=-alpha)
+        losses.append(L.item())
+    return losses
+
+
+def predict_error(params, layers, x, y):
+    """``cnntest.m``: fraction of samples whose largest output is not the label's."""
+    with torch.no_grad():
+        o = forward(params, layers, x)
+    return float((o.argmax(1) != y.argmax(1)).double().mean())
+
+
+def parameters(params):
+    """The tensors of ``params`` in a fixed order: W, b of every c layer, ffW, ffb."""
+    return [*params["W"], *params["b"], params["ffW"], params["ffb"]]
+
+
+def _require_grad(params):
+    for p in parameters(params):
+        p.requires_grad_(True)
+    return params

@@ -1,0 +1,139 @@
+"""The benchmark in bench/: smoke runs (not timed) and the PyTorch peer's equivalence.
+
+The torch tests are skipped when torch is not installed (it is no dependency
+of cnntoolbox; bench/README.md says how to install its CPU build).
+"""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnntoolbox import cnnbp, cnnff, cnnsetup, cnntrain
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import epoch  # noqa: E402  (bench/ is not a package)
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+
+#: A small net of every kind of layer: non-square input, two conv and two
+#: subsampling layers, 3 outputs.
+LAYERS = [{"type": "i"},
+          {"type": "c", "outputmaps": 2, "kernelsize": 3},
+          {"type": "s", "scale": 2},
+          {"type": "c", "outputmaps": 3, "kernelsize": 3},
+          {"type": "s", "scale": 2}]
+
+
+def run_script(*args):
+    proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]],
+                          capture_output=True, text=True, cwd=BENCH.parent, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_epoch_quick_prints_every_row():
+    out = run_script("epoch.py", "--quick", "--markdown")
+    assert "| cnntoolbox cnntrain, float64 | 200 (scaled) |" in out
+    if HAS_TORCH:
+        assert "| PyTorch CPU, float64 | 200 (scaled) |" in out
+        assert "| PyTorch CPU, float32 | 200 (scaled) |" in out
+        ratio = [line for line in out.splitlines() if "PyTorch CPU, float64" in line][0]
+        assert ratio.split("|")[4].strip() == "1.00"
+    else:
+        assert "skipped torch-f64, torch-f32: torch is not installed" in out
+    assert "BLAS (numpy.libs):" in out and "OPENBLAS_CORETYPE" in out and "machine:" in out
+
+
+def test_torch_rows_are_skipped_without_torch(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    rows, skipped = epoch.plan(epoch.parse_args(["--quick"]), threads=1)
+    assert [key for key, _, _ in rows if key.startswith("torch")] == []
+    assert any("torch is not installed" in msg for msg in skipped)
+
+
+def test_table_ratio_and_failed_row():
+    table = [{"key": "package", "label": "ours", "samples": 6000, "epoch_seconds": 2.0,
+              "test_seconds": None, "test_error": None, "peak_mib": 100.0},
+             {"key": "torch-f64", "label": "peer", "samples": 60000, "epoch_seconds": 4.0,
+              "test_seconds": 0.5, "test_error": 0.11, "peak_mib": 300.0},
+             {"key": "octave", "label": "orig", "error": "boom"}]
+    lines = epoch.format_table(table, markdown=True)
+    assert lines[2] == "| ours | 6000 (scaled) | 2.00 | 0.50 | - | - | 100 |"
+    assert lines[3] == "| peer | 60000 | 4.00 | 1.00 | 0.50 | 0.1100 | 300 |"
+    assert "failed: boom" in lines[4]
+
+
+def test_epoch_rejects_a_slice_that_is_not_whole_batches():
+    with pytest.raises(SystemExit):
+        epoch.parse_args(["--samples", "125"])
+
+
+def test_scaling_and_profile_quick():
+    out = run_script("scaling.py", "--quick")
+    assert "28x28" in out and "6-12" in out
+    out = run_script("profile_batch.py", "--quick")
+    for phase in ("forward conv", "pooling", "backward", "gradients", "update", "fixed per batch"):
+        assert phase in out
+
+
+def _small_net(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.random((18, 14, 5))
+    y = rng.random((3, 5))
+    net = cnnsetup({"layers": LAYERS}, x, y, rng=rng)
+    for layer in net["layers"]:                    # non-zero biases, so that db is exercised
+        if layer["type"] == "c":
+            layer["b"] = [float(v) for v in rng.uniform(-0.5, 0.5, len(layer["b"]))]
+    net["ffb"] = rng.uniform(-0.5, 0.5, net["ffb"].shape)
+    return net, x, y
+
+
+@needs_torch
+def test_peer_gradients_equal_cnnbp():
+    import torch_peer
+    net, x, y = _small_net(1)
+    ours = cnnbp(cnnff(net, x), y)
+    params = torch_peer.params_from_net(net)
+    o = torch_peer.forward(params, LAYERS, torch_peer.x_to_torch(x))
+    L = torch_peer.loss(o, torch_peer.y_to_torch(y))
+    L.backward()
+    peer = torch_peer.grads_as_net(params)
+    assert abs(L.item() - ours["L"]) <= 1e-10 * ours["L"]
+    np.testing.assert_allclose(o.detach().numpy().T, ours["o"], rtol=0, atol=1e-10)
+    for l, layer in enumerate(l for l in ours["layers"] if l["type"] == "c"):
+        for i, row in enumerate(layer["dk"]):
+            for j, dk in enumerate(row):
+                np.testing.assert_allclose(peer["dk"][l][i][j], dk, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(peer["db"][l], layer["db"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(peer["dffW"], ours["dffW"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(peer["dffb"], ours["dffb"], rtol=0, atol=1e-10)
+    assert np.abs(ours["dffW"]).max() > 1e-3          # the comparison is not of zeros
+
+
+@needs_torch
+def test_peer_epoch_equals_cnntrain():
+    import torch_peer
+    net, x, y = _small_net(2)
+    x, y = np.concatenate([x, x[::-1, ::-1]], axis=2), np.concatenate([y, y[::-1]], axis=1)
+    perm = np.random.default_rng(3).permutation(10)
+    opts = {"alpha": 1.0, "batchsize": 2, "numepochs": 1}
+    ours = cnntrain(net, x, y, opts, kk=[perm])
+    params = torch_peer.params_from_net(net)
+    losses = torch_peer.train_epoch(params, LAYERS, torch_peer.x_to_torch(x),
+                                    torch_peer.y_to_torch(y), 1.0, 2, perm=perm)
+    trained = torch_peer.params_from_net(ours)
+    for a, b in zip(torch_peer.parameters(params), torch_peer.parameters(trained)):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
+    rL = [losses[0]]
+    for L in losses:
+        rL.append(0.99 * rL[-1] + 0.01 * L)
+    np.testing.assert_allclose(rL, ours["rL"], rtol=1e-12)
