@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from .checks import check_weights, check_x, map_sizes
+from .checks import check_x
 from .layerops import conv_forward, im2col, maps_to_fv, pool_forward, sigm
-from .stacked import stack_net, unstack_net
+from .stacked import stack_for_input, unstack_net
 
 
 def cnnff(net, x):
@@ -25,8 +25,7 @@ def cnnff(net, x):
         (fvnum, m) and ``o`` (onum, m).
     """
     x = check_x(x)
-    stacked = stack_net(net)
-    check_weights(stacked, map_sizes(stacked["layers"], x.shape[0], x.shape[1]))
+    stacked = stack_for_input(net, x)
     ff(stacked, x)
     return unstack_net(stacked)
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from .checks import check_weights, check_x, check_y, map_sizes
+from .checks import check_x, check_y
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import GradientCheckError
-from .stacked import stack_net
+from .stacked import stack_for_input
 
 EPSILON = 1e-4      # cnnnumgradcheck.m: epsilon
 TOLERANCE = 1e-8    # cnnnumgradcheck.m: er
@@ -37,8 +37,7 @@ def cnnnumgradcheck(net, x, y):
         Matlab notation with both values.
     """
     x = check_x(x)
-    stacked = stack_net(net)
-    check_weights(stacked, map_sizes(stacked["layers"], x.shape[0], x.shape[1]))
+    stacked = stack_for_input(net, x)
     y = check_y(y, x.shape[2], stacked["ffW"].shape[0])
     _require_gradients(stacked)
 

@@ -3,7 +3,13 @@
 import numpy as np
 
 from .checks import check_x, check_y
-from .cnnff import cnnff
+from .cnnff import ff
+from .stacked import stack_for_input
+
+#: Samples per forward pass.  Matlab feeds the whole set at once; the port
+#: feeds it in slices so that testing 10000 images needs tens of MB, not GB.
+#: Every sample's output is computed the same way either way.
+CHUNK = 500
 
 
 def cnntest(net, x, y):
@@ -29,9 +35,13 @@ def cnntest(net, x, y):
         0-based indices of the misclassified samples (Matlab's ``find`` minus 1).
     """
     x = check_x(x)
-    net = cnnff(net, x)
-    o = net["o"]
-    y = check_y(y, x.shape[2], o.shape[0])
+    stacked = stack_for_input(net, x)
+    m = x.shape[2]
+    y = check_y(y, m, stacked["ffW"].shape[0])
+    o = np.empty(y.shape)
+    for start in range(0, m, CHUNK):                              # net = cnnff(net, x)
+        ff(stacked, x[:, :, start:start + CHUNK])
+        o[:, start:start + CHUNK] = stacked["o"]
     if o.shape[0] == 1:
         wrong = (o[0] > 0.5) != (y[0] > 0.5)
     else:

@@ -4,12 +4,12 @@ import time
 
 import numpy as np
 
-from .checks import check_opts, check_weights, check_x, check_y, map_sizes
+from .checks import check_opts, check_x, check_y
 from .cnnapplygrads import applygrads
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import DivergenceError
-from .stacked import stack_net, unstack_net
+from .stacked import stack_for_input, unstack_net
 
 
 def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
@@ -56,8 +56,7 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
     alpha, batchsize, numepochs = check_opts(opts)
     x = check_x(x)
     m = x.shape[2]
-    stacked = stack_net(net)
-    check_weights(stacked, map_sizes(stacked["layers"], x.shape[0], x.shape[1]))
+    stacked = stack_for_input(net, x)
     y = check_y(y, m, stacked["ffW"].shape[0])
     if m % batchsize:
         raise ValueError("numbatches not integer")

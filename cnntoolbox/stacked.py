@@ -27,7 +27,7 @@ import copy
 
 import numpy as np
 
-from .checks import as_array, as_float, check_layers
+from .checks import as_array, as_float, check_layers, check_weights, map_sizes
 
 #: Per-layer fields that hold one entry per map, and the top-level arrays.
 MAP_FIELDS = ("a", "d")
@@ -141,6 +141,26 @@ def stack_net(net):
             stacked[key] = as_array(value, "net['rL']").ravel()
         else:
             stacked[key] = copy.deepcopy(value)
+    return stacked
+
+
+def stack_for_input(net, x):
+    """``stack_net``, then check that the net's weights fit images like ``x``.
+
+    Parameters
+    ----------
+    net : dict
+        A public net.
+    x : ndarray, shape (rows, cols, m)
+        A checked batch (``checks.check_x``).
+
+    Returns
+    -------
+    dict
+        The net in the stacked layout.
+    """
+    stacked = stack_net(net)
+    check_weights(stacked, map_sizes(stacked["layers"], x.shape[0], x.shape[1]))
     return stacked
 
 
