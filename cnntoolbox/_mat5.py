@@ -1,7 +1,6 @@
 """MAT-files of versions 4, 6 and 7 (the v5 format family), read and written through scipy.io."""
 
-import struct
-import zlib
+import warnings
 
 import numpy as np
 import scipy.io
@@ -9,12 +8,6 @@ import scipy.sparse
 from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
 
 from ._matvalues import MatFileError, char_value, nest, numeric_value
-
-#: What scipy raises on a damaged or truncated file, besides ValueError.
-_READ_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError,
-                struct.error, zlib.error, OverflowError, UnicodeDecodeError,
-                NotImplementedError, MemoryError, OSError)
-
 
 def read(path, names):
     """Read the variables of a v4/v6/v7 MAT-file.
@@ -36,14 +29,36 @@ def read(path, names):
         If scipy cannot parse the file, or it holds a function handle or an object.
     """
     try:
-        raw = scipy.io.loadmat(path, mat_dtype=True, variable_names=names)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", np.exceptions.ComplexWarning)
+            raw = scipy.io.loadmat(path, mat_dtype=True, variable_names=names)
+        if any(issubclass(w.category, np.exceptions.ComplexWarning) for w in caught):
+            # scipy's mat_dtype=True casts complex doubles to real: take those from a raw read
+            stored = scipy.io.loadmat(path, mat_dtype=False, variable_names=names)
+            raw = {name: _with_complex(value, stored[name]) for name, value in raw.items()}
     except FileNotFoundError:
         raise
-    except _READ_ERRORS as error:
+    except Exception as error:      # scipy parses untrusted bytes: struct.error, zlib.error, ...
         raise MatFileError(f"{path}: damaged or not a MAT-file ({type(error).__name__}: "
                            f"{error})") from None
     return {name: to_python(value, name) for name, value in raw.items()
             if not name.startswith("__")}
+
+
+def _with_complex(value, stored):
+    """``value`` (read with mat_dtype) with every complex array taken from ``stored``."""
+    if isinstance(stored, np.ndarray) and stored.dtype.kind == "c":
+        return stored.astype(np.result_type(value.dtype, np.complex64))
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "OV":
+        return value
+    out = value.copy()
+    for index in np.ndindex(value.shape):
+        if value.dtype.names is None:
+            out[index] = _with_complex(value[index], stored[index])
+        else:
+            for name in value.dtype.names:
+                out[index][name] = _with_complex(value[index][name], stored[index][name])
+    return out
 
 
 def to_python(value, where):
@@ -54,12 +69,18 @@ def to_python(value, where):
     if isinstance(value, MatlabObject):
         raise MatFileError(f"{where}: is a MATLAB object of class {value.classname!r}, "
                            "which cannot be read")
+    if value is None:
+        return {}                      # scipy's element of a struct without fields
     if scipy.sparse.issparse(value):
+        if value.dtype.kind not in "bc":           # MATLAB's sparse class is double or logical
+            value = value.astype(np.float64)
         return scipy.sparse.csc_matrix(value)
     if value.dtype.kind == "U":
         return char_value(value.reshape(-1))
     if value.dtype.names is not None:
         return _struct(value, where)
+    if value.dtype == object and value.size and all(item is None for item in value.flat):
+        return {} if value.size == 1 else nest(np.full(value.shape, {}, dtype=object))
     if value.dtype == object:
         elements = np.empty(value.shape, dtype=object)
         for index in np.ndindex(value.shape):

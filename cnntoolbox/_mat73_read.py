@@ -84,20 +84,21 @@ class _Reader:
             raise MatFileError(f"{where}: cells or structs nested deeper than {MAX_DEPTH}")
         path = path + (address,)
         self.charge(0, where)
-        cls = _class(obj, where)
-        if "MATLAB_object_decode" in obj.attrs or cls == "function_handle":
+        attrs = {name: obj.attrs[name] for name in obj.attrs}
+        cls = _class(attrs, where)
+        if "MATLAB_object_decode" in attrs or cls == "function_handle":
             raise MatFileError(f"{where}: is a MATLAB {cls or 'object'} (function handles "
                                "and objects cannot be read)")
         if isinstance(obj, h5py.Group):
-            if "MATLAB_sparse" in obj.attrs:
-                return self.sparse(obj, cls, where)
+            if "MATLAB_sparse" in attrs:
+                return self.sparse(obj, attrs, where)
             if cls != "struct":
                 raise MatFileError(f"{where}: a group of MATLAB class {cls!r} (only structs "
                                    "and sparse matrices are groups)")
-            return self.struct(obj, where, path)
+            return self.struct(obj, attrs, where, path)
         if not isinstance(obj, h5py.Dataset):
             raise MatFileError(f"{where}: is neither a dataset nor a group")
-        if _flag(obj, "MATLAB_empty"):
+        if np.asarray(attrs.get("MATLAB_empty", 0)).any():
             return self.empty(obj, cls, where)
         if cls == "cell":
             return nest(self.deref_all(obj, where, path, lambda index: f"{where}{{{index}}}"))
@@ -170,9 +171,9 @@ class _Reader:
             out[index] = self.value(dataset.file[refs[index]], name, path)
         return out
 
-    def struct(self, group, where, path):
+    def struct(self, group, attrs, where, path):
         """A dict (1x1 struct) or list of dicts (struct array) from a struct group."""
-        fields = _field_names(group, where)
+        fields = _field_names(group, attrs, where)
         members = {name: _member(group, name, f"{where}.{name}") for name in fields}
         arrays = [name for name, member in members.items() if isinstance(member, h5py.Dataset)
                   and h5py.check_ref_dtype(member.dtype) is h5py.Reference
@@ -198,11 +199,12 @@ class _Reader:
             return elements.reshape(-1)[0]
         return nest(elements)
 
-    def sparse(self, group, cls, where):
+    def sparse(self, group, attrs, where):
         """A scipy.sparse.csc_matrix from MATLAB's data/ir/jc datasets."""
+        cls = _class(attrs, where)
         if cls not in ("double", "logical"):
             raise MatFileError(f"{where}: a sparse matrix of class {cls!r}")
-        nrows = int(np.asarray(group.attrs["MATLAB_sparse"]).reshape(-1)[0])
+        nrows = int(np.asarray(attrs["MATLAB_sparse"]).reshape(-1)[0])
         if "jc" not in group:
             raise MatFileError(f"{where}: a sparse matrix without 'jc'")
         jc = self.data(_member(group, "jc", where), where).reshape(-1).astype(np.int64)
@@ -228,9 +230,9 @@ def _member(group, name, where):
     return group[name]
 
 
-def _class(obj, where):
-    """The object's MATLAB_class attribute as a str, or None."""
-    cls = obj.attrs.get("MATLAB_class")
+def _class(attrs, where):
+    """The MATLAB_class attribute (from an object's attributes) as a str, or None."""
+    cls = attrs.get("MATLAB_class")
     if cls is None:
         return None
     if isinstance(cls, np.ndarray) and cls.size == 1:
@@ -242,18 +244,12 @@ def _class(obj, where):
     return cls
 
 
-def _flag(obj, name):
-    """Whether the object has the attribute ``name`` with a nonzero value."""
-    value = obj.attrs.get(name)
-    return value is not None and bool(np.asarray(value).any())
-
-
-def _field_names(group, where):
+def _field_names(group, attrs, where):
     """Field names from MATLAB_fields (vlen arrays of single chars), else the member names."""
-    if "MATLAB_fields" not in group.attrs:
+    if "MATLAB_fields" not in attrs:
         return list(group)
     names = []
-    for item in np.asarray(group.attrs["MATLAB_fields"], dtype=object).reshape(-1):
+    for item in np.asarray(attrs["MATLAB_fields"], dtype=object).reshape(-1):
         if isinstance(item, np.ndarray):
             item = b"".join(np.asarray(item, dtype="S1").tolist())
         if isinstance(item, bytes):

@@ -64,6 +64,8 @@ def check_name(name, where):
 
 def numeric_value(arr):
     """Python value of a numeric or logical MATLAB array ``arr`` (MATLAB's shape, >= 2-D)."""
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.shape == (1, 1) and arr.dtype in (np.float64, np.complex128, np.bool_):
         return arr.item()
     return arr
