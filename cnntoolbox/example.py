@@ -1,0 +1,183 @@
+"""The toolbox's MNIST example (tests/test_example_CNN.m) as a function.
+
+:func:`run_example` loads the bundled MNIST, prepares it as the ``.m`` file
+does, sets up the 6c5-2s-12c5-2s net, trains it (alpha 1, batch 50, one
+epoch) and tests it. The original reaches a test error of 11.27% after one
+epoch under Octave 7.3; Python cannot draw Matlab's random numbers, so a run
+here lands near that value, and ``python -m cnntoolbox --replay`` reproduces
+the Octave run exactly from its recorded start (see :mod:`cnntoolbox.replay`).
+"""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .cnnsetup import cnnsetup
+from .cnntest import cnntest
+from .cnntrain import cnntrain
+from .data import load_mnist
+
+#: The net of test_example_CNN.m (lines 15-21).
+DEFAULT_LAYERS = "6c5-2s-12c5-2s"
+#: The opts of test_example_CNN.m (lines 24-26).
+DEFAULT_OPTS = {"alpha": 1.0, "batchsize": 50, "numepochs": 1}
+
+_CONV = re.compile(r"(\d+)c(\d+)")
+_SUB = re.compile(r"(\d+)s")
+
+
+def parse_layers(spec):
+    """Turn ``"6c5-2s-12c5-2s"`` into the toolbox's ``net.layers``.
+
+    ``NcK`` is a convolution layer with N output maps and K x K kernels,
+    ``Ns`` a subsampling layer of scale N; the input layer comes first
+    implicitly (a leading ``i`` may be written).
+
+    Parameters
+    ----------
+    spec : str
+
+    Returns
+    -------
+    list of dict
+        ``[{"type": "i"}, {"type": "c", "outputmaps": 6, "kernelsize": 5},
+        {"type": "s", "scale": 2}, ...]``.
+
+    Raises
+    ------
+    ValueError
+        A part of the spec that is neither form, or a zero size.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"layers spec must be a string like {DEFAULT_LAYERS!r}")
+    parts = spec.strip().split("-")
+    if parts[0] == "i":
+        parts = parts[1:]
+    layers = [{"type": "i"}]
+    for part in parts:
+        conv, sub = _CONV.fullmatch(part), _SUB.fullmatch(part)
+        if conv and int(conv[1]) > 0 and int(conv[2]) > 0:
+            layers.append({"type": "c", "outputmaps": int(conv[1]), "kernelsize": int(conv[2])})
+        elif sub and int(sub[1]) > 0:
+            layers.append({"type": "s", "scale": int(sub[1])})
+        else:
+            raise ValueError(
+                f"layers spec {spec!r}: cannot read {part!r} (expected NcK for a"
+                f" convolution layer or Ns for a subsampling layer, e.g. {DEFAULT_LAYERS!r})")
+    if len(layers) == 1:
+        raise ValueError(f"layers spec {spec!r} has no layers")
+    return layers
+
+
+def format_layers(layers):
+    """The inverse of :func:`parse_layers`: ``net.layers`` -> ``"6c5-2s-12c5-2s"``."""
+    parts = []
+    for layer in layers[1:]:
+        if layer["type"] == "c":
+            parts.append(f"{int(layer['outputmaps'])}c{int(layer['kernelsize'])}")
+        else:
+            parts.append(f"{int(layer['scale'])}s")
+    return "-".join(parts)
+
+
+def prepare_data(mnist, limit=None):
+    """The ``mnist_uint8`` variables as test_example_CNN.m prepares them (lines 4-7).
+
+    ``double(reshape(train_x', 28, 28, 60000)) / 255`` is Matlab's
+    column-major reshape of the transposed rows, so sample ``i`` is
+    ``x[:, :, i]`` with ``x[r, c, i] = train_x[i, r + 28 * c] / 255`` (the
+    image appears transposed, exactly as in the original).
+
+    Parameters
+    ----------
+    mnist : dict
+        As returned by :func:`cnntoolbox.data.load_mnist`.
+    limit : int, optional
+        Keep only the first ``limit`` training and the first
+        ``min(limit, 10000)`` test samples.
+
+    Returns
+    -------
+    train_x : ndarray, shape (28, 28, m), float64
+    train_y : ndarray, shape (10, m), float64
+    test_x : ndarray, shape (28, 28, mt), float64
+    test_y : ndarray, shape (10, mt), float64
+    """
+    train_n, test_n = len(mnist["train_x"]), len(mnist["test_x"])
+    if limit is not None:
+        if not 1 <= limit <= train_n:
+            raise ValueError(f"limit must be between 1 and {train_n}, got {limit}")
+        train_n, test_n = limit, min(limit, test_n)
+
+    def images(rows):
+        return rows.T.reshape(28, 28, -1, order="F") / 255
+
+    return (images(mnist["train_x"][:train_n]), mnist["train_y"][:train_n].T.astype(np.float64),
+            images(mnist["test_x"][:test_n]), mnist["test_y"][:test_n].T.astype(np.float64))
+
+
+def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,
+                limit=None, data_dir=None, progress=None):
+    """Run test_example_CNN.m: set up, train and test the net on MNIST.
+
+    Parameters
+    ----------
+    layers : str or list of dict
+        A spec for :func:`parse_layers` or ``net.layers`` itself.
+    alpha, batchsize, numepochs : float, int, int
+        The ``opts`` of ``cnntrain``.
+    seed : int or numpy.random.Generator or None
+        One generator draws the initial weights, then the permutations.
+    limit : int, optional
+        Use only the first ``limit`` training and test samples.
+    data_dir : path, optional
+        Folder of the MNIST files (default the repository's ``data/``).
+    progress : callable, optional
+        ``progress(epoch, batch, numbatches, rL_last)``, passed to ``cnntrain``.
+
+    Returns
+    -------
+    dict
+        ``net`` (trained), ``er`` (float), ``bad`` (0-based indices of the
+        misclassified test samples), ``train_seconds``, ``m_train``, ``m_test``.
+    """
+    net_layers = parse_layers(layers) if isinstance(layers, str) else layers
+    train_x, train_y, test_x, test_y = prepare_data(load_mnist(data_dir), limit)
+    rng = np.random.default_rng(seed)
+    net = cnnsetup({"layers": net_layers}, train_x, train_y, rng=rng)
+    opts = {"alpha": alpha, "batchsize": batchsize, "numepochs": numepochs}
+    start = time.perf_counter()
+    net = cnntrain(net, train_x, train_y, opts, rng=rng, progress=progress)
+    train_seconds = time.perf_counter() - start
+    er, bad = cnntest(net, test_x, test_y)
+    return {"net": net, "er": er, "bad": bad, "train_seconds": train_seconds,
+            "m_train": train_x.shape[2], "m_test": test_x.shape[2]}
+
+
+def plot_rl(rL, path):
+    """Save the plot of the running loss, like the example's ``plot(cnn.rL)``.
+
+    Needs matplotlib (the ``plot`` extra); raises ImportError without it.
+    The image is written to a temporary file in the same folder and renamed.
+    """
+    from matplotlib.figure import Figure
+
+    target = Path(path)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.plot(np.arange(len(rL)), rL)                   # rL(1) is the first batch's L
+    ax.set_xlabel("batches trained")
+    ax.set_ylabel("rL (running mean squared error)")
+    ax.set_title("cnntrain: running loss")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format=target.suffix.lstrip(".") or "png")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
