@@ -93,8 +93,9 @@ def plan(args, threads):
     else:
         skipped.append("literal: the package has no cnntoolbox.literal")
     if importlib.util.find_spec("torch") is not None:
-        rows.append(("torch-f64", "PyTorch CPU, float64", dict(full, impl="torch", dtype="float64")))
-        rows.append(("torch-f32", "PyTorch CPU, float32", dict(full, impl="torch", dtype="float32")))
+        for dtype in ("float64", "float32"):
+            rows.append((f"torch-f{dtype[-2:]}", f"PyTorch CPU, {dtype}",
+                         dict(full, impl="torch", dtype=dtype)))
     else:
         skipped.append("torch-f64, torch-f32: torch is not installed "
                        "(pip install torch==2.13.0, see bench/README.md)")
@@ -159,8 +160,10 @@ def format_table(table, markdown):
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
         return lines
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
+
+    def fmt(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
     return [fmt(head), fmt(["-" * w for w in widths]), *[fmt(cells) for cells in body]]
 
 

@@ -155,6 +155,10 @@ def top_functions(stats, count=15):
     return lines
 
 
+def ms(seconds):
+    return f"{1e3 * seconds:7.3f} ms"
+
+
 def main(argv=None):
     args = parse_args(argv)
     from cnntoolbox import cnnsetup
@@ -173,7 +177,6 @@ def main(argv=None):
     intercept, slope, by_size = fixed_cost(net, x, y, min(m, 1000))
     total, phases, stats = profile_phases(net, x, y, args.batches)
 
-    ms = lambda s: f"{1e3 * s:7.3f} ms"   # noqa: E731
     out = [f"cnntoolbox, one batch of 50 ({source}, 6c5-2s-12c5-2s, float64)", "",
            f"cnntrain per batch: {ms(batch)}  (x 1200 batches = {1200 * batch:.2f} s per epoch)",
            "", "public routines, one batch each (median of "

@@ -126,9 +126,10 @@ def params_from_net(net, dtype=torch.float64):
             W.append(torch.tensor(np.ascontiguousarray(k.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]),
                                   dtype=dtype))
             b.append(torch.tensor([float(bj) for bj in layer["b"]], dtype=dtype))
+    ffb = np.asarray(net["ffb"], dtype=np.float64).reshape(-1)
     params = {"W": W, "b": b,
               "ffW": torch.tensor(np.asarray(net["ffW"], dtype=np.float64), dtype=dtype),
-              "ffb": torch.tensor(np.asarray(net["ffb"], dtype=np.float64).reshape(-1), dtype=dtype)}
+              "ffb": torch.tensor(ffb, dtype=dtype)}
     return _require_grad(params)
 
 

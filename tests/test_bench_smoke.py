@@ -109,11 +109,12 @@ def test_peer_gradients_equal_cnnbp():
     peer = torch_peer.grads_as_net(params)
     assert abs(L.item() - ours["L"]) <= 1e-10 * ours["L"]
     np.testing.assert_allclose(o.detach().numpy().T, ours["o"], rtol=0, atol=1e-10)
-    for l, layer in enumerate(l for l in ours["layers"] if l["type"] == "c"):
+    conv = [layer for layer in ours["layers"] if layer["type"] == "c"]
+    for c, layer in enumerate(conv):
         for i, row in enumerate(layer["dk"]):
             for j, dk in enumerate(row):
-                np.testing.assert_allclose(peer["dk"][l][i][j], dk, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(peer["db"][l], layer["db"], rtol=0, atol=1e-10)
+                np.testing.assert_allclose(peer["dk"][c][i][j], dk, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(peer["db"][c], layer["db"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(peer["dffW"], ours["dffW"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(peer["dffb"], ours["dffb"], rtol=0, atol=1e-10)
     assert np.abs(ours["dffW"]).max() > 1e-3          # the comparison is not of zeros
@@ -137,3 +138,46 @@ def test_peer_epoch_equals_cnntrain():
     for L in losses:
         rL.append(0.99 * rL[-1] + 0.01 * L)
     np.testing.assert_allclose(rL, ours["rL"], rtol=1e-12)
+
+
+REFERENCE = BENCH.parent / "matlab_reference"
+
+
+def _relative(expected, actual):
+    expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
+    assert expected.shape == actual.shape
+    return float(np.max(np.abs(expected - actual))) / max(float(np.max(np.abs(expected))), 1e-300)
+
+
+@needs_torch
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("case_*.mat")), ids=lambda p: p.stem)
+def test_peer_matches_the_original(path):
+    """Gradients and a recorded training run of the original (Octave) through the peer."""
+    import torch_peer
+    from cnntoolbox.matfile import loadmat
+    case = loadmat(path)
+    layers = case["net_setup"]["layers"]
+    x, y = torch_peer.x_to_torch(case["x"]), torch_peer.y_to_torch(case["y"])
+    params = torch_peer.params_from_net(case["net_setup"])
+    torch_peer.loss(torch_peer.forward(params, layers, x), y).backward()
+    peer, ref = torch_peer.grads_as_net(params), case["net_bp"]
+    conv = [layer for layer in ref["layers"] if layer["type"] == "c"]
+    errors = [_relative(ref["dffW"], peer["dffW"]), _relative(ref["dffb"], peer["dffb"])]
+    for c, layer in enumerate(conv):
+        errors.append(_relative(layer["dk"], peer["dk"][c]))
+        errors.append(_relative(layer["db"], peer["db"][c]))
+    assert max(errors) <= 1e-10
+
+    params = torch_peer.params_from_net(case["net_setup"])
+    losses = []
+    for order in np.atleast_2d(case["kk"]):
+        losses += torch_peer.train_epoch(params, layers, x, y, float(case["opts"]["alpha"]),
+                                         int(case["opts"]["batchsize"]),
+                                         perm=np.asarray(order, dtype=np.int64) - 1)
+    trained = torch_peer.params_from_net(case["net_train"])
+    for ours, theirs in zip(torch_peer.parameters(params), torch_peer.parameters(trained)):
+        assert _relative(theirs.detach().numpy(), ours.detach().numpy()) <= 1e-10
+    rL = [losses[0]]
+    for L in losses:
+        rL.append(0.99 * rL[-1] + 0.01 * L)
+    assert _relative(case["net_train"]["rL"], rL) <= 1e-10
