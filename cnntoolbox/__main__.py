@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .data import DEFAULT_DATA_DIR, load_mnist, write_mnist_mat
+from .data import load_mnist, write_mnist_mat
 from .example import DEFAULT_LAYERS, DEFAULT_OPTS, format_layers, plot_rl, run_example
 from .progress import make_progress
 
@@ -70,10 +70,13 @@ def build_parser():
     train = commands.add_parser(
         "train", parents=[common], help="train and test the MNIST example (default)",
         description="Train the net on MNIST and print the test error, like test_example_CNN.m.")
-    train.add_argument("--epochs", type=_positive_int, help=f"numepochs (default {DEFAULT_OPTS['numepochs']})")
+    train.add_argument("--epochs", type=_positive_int,
+                       help=f"numepochs (default {DEFAULT_OPTS['numepochs']})")
     train.add_argument("--batchsize", type=_positive_int,
-                       help=f"batch size; must divide the number of samples (default {DEFAULT_OPTS['batchsize']})")
-    train.add_argument("--alpha", type=_positive_float, help=f"learning rate (default {DEFAULT_OPTS['alpha']:g})")
+                       help=f"batch size; must divide the number of samples "
+                            f"(default {DEFAULT_OPTS['batchsize']})")
+    train.add_argument("--alpha", type=_positive_float,
+                       help=f"learning rate (default {DEFAULT_OPTS['alpha']:g})")
     train.add_argument("--layers", metavar="SPEC",
                        help=f"net after the input layer: NcK = N maps of KxK kernels, Ns = subsample by N "
                             f"(default {DEFAULT_LAYERS})")

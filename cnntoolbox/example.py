@@ -145,20 +145,20 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         misclassified test samples), ``train_seconds``, ``m_train``, ``m_test``.
     """
     net_layers = parse_layers(layers) if isinstance(layers, str) else layers
-    train_x, train_y, test_x, test_y = prepare_data(load_mnist(data_dir), limit)
-    rng = np.random.default_rng(seed)
-    net = cnnsetup({"layers": net_layers}, train_x, train_y, rng=rng)
+    train_x, train_y, test_x, test_y = prepare_data(load_mnist(data_dir), limit)   # lines 2-7
+    rng = np.random.default_rng(seed)                  # line 13: rand('state', 0)
+    net = cnnsetup({"layers": net_layers}, train_x, train_y, rng=rng)              # line 28
     opts = {"alpha": alpha, "batchsize": batchsize, "numepochs": numepochs}
     start = time.perf_counter()
-    net = cnntrain(net, train_x, train_y, opts, rng=rng, progress=progress)
+    net = cnntrain(net, train_x, train_y, opts, rng=rng, progress=progress)        # line 29
     train_seconds = time.perf_counter() - start
-    er, bad = cnntest(net, test_x, test_y)
+    er, bad = cnntest(net, test_x, test_y)                                         # line 31
     return {"net": net, "er": er, "bad": bad, "train_seconds": train_seconds,
             "m_train": train_x.shape[2], "m_test": test_x.shape[2]}
 
 
 def plot_rl(rL, path):
-    """Save the plot of the running loss, like the example's ``plot(cnn.rL)``.
+    """Save the plot of the running loss, like the example's ``plot(cnn.rL)`` (line 34).
 
     Needs matplotlib (the ``plot`` extra); raises ImportError without it.
     The image is written to a temporary file in the same folder and renamed.
