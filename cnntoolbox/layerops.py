@@ -109,12 +109,13 @@ def conv_delta_back(D, K, rows, cols):
     """
     outmaps, out_rows, out_cols, m = D.shape
     inmaps, ks = K.shape[0], K.shape[2]
-    spread = flipped_kernels(K).T @ D.reshape(outmaps, -1)
-    spread = spread.reshape(inmaps, ks, ks, out_rows, out_cols, m)
+    # what each output position gives back to every (u, v) of its window, for every i
+    flipped = K[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(ks * ks * inmaps, outmaps)
+    spread = (flipped @ D.reshape(outmaps, -1)).reshape(ks, ks, inmaps, out_rows, out_cols, m)
     delta = np.zeros((inmaps, rows, cols, m))
     for u in range(ks):
         for v in range(ks):
-            delta[:, u:u + out_rows, v:v + out_cols, :] += spread[:, u, v]
+            delta[:, u:u + out_rows, v:v + out_cols, :] += spread[u, v]
     return delta
 
 
