@@ -78,6 +78,22 @@ def as_array(value, name, ndim=None, shape=None, copy=True):
     return array
 
 
+def as_rng(rng):
+    """Return numpy's random Generator for ``rng``, naming ``rng`` if it is not one.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int or None
+        Anything ``numpy.random.default_rng`` takes: a Generator (returned
+        as it is), a non-negative integer seed, or None (fresh entropy).
+    """
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"rng must be None, a non-negative integer seed or a numpy "
+                          f"Generator, got {rng!r} ({error})") from None
+
+
 def check_x(x):
     """Check a batch of images and return it as float64 of shape (rows, cols, m).
 
@@ -142,7 +158,7 @@ def check_layers(layers):
         if "type" not in layer:
             raise ValueError(f"{where} has no 'type'")
         kind = layer["type"]
-        if kind not in LAYER_TYPES:
+        if not isinstance(kind, str) or kind not in LAYER_TYPES:
             raise ValueError(f"{where} has unknown type {kind!r}; expected 'i', 'c' or 's'")
         previous = specs[-1]["type"] if specs else None
         if index == 0 and kind != "i":
@@ -248,6 +264,73 @@ def check_weights(stacked, sizes):
                          f"({maps} maps of {rows}x{cols}), got {stacked['ffW'].shape}")
     if stacked["ffb"].shape != (onum, 1):
         raise ValueError(f"net['ffb'] must be ({onum}, 1), got {stacked['ffb'].shape}")
+
+
+def check_forward(stacked):
+    """Check that a stacked net holds one forward pass that fits its weights, as ``cnnbp`` needs.
+
+    Every layer needs ``a``; all of them, ``fv`` and ``o`` must come from one
+    batch of m samples, with the map sizes the layer specs give for the
+    images in the input layer's ``a``; ``k``, ``b``, ``ffW`` and ``ffb`` must
+    fit those sizes (``check_weights``).
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout, ``a`` of shape (maps, rows, cols, m).
+    """
+    for field in ("o", "fv", "ffW"):
+        if field not in stacked:
+            raise ValueError(f"net has no '{field}'; run cnnff before cnnbp")
+    layers = stacked["layers"]
+    for index, layer in enumerate(layers):
+        if "a" not in layer:
+            raise ValueError(f"layer {index + 1} has no 'a'; run cnnff before cnnbp")
+    _, rows, cols, m = layers[0]["a"].shape
+    sizes = map_sizes(layers, rows, cols)
+    check_weights(stacked, sizes)
+    for index, (layer, (r, c, maps)) in enumerate(zip(layers, sizes)):
+        if layer["a"].shape != (maps, r, c, m):
+            got = layer["a"].shape
+            raise ValueError(
+                f"layer {index + 1} (net['layers'][{index}]) 'a' must hold {maps} maps of "
+                f"{(r, c, m)} for the input batch of {(rows, cols, m)}, got {got[0]} maps of "
+                f"{got[1:]}; run cnnff again")
+    rows, cols, maps = sizes[-1]
+    for field, nrows in (("fv", rows * cols * maps), ("o", stacked["ffW"].shape[0])):
+        if stacked[field].shape != (nrows, m):
+            raise ValueError(f"net['{field}'] must be ({nrows}, {m}) to match the layers' 'a', "
+                             f"got {stacked[field].shape}; run cnnff again")
+
+
+def check_gradients(stacked):
+    """Check that a stacked net holds a gradient of each weight's shape (after ``cnnbp``).
+
+    The pairs are ``k``/``dk`` and ``b``/``db`` of every 'c' layer,
+    ``ffW``/``dffW`` and ``ffb``/``dffb``.
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout.
+    """
+    pairs = []
+    for index, layer in enumerate(stacked["layers"]):
+        if layer["type"] == "c":
+            where = f"layer {index + 1} (net['layers'][{index}])"
+            pairs += [(layer, field, where) for field in ("k", "b")]
+    pairs += [(stacked, field, "net") for field in ("ffW", "ffb")]
+    for owner, field, where in pairs:
+        for name in (field, "d" + field):
+            if name not in owner:
+                raise ValueError(f"{where} has no '{name}'; run cnnff and cnnbp first")
+        weight, gradient = owner[field].shape, owner["d" + field].shape
+        if gradient != weight:
+            if owner is stacked:
+                raise ValueError(f"net['d{field}'] must be {weight} like net['{field}'], "
+                                 f"got {gradient}")
+            raise ValueError(f"{where} 'd{field}' must hold {_describe(field, weight)} like "
+                             f"'{field}', got {_describe(field, gradient)}")
 
 
 def _describe(field, shape):
