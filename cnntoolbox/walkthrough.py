@@ -18,7 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import teaching as t
+from . import teaching
+from . import teaching_text as t
 
 MARKER = re.compile(r"<!-- begin:(?P<name>[\w.:-]+) -->(?P<body>.*?)<!-- end:(?P=name) -->",
                     re.DOTALL)
@@ -136,7 +137,7 @@ def main(argv=None):
     try:
         paths = args.files or default_paths()
         texts = {path: path.read_text(encoding="utf-8") for path in paths}
-        values = contents(t.run_example())
+        values = contents(teaching.run_example())
         stale = []
         for path, text in texts.items():
             new, _ = fill(text, values)
@@ -145,7 +146,7 @@ def main(argv=None):
             stale.append(path)
             if not args.check:
                 write_atomic(path, new)
-    except (OSError, ValueError, LookupError, t.StepMismatchError) as error:
+    except (OSError, ValueError, LookupError, teaching.StepMismatchError) as error:
         print(f"cnntoolbox.walkthrough: error: {error}", file=sys.stderr)
         return 2
     for path in stale:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy.signal import correlate
 
-from cnntoolbox import GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, literal, teaching
-from cnntoolbox import walkthrough
+from cnntoolbox import (GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, literal, teaching,
+                        walkthrough)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "walkthrough.md"
@@ -259,7 +259,7 @@ def test_sigmoid_derivative_against_central_difference():
 
 def test_cnnbp_of_a_forced_state_uses_the_forced_values():
     """The post state works because cnnbp reads o, fv and the maps as given."""
-    net, x, y = teaching.example_net()
+    net, x, _ = teaching.example_net()
     forced, y_post = teaching.post_state(cnnff(net, x))
     bp = cnnbp(forced, y_post)
     np.testing.assert_allclose(bp["dffW"], np.outer([0.1, 0.2, 0.04], [0.5] * 4), rtol=1e-14)
