@@ -4,7 +4,8 @@ import time
 
 import numpy as np
 
-from .checks import check_opts, check_x, check_y
+from .checks import as_rng, check_opts, check_x, check_y
+from .checkpoint import Checkpoint
 from .cnnapplygrads import applygrads
 from .cnnbp import bp
 from .cnnff import ff
@@ -12,7 +13,7 @@ from .errors import DivergenceError
 from .stacked import stack_for_input, unstack_net
 
 
-def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
+def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, checkpoint=None):
     """Train the net for ``opts["numepochs"]`` epochs of minibatches.
 
     Each epoch draws a random permutation of the m samples (Matlab's
@@ -40,6 +41,12 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
         with 1-based epoch and batch and the latest running loss.
     verbose : bool
         Print ``epoch i/n`` and the elapsed time per epoch, as Matlab does.
+    checkpoint : str or os.PathLike, optional
+        A file to save the training state to after every epoch (atomically;
+        see ``checkpoint.py``).  If it exists, training resumes from it: the
+        net, ``rL`` and the state of the permutations' generator after the
+        last saved epoch, so that the result is bit-identical to an
+        uninterrupted run; ``kk`` is still used by epoch index.
 
     Returns
     -------
@@ -52,6 +59,9 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
     DivergenceError
         When the loss of a batch is NaN or Inf; the message names the epoch
         and the batch.
+    checkpoint.CheckpointError
+        When the checkpoint is damaged, or was made for other data, opts
+        (``alpha``, ``batchsize``) or another net.
     """
     alpha, batchsize, numepochs = check_opts(opts)
     x = check_x(x)
@@ -61,10 +71,18 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
     if m % batchsize:
         raise ValueError("numbatches not integer")
     numbatches = m // batchsize
-    orders = _permutations(kk, numepochs, m, rng)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable, got {type(progress).__name__}")
+    rng = as_rng(rng)
+    first, rL = 0, []
+    if checkpoint is not None:
+        saver = Checkpoint(checkpoint, x, y, (alpha, batchsize, numepochs), stacked)
+        first, rL, rng = saver.resume(stacked, rng)
+        if verbose and first:
+            print(f"resumed from {saver.path} after epoch {first}/{numepochs}")
+    orders = _permutations(kk, numepochs, m, rng, first)
 
-    rL = []
-    for epoch in range(numepochs):
+    for epoch in range(first, numepochs):
         if verbose:
             print(f"epoch {epoch + 1}/{numepochs}")
         start = time.perf_counter()
@@ -87,15 +105,17 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True):
                 progress(epoch + 1, batch + 1, numbatches, rL[-1])
         if verbose:
             print(f"Elapsed time is {time.perf_counter() - start:.6f} seconds.")
+        if checkpoint is not None:
+            saver.save(stacked, epoch + 1, rL, rng)
     stacked["rL"] = np.array(rL)
     return unstack_net(stacked)
 
 
-def _permutations(kk, numepochs, m, rng):
-    """Yield one 0-based sample order per epoch: ``kk[i]`` or ``randperm(m) - 1``."""
+def _permutations(kk, numepochs, m, rng, first=0):
+    """Yield the 0-based sample order of each epoch from ``first`` on: ``kk[i]`` or ``randperm(m) - 1``."""
     if kk is None:
         rng = np.random.default_rng(rng)
-        return (rng.permutation(m) for _ in range(numepochs))
+        return (rng.permutation(m) for _ in range(first, numepochs))
     if isinstance(kk, np.ndarray) and kk.ndim == 1:
         kk = [kk]
     try:
@@ -108,4 +128,4 @@ def _permutations(kk, numepochs, m, rng):
         if (order.shape != (m,) or not np.issubdtype(order.dtype, np.number)
                 or not np.array_equal(np.sort(order), np.arange(m))):
             raise ValueError(f"kk[{epoch}] must be a permutation of range({m}) (0-based)")
-    return (order.astype(np.intp) for order in kk)
+    return (order.astype(np.intp) for order in kk[first:])

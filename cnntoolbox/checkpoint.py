@@ -1,0 +1,369 @@
+"""Checkpoints of ``cnntrain``: save after every epoch, resume with nothing lost.
+
+A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
+``allow_pickle=False``, so loading it never runs code) holding
+
+* every array of the net as training left it after the epoch (``k``, ``b``,
+  ``ffW``, ``ffb``, the last batch's ``a``, ``d``, ``o``, ... and ``L``),
+  named ``layers.<l>.<field>`` (0-based l) and ``net.<field>``;
+* ``rL`` so far;
+* ``meta``: a JSON text with the number of epochs done, the opts, the layer
+  specs, a fingerprint (BLAKE2b) and the shapes of ``x`` and ``y``, and the
+  state of the generator that draws the permutations
+  (``bit_generator.state``).
+
+Resuming from it continues exactly where the uninterrupted run would be:
+the net, ``rL`` and the generator state are those after the last completed
+epoch, so the result is bit-identical.  A checkpoint made for other data,
+other ``alpha``/``batchsize`` or another architecture is refused.
+
+Every save writes a temporary file in the checkpoint's folder, syncs it to
+disk and renames it over the old checkpoint (``os.replace``); a crash or
+``kill -9`` at any moment leaves either the old or the new checkpoint,
+never a partial one.  Ctrl-C during a save is held back until the save is
+complete.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import tempfile
+import threading
+import zipfile
+
+import numpy as np
+
+FORMAT = "cnntoolbox checkpoint"
+VERSION = 1
+#: Layer spec fields stored to recognise the architecture.
+SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale")
+#: Weights whose shapes a checkpoint must share with the net it resumes.
+WEIGHTS = ("k", "b", "ffW", "ffb")
+#: Bit generators a checkpoint may name (nothing else is looked up in numpy.random).
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+#: Bytes of x or y hashed per step of the fingerprint.
+_CHUNK = 2 ** 24
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: damaged, or made for other data, opts or net."""
+
+
+class Checkpoint:
+    """The checkpoint file of one ``cnntrain`` call.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file; its folder must exist and be writable.
+    x : ndarray, shape (rows, cols, m)
+    y : ndarray, shape (onum, m)
+        The checked training data (only their fingerprint is kept).
+    opts : (float, int, int)
+        ``alpha``, ``batchsize``, ``numepochs`` of the run.
+    stacked : dict
+        The net to train, in the stacked layout (its specs are kept).
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a path.
+    FileNotFoundError, PermissionError
+        The folder does not exist or no file can be created in it.
+    CheckpointError
+        ``path`` is a folder.
+    """
+
+    def __init__(self, path, x, y, opts, stacked):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"checkpoint must be a file path, got {type(path).__name__}")
+        self.path = os.fspath(path)
+        _check_writable(self.path)
+        alpha, batchsize, self.numepochs = opts
+        self.opts = {"alpha": alpha, "batchsize": batchsize}
+        self.layers = [{key: layer[key] for key in SPEC_FIELDS if key in layer}
+                       for layer in stacked["layers"]]
+        self.data = {"fingerprint": data_fingerprint(x, y),
+                     "x": list(x.shape), "y": list(y.shape)}
+
+    def resume(self, stacked, rng):
+        """Load the checkpoint, if the file exists, into ``stacked`` and ``rng``.
+
+        Parameters
+        ----------
+        stacked : dict
+            The net in the stacked layout; its arrays are replaced in place
+            by the checkpoint's.
+        rng : numpy.random.Generator
+            The generator of the permutations; its state is set to the
+            checkpoint's (a new generator is made if its kind differs).
+
+        Returns
+        -------
+        epochs : int
+            Epochs already done (0 without a checkpoint file).
+        rL : list of float
+            The running loss so far.
+        rng : numpy.random.Generator
+            The generator to draw the next permutations from.
+        """
+        if not os.path.exists(self.path):
+            return 0, [], rng
+        saved = load_checkpoint(self.path)
+        self._check_match(saved)
+        _restore_arrays(stacked, saved["arrays"], self.path)
+        state = saved["rng"]
+        if type(rng.bit_generator).__name__ != state["bit_generator"]:
+            rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+        try:
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as error:
+            raise CheckpointError(f"checkpoint {self.path} holds a damaged generator state "
+                                  f"({error})") from None
+        return saved["epochs"], [float(v) for v in saved["rL"]], rng
+
+    def save(self, stacked, epochs, rL, rng):
+        """Write the state after ``epochs`` completed epochs, atomically."""
+        meta = {"format": FORMAT, "version": VERSION, "epochs": epochs,
+                "numepochs": self.numepochs, "opts": self.opts, "layers": self.layers,
+                "data": self.data, "rng": rng.bit_generator.state}
+        arrays = _net_arrays(stacked)
+        arrays["rL"] = np.array(rL, dtype=np.float64)
+        write_atomic(self.path, meta, arrays)
+
+    def _check_match(self, saved):
+        """Refuse a checkpoint made for other data, opts or architecture."""
+        where = f"checkpoint {self.path}"
+        if saved["data"] != self.data:
+            raise CheckpointError(
+                f"{where} was made for other training data (x {tuple(saved['data']['x'])}, "
+                f"y {tuple(saved['data']['y'])}, fingerprint {saved['data']['fingerprint']}), "
+                f"not this x {tuple(self.data['x'])}, y {tuple(self.data['y'])} (fingerprint "
+                f"{self.data['fingerprint']}); use another checkpoint path or delete it")
+        for field, value in self.opts.items():
+            if saved["opts"][field] != value:
+                raise CheckpointError(
+                    f"{where} was made with opts['{field}'] = {saved['opts'][field]!r}, not "
+                    f"{value!r}; resume with the same opts or use another checkpoint path")
+        if saved["layers"] != self.layers:
+            raise CheckpointError(
+                f"{where} was made for the net {describe_layers(saved['layers'])}, not "
+                f"{describe_layers(self.layers)}; use another checkpoint path")
+        if saved["epochs"] > self.numepochs:
+            raise CheckpointError(
+                f"{where} holds {saved['epochs']} epochs, more than opts['numepochs'] = "
+                f"{self.numepochs}")
+
+
+def load_checkpoint(path):
+    """Read and check a checkpoint file (never unpickles anything).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict
+        ``epochs``, ``numepochs``, ``opts``, ``layers``, ``data``, ``rng``
+        (as in the module docstring), ``rL`` (1-D array) and ``arrays``
+        (name -> array of the net).
+
+    Raises
+    ------
+    FileNotFoundError
+        There is no file at ``path``.
+    CheckpointError
+        The file is not a complete checkpoint of this format.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not a checkpoint")
+            arrays = {name: archive[name] for name in archive.files}
+        meta = json.loads(str(arrays.pop("meta")[()]))
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise ValueError(f"format {meta.get('format')!r} version {meta.get('version')!r}, "
+                             f"expected {FORMAT!r} version {VERSION}")
+        saved = {field: meta[field] for field in
+                 ("epochs", "numepochs", "opts", "layers", "data", "rng")}
+        saved["rL"] = arrays.pop("rL")
+        if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
+            raise ValueError(f"epochs {saved['epochs']!r}")
+        if saved["rng"]["bit_generator"] not in BIT_GENERATORS:
+            raise ValueError(f"unknown bit generator {saved['rng']['bit_generator']!r}")
+        if not ({"alpha", "batchsize"} <= set(saved["opts"])
+                and {"fingerprint", "x", "y"} <= set(saved["data"])):
+            raise ValueError("opts or data fields missing")
+        if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
+            raise ValueError("rL or L of a wrong shape")
+    except (OSError, EOFError, KeyError, TypeError, ValueError, AttributeError,
+            zipfile.BadZipFile) as error:
+        raise CheckpointError(f"checkpoint {path} is damaged or not a cnntoolbox checkpoint "
+                              f"({type(error).__name__}: {error})") from None
+    saved["arrays"] = arrays
+    return saved
+
+
+def interrupted_message(path):
+    """One line on what an interrupted run left in the checkpoint ``path`` (for the CLI).
+
+    Returns
+    -------
+    str
+        E.g. ``"epoch 3 of 5 is saved in ck.npz"``, or that nothing was saved.
+    """
+    try:
+        saved = load_checkpoint(path)
+    except FileNotFoundError:
+        return f"no epoch was completed, nothing is saved in {os.fspath(path)}"
+    except CheckpointError as error:
+        return str(error)
+    return f"epoch {saved['epochs']} of {saved['numepochs']} is saved in {os.fspath(path)}"
+
+
+def data_fingerprint(x, y):
+    """BLAKE2b (128 bits, hex) of the shapes and float64 values of ``x`` and ``y``."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (x, y):
+        digest.update(repr(array.shape).encode())
+        per_sample = max(1, array[..., :1].nbytes)
+        step = max(1, _CHUNK // per_sample)
+        for start in range(0, array.shape[-1], step):
+            digest.update(np.ascontiguousarray(array[..., start:start + step], dtype=np.float64))
+    return digest.hexdigest()
+
+
+def describe_layers(layers):
+    """Layer specs as ``"i-6c5-2s-12c5-2s"`` for messages."""
+    parts = []
+    for layer in layers:
+        kind = layer.get("type")
+        if kind == "c":
+            parts.append(f"{layer.get('outputmaps')}c{layer.get('kernelsize')}")
+        elif kind == "s":
+            parts.append(f"{layer.get('scale')}s")
+        else:
+            parts.append(str(kind))
+    return "-".join(parts)
+
+
+def write_atomic(path, meta, arrays):
+    """Write ``meta`` (JSON) and ``arrays`` as an .npz to ``path`` via a synced temp file and rename.
+
+    The temporary file lives in the same folder (so the rename is atomic);
+    it is removed if the write fails.  Ctrl-C is held back until the
+    checkpoint is in place.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    with _interrupts_held():
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                        suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as fileobj:
+                np.savez(fileobj, meta=np.array(json.dumps(meta)), **arrays)
+                fileobj.flush()
+                os.fsync(fileobj.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        _sync_folder(folder)
+
+
+def _net_arrays(stacked):
+    """Every array of a stacked net (scratch fields ``_...`` and ``rL`` left out), by name."""
+    arrays = {}
+    for index, layer in enumerate(stacked["layers"]):
+        for field, value in layer.items():
+            if isinstance(value, np.ndarray) and not field.startswith("_"):
+                arrays[f"layers.{index}.{field}"] = value
+    for field, value in stacked.items():
+        if isinstance(value, np.ndarray) and not field.startswith("_") and field != "rL":
+            arrays[f"net.{field}"] = value
+    if "L" in stacked:
+        arrays["net.L"] = np.array(stacked["L"], dtype=np.float64)
+    return arrays
+
+
+def _restore_arrays(stacked, arrays, path):
+    """Put a checkpoint's arrays into a stacked net, checking the weights' shapes."""
+    layers = stacked["layers"]
+    expected = {(index, field): layer[field].shape for index, layer in enumerate(layers)
+                for field in WEIGHTS if layer.get("type") == "c" and field in layer}
+    expected.update({(None, field): stacked[field].shape for field in WEIGHTS if field in stacked})
+    restored = {}
+    for name, value in arrays.items():
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == "layers" and parts[1].isdigit() \
+                and int(parts[1]) < len(layers):
+            restored[(int(parts[1]), parts[2])] = value
+        elif len(parts) == 2 and parts[0] == "net":
+            restored[(None, parts[1])] = value
+        else:
+            raise CheckpointError(f"checkpoint {path} holds an unknown array {name!r}")
+    for key, shape in expected.items():
+        if key not in restored or restored[key].shape != shape:
+            where = "net" if key[0] is None else f"layers[{key[0]}]"
+            raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is missing or not of "
+                                  f"shape {shape} like the net's")
+    for (index, field), value in restored.items():
+        owner = stacked if index is None else layers[index]
+        owner[field] = float(value) if (index, field) == (None, "L") else value
+
+
+def _check_writable(path):
+    """Fail before training if no checkpoint can be written at ``path``."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path} is a folder, not a file")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
+    try:
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                        suffix=".tmp")
+    except OSError as error:
+        raise type(error)(f"cannot write the checkpoint {path}: {error.strerror}") from None
+    os.close(handle)
+    os.unlink(temp)
+
+
+def _sync_folder(folder):
+    """Make the rename durable (where the system allows syncing a folder)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Hold back Ctrl-C (SIGINT) inside the block; raise KeyboardInterrupt after it.
+
+    Only in the main thread and while Python's default handler is installed;
+    otherwise the block runs as it is.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
