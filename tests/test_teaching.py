@@ -17,7 +17,6 @@ from cnntoolbox import (GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, liter
                         walkthrough)
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "walkthrough.md"
 FIGURES = ("rl.png", "kernels.png", "feature_maps.png", "misclassified.png")
 
 
@@ -35,18 +34,23 @@ def contents(ex):
 
 @pytest.mark.parametrize("name", ["walkthrough.md", "walkthrough.zh-TW.md"])
 def test_walkthrough_is_what_the_code_writes(contents, name):
-    path = ROOT / "docs" / name
-    if not path.exists():
-        pytest.skip(f"no docs/{name}")
-    text = path.read_text(encoding="utf-8")
+    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
     new, used = walkthrough.fill(text, contents)
     assert new == text, f"docs/{name} is out of date: run python -m cnntoolbox.walkthrough"
     missing = {f"step:{key}" for key in teaching.STEPS} - used
     assert not missing, f"docs/{name} does not show {sorted(missing)}"
 
 
-def test_walkthrough_follows_the_post_in_order():
-    text = DOC.read_text(encoding="utf-8")
+def test_every_generated_part_is_shown(contents):
+    used = set()
+    for path in sorted((ROOT / "docs").glob("walkthrough*.md")):
+        used |= walkthrough.fill(path.read_text(encoding="utf-8"), contents)[1]
+    assert used == set(contents), f"never shown: {sorted(set(contents) - used)}"
+
+
+@pytest.mark.parametrize("name", ["walkthrough.md", "walkthrough.zh-TW.md"])
+def test_walkthrough_follows_the_post_in_order(name):
+    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
     titles = ["概念介紹", "已知類神經數學推導", "Forward mapping", "第一層卷積層", "第一層sub層",
               "全連接層", "Backward mapping", "從最後一層傳到sub層(S2)", "從sub層傳到conv層(C2)",
               "從conv層傳到sub層(S1)", "Error對w的微分", "Error對b的微分",
@@ -60,8 +64,9 @@ def test_walkthrough_follows_the_post_in_order():
     assert positions == sorted(positions)
 
 
-def test_walkthrough_shows_the_committed_figures():
-    text = DOC.read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["walkthrough.md", "walkthrough.zh-TW.md"])
+def test_walkthrough_shows_the_committed_figures(name):
+    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
     for name in FIGURES:
         assert f"(img/{name})" in text
         path = ROOT / "docs" / "img" / name
