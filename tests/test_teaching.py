@@ -67,10 +67,10 @@ def test_walkthrough_follows_the_post_in_order(name):
 @pytest.mark.parametrize("name", ["walkthrough.md", "walkthrough.zh-TW.md"])
 def test_walkthrough_shows_the_committed_figures(name):
     text = (ROOT / "docs" / name).read_text(encoding="utf-8")
-    for name in FIGURES:
-        assert f"(img/{name})" in text
-        path = ROOT / "docs" / "img" / name
-        assert path.is_file(), f"docs/img/{name} missing: python -m cnntoolbox figures --out docs/img"
+    for figure in FIGURES:
+        assert f"(img/{figure})" in text
+        path = ROOT / "docs" / "img" / figure
+        assert path.is_file(), f"docs/img/{figure} missing: python -m cnntoolbox figures --out docs/img"
         assert path.stat().st_size < 100_000
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
