@@ -139,12 +139,12 @@ def main(argv=None):
         if args.limit is not None and (args.limit < 1 or args.limit % DEFAULT_OPTS["batchsize"]):
             raise ValueError(f"--limit must be a positive multiple of {DEFAULT_OPTS['batchsize']}, "
                              f"got {args.limit}")
-        args.out.mkdir(parents=True, exist_ok=True)
-        result = run_example(layers=DEFAULT_LAYERS, seed=args.seed, limit=args.limit,
-                             data_dir=args.data_dir, **DEFAULT_OPTS)
         _, _, test_x, test_y = prepare_data(load_mnist(args.data_dir), args.limit)
         if not 0 <= args.digit < test_x.shape[2]:
             raise ValueError(f"--digit must be between 0 and {test_x.shape[2] - 1}, got {args.digit}")
+        args.out.mkdir(parents=True, exist_ok=True)
+        result = run_example(layers=DEFAULT_LAYERS, seed=args.seed, limit=args.limit,
+                             data_dir=args.data_dir, **DEFAULT_OPTS)
         net = result["net"]
         plot_rl(Figure, net["rL"], args.out / "rl.png")
         plot_kernels(Figure, net, args.out / "kernels.png")

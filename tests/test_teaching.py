@@ -289,6 +289,9 @@ def test_figures_rejects_a_bad_limit(tmp_path, capsys):
 
     assert figures.main(["--out", str(tmp_path), "--limit", "75"]) == 2
     assert "--limit" in capsys.readouterr().err
+    assert figures.main(["--out", str(tmp_path / "img"), "--limit", "50", "--digit", "50"]) == 2
+    assert "--digit" in capsys.readouterr().err
+    assert not (tmp_path / "img").exists()
 
 
 def test_figures_smoke(tmp_path):
