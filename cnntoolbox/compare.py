@@ -316,7 +316,8 @@ def _parser():
     parser.add_argument("ref", metavar="REF.mat", help="MAT-file saved by MATLAB or Octave")
     parser.add_argument("var", metavar="VAR", nargs="?",
                         help="the net variable (default: the stages of a matlab_reference "
-                             "case file, else the first struct with 'layers')")
+                             "case file, else the first net with gradients, else the first "
+                             "struct with 'layers')")
     parser.add_argument("--alpha", type=float, default=1.0,
                         help="learning rate of the last update of a trained net (default 1)")
     parser.add_argument("--rtol", type=float, default=RTOL,
@@ -357,7 +358,9 @@ def _run(args):
     variables = loadmat(args.ref, args.var) if args.var else loadmat(args.ref)
     if args.var is None and all(name in variables for name in CASE_VARIABLES):
         return replay_case(variables, args.rtol)
-    name = args.var or next((key for key, value in variables.items() if is_net(value)), None)
+    nets = [key for key, value in variables.items() if is_net(value)]
+    trained = [key for key in nets if "dffW" in variables[key]]
+    name = args.var or (trained + nets + [None])[0]
     if name is None:
         raise _UsageError(f"{args.ref} holds no net (a struct with 'layers'); it holds "
                           f"{', '.join(variables) or 'nothing'}")

@@ -74,16 +74,19 @@ def loadmat(path, names=None):
     if isinstance(names, str):
         names = [names]
     version = _version(path)
-    if version == "7.3":
-        budget = max(_MIN_BUDGET, 1024 * os.path.getsize(path))
-        variables = _mat73_read.read(path, names, budget)
-    else:
-        variables = _mat5.read(path, names)
-    missing = [name for name in names or () if name not in variables]
-    if missing:
-        raise MatFileError(f"{path}: no variable {missing[0]!r} (it holds "
-                           f"{', '.join(_variable_names(path, version)) or 'no variables'})")
-    return {name: _reconcile(value, name) for name, value in variables.items()}
+    try:
+        if version == "7.3":
+            budget = max(_MIN_BUDGET, 1024 * os.path.getsize(path))
+            variables = _mat73_read.read(path, names, budget)
+        else:
+            variables = _mat5.read(path, names)
+        missing = [name for name in names or () if name not in variables]
+        if missing:
+            raise MatFileError(f"{path}: no variable {missing[0]!r} (it holds "
+                               f"{', '.join(_variable_names(path, version)) or 'no variables'})")
+        return {name: _reconcile(value, name) for name, value in variables.items()}
+    except RecursionError:
+        raise MatFileError(f"{path}: cells or structs nested too deeply") from None
 
 
 def savemat(path, variables, format="7"):
