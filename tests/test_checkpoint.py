@@ -1,0 +1,258 @@
+"""cnntrain(checkpoint=...): nothing lost on kill -9, no half-written file, other data refused."""
+
+import glob
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnntoolbox import cnntrain
+from cnntoolbox.checkpoint import Checkpoint, CheckpointError, interrupted_message, load_checkpoint
+
+from helpers import random_net
+
+TESTS = str(Path(__file__).resolve().parent)
+ROOT = str(Path(__file__).resolve().parent.parent)
+SPEC, ROWS, COLS, M, ONUM, SEED = "3c3-2s-4c3", 12, 12, 40, 4, 11
+OPTS = {"alpha": 1.0, "batchsize": 8}
+EPOCHS = 8
+#: Seconds slept per batch in the subprocess: 5 batches a epoch make every
+#: epoch last at least 0.1 s however fast the machine, so a kill within
+#: 0.4 s of the first checkpoint lands mid-training.
+PAUSE = 0.02
+
+
+def _run(function, *args):
+    """Command line that runs ``function(*args)`` of this module in a fresh Python."""
+    code = (f"import sys; sys.path.insert(0, {TESTS!r}); "
+            f"from test_checkpoint import {function}; {function}(*sys.argv[1:])")
+    return [sys.executable, "-c", code, *map(str, args)]
+
+
+def train_worker(checkpoint, out, pause):
+    """Subprocess: train the test net for EPOCHS epochs, write rL, ffW and every k to ``out``."""
+    net, x, y = random_net(SPEC, ROWS, COLS, M, ONUM, seed=SEED)
+    progress = (lambda *args: time.sleep(float(pause))) if float(pause) else None
+    trained = cnntrain(net, x, y, dict(OPTS, numepochs=EPOCHS), rng=SEED, verbose=False,
+                       progress=progress, checkpoint=checkpoint or None)
+    np.savez(out, **_result(trained))
+
+
+def save_worker(path, size):
+    """Subprocess: overwrite the checkpoint ``path`` forever, save n holding an array full of n."""
+    x, y = np.zeros((2, 2, 1)), np.zeros((1, 1))
+    big = np.zeros(int(size))
+    stacked = {"layers": [{"type": "i"}], "big": big}
+    saver = Checkpoint(path, x, y, (1.0, 1, 10 ** 9), stacked)
+    rng = np.random.default_rng(0)
+    for n in range(1, 10 ** 9):
+        big.fill(n)
+        saver.save(stacked, n, [float(n)], rng)
+
+
+def _result(net):
+    arrays = {"rL": net["rL"], "ffW": net["ffW"], "ffb": net["ffb"]}
+    for l, layer in enumerate(net["layers"]):
+        if layer["type"] == "c":
+            arrays[f"k{l}"] = np.array(layer["k"])
+            arrays[f"b{l}"] = np.array(layer["b"])
+    return arrays
+
+
+def _wait_for(path, process, timeout=60):
+    """Wait until ``path`` exists; False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def test_resume_after_kill_9_is_bit_identical(tmp_path):
+    checkpoint, reference, resumed = tmp_path / "ck.npz", tmp_path / "ref.npz", tmp_path / "res.npz"
+    subprocess.run(_run("train_worker", "", reference, 0), check=True, timeout=300)
+
+    process = subprocess.Popen(_run("train_worker", checkpoint, tmp_path / "never.npz", PAUSE))
+    try:
+        assert _wait_for(checkpoint, process), "the training subprocess ended before its first checkpoint"
+        delay = random.uniform(0, 0.4)
+        time.sleep(delay)
+        process.kill()                                            # SIGKILL: no cleanup of any kind
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    done = load_checkpoint(checkpoint)["epochs"]
+    assert 1 <= done < EPOCHS, f"killed {delay:.3f} s after the first checkpoint, {done} epochs saved"
+    assert not (tmp_path / "never.npz").exists()
+
+    subprocess.run(_run("train_worker", checkpoint, resumed, 0), check=True, timeout=300)
+    with np.load(reference) as ref, np.load(resumed) as res:
+        assert sorted(ref.files) == sorted(res.files)
+        assert len(ref["rL"]) == EPOCHS * M // OPTS["batchsize"] + 1
+        for name in ref.files:
+            assert ref[name].tobytes() == res[name].tobytes(), (
+                f"{name} differs after a kill -9 at epoch {done} (+{delay:.3f} s)")
+
+
+def test_a_kill_during_a_save_leaves_the_old_checkpoint(tmp_path):
+    path = tmp_path / "ck.npz"
+    mid_save = 0
+    for attempt in range(6):
+        path.unlink(missing_ok=True)
+        process = subprocess.Popen(_run("save_worker", path, 2 ** 20))   # 8 MB a save
+        try:
+            assert _wait_for(path, process)
+            time.sleep(random.uniform(0.05, 0.3))
+        finally:
+            process.kill()
+            process.wait()
+        saved = load_checkpoint(path)                          # complete, whatever the moment
+        assert np.all(saved["arrays"]["net.big"] == saved["epochs"])
+        assert saved["rL"].tolist() == [float(saved["epochs"])]
+        temps = glob.glob(str(tmp_path / ".ck.npz.*.tmp"))
+        mid_save += bool(temps)
+        for temp in temps:
+            os.unlink(temp)
+    assert mid_save >= 1, "no kill landed during a save; the test proved nothing"
+
+
+def _data():
+    return random_net(SPEC, ROWS, COLS, M, ONUM, seed=SEED)
+
+
+def test_resume_in_process_with_given_permutations(tmp_path):
+    net, x, y = _data()
+    rng = np.random.default_rng(3)
+    kk = [rng.permutation(M) for _ in range(3)]
+    opts = dict(OPTS, numepochs=3)
+    full = cnntrain(net, x, y, opts, kk=kk, verbose=False)
+    path = tmp_path / "ck.npz"
+    cnntrain(net, x, y, dict(opts, numepochs=1), kk=kk[:1], verbose=False, checkpoint=path)
+    resumed = cnntrain(net, x, y, opts, kk=kk, verbose=False, checkpoint=path)
+    assert load_checkpoint(path)["epochs"] == 3
+    for name, value in _result(full).items():
+        assert value.tobytes() == _result(resumed)[name].tobytes(), name
+
+
+def test_a_finished_checkpoint_returns_the_same_net(tmp_path, capsys):
+    net, x, y = _data()
+    opts = dict(OPTS, numepochs=2)
+    path = tmp_path / "ck.npz"
+    first = cnntrain(net, x, y, opts, rng=1, verbose=False, checkpoint=path)
+    again = cnntrain(net, x, y, opts, rng=99, checkpoint=path)
+    assert "resumed from" in capsys.readouterr().out
+    for name, value in _result(first).items():
+        assert value.tobytes() == _result(again)[name].tobytes(), name
+    assert np.array_equal(first["o"], again["o"]) and first["L"] == again["L"]
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """A checkpoint after one epoch of the test net on the test data."""
+    net, x, y = _data()
+    path = tmp_path_factory.mktemp("ck") / "ck.npz"
+    cnntrain(net, x, y, dict(OPTS, numepochs=1), rng=0, verbose=False, checkpoint=path)
+    return path, net, x, y
+
+
+def _refused(path, net, x, y, opts, match):
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=match):
+        cnntrain(net, x, y, opts, rng=0, verbose=False, checkpoint=path)
+    assert path.read_bytes() == before
+
+
+def test_a_checkpoint_of_other_data_is_refused(one_epoch):
+    path, net, x, y = one_epoch
+    other = x.copy()
+    other[3, 4, 5] += 1e-12
+    _refused(path, net, other, y, dict(OPTS, numepochs=2), r"was made for other training data")
+    _refused(path, net, x, 1 - y, dict(OPTS, numepochs=2), r"other training data")
+
+
+def test_a_checkpoint_of_other_opts_or_net_is_refused(one_epoch):
+    path, net, x, y = one_epoch
+    _refused(path, net, x, y, dict(OPTS, alpha=0.5, numepochs=2), r"opts\['alpha'\] = 1\.0, not 0\.5")
+    _refused(path, net, x, y, dict(OPTS, batchsize=4, numepochs=2), r"opts\['batchsize'\]")
+    other, _, _ = random_net("3c3-2s-5c3", ROWS, COLS, M, ONUM, seed=SEED)
+    _refused(path, other, x, y, dict(OPTS, numepochs=2),
+             r"made for the net i-3c3-2s-4c3, not i-3c3-2s-5c3")
+
+
+def test_a_damaged_checkpoint_is_refused(one_epoch, tmp_path):
+    path, net, x, y = one_epoch
+    raw = path.read_bytes()
+    for name, content in [("cut.npz", raw[:len(raw) // 2]), ("text.npz", b"epoch 3\n"),
+                          ("empty.npz", b""), ("array.npz", None)]:
+        damaged = tmp_path / name
+        if content is None:
+            np.save(damaged, np.arange(3))
+            os.replace(f"{damaged}.npy", damaged)
+        else:
+            damaged.write_bytes(content)
+        with pytest.raises(CheckpointError, match=f"checkpoint {damaged} is damaged"):
+            cnntrain(net, x, y, dict(OPTS, numepochs=2), verbose=False, checkpoint=damaged)
+
+
+def test_an_interrupted_write_keeps_the_old_checkpoint(one_epoch, tmp_path, monkeypatch):
+    path, net, x, y = one_epoch
+    copy = tmp_path / "ck.npz"
+    copy.write_bytes(path.read_bytes())
+
+    def broken_savez(fileobj, **arrays):
+        fileobj.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(KeyboardInterrupt):
+        cnntrain(net, x, y, dict(OPTS, numepochs=2), verbose=False, checkpoint=copy)
+    monkeypatch.undo()
+    assert copy.read_bytes() == path.read_bytes()
+    assert os.listdir(tmp_path) == ["ck.npz"]
+    assert interrupted_message(copy) == f"epoch 1 of 1 is saved in {copy}"
+
+
+def test_ctrl_c_during_a_save_is_held_until_the_save_is_done(one_epoch, tmp_path, monkeypatch):
+    path, net, x, y = one_epoch
+    copy = tmp_path / "ck.npz"
+    copy.write_bytes(path.read_bytes())
+    savez = np.savez
+
+    def interrupted_savez(fileobj, **arrays):
+        signal.raise_signal(signal.SIGINT)                     # Ctrl-C in the middle of the write
+        savez(fileobj, **arrays)
+
+    monkeypatch.setattr(np, "savez", interrupted_savez)
+    with pytest.raises(KeyboardInterrupt):
+        cnntrain(net, x, y, dict(OPTS, numepochs=3), verbose=False, checkpoint=copy)
+    monkeypatch.undo()
+    assert load_checkpoint(copy)["epochs"] == 2                # epoch 2 was finished and saved
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.xfail(strict=True, reason="the command line has no --checkpoint yet (issue 7, "
+                   "CLI change requested from the owner of __main__.py)")
+def test_command_line_ctrl_c_saves_and_exits_130(tmp_path):
+    path = tmp_path / "ck.npz"
+    command = [sys.executable, "-m", "cnntoolbox", "train", "--limit", "200", "--layers", "2c5-2s",
+               "--epochs", "40", "--quiet", "--checkpoint", str(path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        started = _wait_for(path, process)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert started, err
+    assert process.returncode == 130
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(path) in err and f"epoch {load_checkpoint(path)['epochs']} of 40" in err
