@@ -9,6 +9,7 @@ from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
 
 from ._matvalues import MatFileError, char_value, nest, numeric_value
 
+
 def read(path, names):
     """Read the variables of a v4/v6/v7 MAT-file.
 
@@ -38,7 +39,7 @@ def read(path, names):
             raw = {name: _with_complex(value, stored[name]) for name, value in raw.items()}
     except FileNotFoundError:
         raise
-    except Exception as error:      # scipy parses untrusted bytes: struct.error, zlib.error, ...
+    except Exception as error:  # noqa: BLE001 - scipy on untrusted bytes: struct.error, zlib.error...
         raise MatFileError(f"{path}: damaged or not a MAT-file ({type(error).__name__}: "
                            f"{error})") from None
     return {name: to_python(value, name) for name, value in raw.items()

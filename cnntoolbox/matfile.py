@@ -23,8 +23,9 @@ Values map the same way for every format:
 Any struct that is a toolbox net (has a ``layers`` cell of structs) is then
 passed through :func:`cnntoolbox.netshape.as_net`, which restores the port's
 shapes (``a{j}`` (rows, cols, m) also for m == 1, ``ffb`` (onum, 1), ``rL``
-1-D, ...), and any struct with ``alpha``/``batchsize``/``numepochs`` gets
-those as Python numbers.
+1-D, ...); a struct with ``layers`` whose fields do not fit a net keeps the
+generic mapping.  Any struct with ``alpha``/``batchsize``/``numepochs``
+gets those as Python numbers.
 
 Saving maps back: dict -> struct, list/tuple -> 1xN cell (so a list of
 dicts is a cell of structs), str -> char, float/int -> double, bool ->
@@ -39,7 +40,7 @@ from . import _mat5, _mat73_read, _mat73_write
 from ._matvalues import MatFileError, canonical, check_name
 from .netshape import OPTS_FIELDS, as_net, as_opts, is_net
 
-__all__ = ["loadmat", "savemat", "as_net", "MatFileError"]
+__all__ = ["MatFileError", "as_net", "loadmat", "savemat"]
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -195,7 +196,10 @@ def _reconcile(value, where):
         return value
     value = {key: _reconcile(item, f"{where}.{key}") for key, item in value.items()}
     if is_net(value):
-        return as_net(value, where)
+        try:
+            return as_net(value, where)
+        except (ValueError, TypeError):
+            return value           # has 'layers' but is no toolbox net: generic mapping only
     if any(field in value for field in OPTS_FIELDS):
         return as_opts(value)
     return value

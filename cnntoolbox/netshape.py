@@ -59,7 +59,10 @@ def as_net(net, name="net"):
     ------
     ValueError
         Naming the field (MATLAB style, e.g. ``net.layers{2}.k{1}{3}``) whose
-        value cannot take the contract's shape.
+        array cannot take the contract's shape, or when ``net`` is no net.
+    TypeError
+        Naming the field that holds the wrong kind of value (a string where a
+        number belongs, a number where a cell belongs).
     """
     if not is_net(net):
         raise ValueError(f"{name}: not a toolbox net (a struct whose 'layers' is a cell "
@@ -93,10 +96,10 @@ def as_opts(opts):
 def _layer(layer, where):
     """One layer dict in the contract's shapes."""
     if not isinstance(layer, dict):
-        raise ValueError(f"{where}: a layer must be a struct")
+        raise TypeError(f"{where}: a layer must be a struct")
     out = dict(layer)
     if "type" in out and not isinstance(out["type"], str):
-        raise ValueError(f"{where}.type: must be a string, got {type(out['type']).__name__}")
+        raise TypeError(f"{where}.type: must be a string, got {type(out['type']).__name__}")
     for field in _LAYER_NUMBERS:
         if field in out:
             out[field] = _number(out[field], f"{where}.{field}")
@@ -122,7 +125,7 @@ def _cell(value, where):
         return value
     if isinstance(value, np.ndarray) and value.size == 0:
         return []
-    raise ValueError(f"{where}: must be a cell (list), got {type(value).__name__}")
+    raise TypeError(f"{where}: must be a cell (list), got {type(value).__name__}")
 
 
 def _number(value, where):
@@ -130,7 +133,7 @@ def _number(value, where):
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{where}: must be a real number, got {value!r}")
+        raise TypeError(f"{where}: must be a real number, got {value!r}")
     return float(value)
 
 
@@ -139,7 +142,7 @@ def _array(value, ndim, where):
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         value = np.array(value, dtype=np.float64)
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-        raise ValueError(f"{where}: must be a real array, got {type(value).__name__}")
+        raise TypeError(f"{where}: must be a real array, got {type(value).__name__}")
     arr = value.astype(np.float64, copy=False)
     if ndim is None:
         return arr

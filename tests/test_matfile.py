@@ -178,8 +178,9 @@ def test_sparse_char_matrix_and_fieldless_struct():
 
 def small_net(spec, rows, cols, m, onum, seed):
     """A net after cnnff and cnnbp: every field of the contract filled."""
-    from cnntoolbox import cnnbp, cnnff, cnnsetup
     from helpers import parse_layers
+
+    from cnntoolbox import cnnbp, cnnff, cnnsetup
 
     rng = np.random.default_rng(seed)
     x = rng.random((rows, cols, m))
@@ -439,3 +440,9 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temporary(fmt, tmp_path, m
 def test_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="format must be '7' or '7.3'"):
         savemat(tmp_path / "x.mat", {"x": 1.0}, format="7.2")
+
+
+def test_a_struct_with_layers_that_is_no_net_keeps_the_generic_mapping(tmp_path):
+    other = {"layers": [{"type": 3.0, "a": "rock"}], "ffb": "x"}
+    savemat(tmp_path / "geo.mat", {"other": other})
+    assert loadmat(tmp_path / "geo.mat")["other"] == other
