@@ -554,7 +554,7 @@ def _loss_of(net, x, y, set_weight, kind="L"):
 
 
 def _setter(field, index):
-    """A function (net, w) -> None setting one weight, and the weight's current value getter."""
+    """A function (net, w) -> None that sets one weight of ``field`` (see GRADIENTS) to w."""
     def set_weight(net, w):
         if field in ("ffW", "ffb"):
             net[field] = np.array(net[field], dtype=float)
@@ -571,6 +571,7 @@ def _setter(field, index):
 
 
 def _weight(net, field, index):
+    """The current value of one weight of ``field`` (see GRADIENTS)."""
     if field in ("ffW", "ffb"):
         return float(net[field][index])
     layer, kind = field
@@ -579,7 +580,8 @@ def _weight(net, field, index):
     return float(net["layers"][layer]["k"][0][0][index])
 
 
-#: Every weight of the example, in cnnnumgradcheck's order: name, field, indices, gradient key.
+#: The weights of the example in cnnnumgradcheck's order: Matlab name, field
+#: ("ffW", "ffb" or (layer, "b" or "k")), key of the gradient.
 GRADIENTS = (
     ("ffb", "ffb", "dffb"), ("ffW", "ffW", "dffW"),
     ("layers{4}.b{1}", (C2, "b"), "db_c2"), ("layers{4}.k{1}{1}", (C2, "k"), "dk_c2"),
@@ -600,7 +602,7 @@ def gradient_check(net, x, y, analytic):
         grad = np.atleast_1d(np.asarray(analytic[key], dtype=float))
         if field == "ffb":
             indices = [(i, 0) for i in range(grad.size)]
-        elif field in ("ffW",) or field[1] == "k":
+        elif field == "ffW" or field[1] == "k":
             indices = list(np.ndindex(*grad.shape))
         else:
             indices = [()]
