@@ -52,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--only", metavar="ROWS",
                    help="comma-separated subset of rows: package, literal, torch-f64, "
                         "torch-f32, octave")
+    p.add_argument("--threads", type=int,
+                   help="threads for numpy's BLAS and for torch in every row "
+                        "(default: numpy's BLAS thread count)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     p.add_argument("--quick", action="store_true",
@@ -69,6 +72,8 @@ def parse_args(argv=None):
         p.error(f"--test-samples must be between 0 and 10000, got {args.test_samples}")
     if args.repeat < 1:
         p.error(f"--repeat must be at least 1, got {args.repeat}")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be at least 1, got {args.threads}")
     return args
 
 
@@ -169,7 +174,7 @@ def format_table(table, markdown):
 
 def main(argv=None):
     args = parse_args(argv)
-    threads = machine_info.blas_threads()
+    threads = args.threads or machine_info.blas_threads()
     rows, skipped = plan(args, threads)
     results = {key: [] for key, _, _ in rows}
     errors = {}

@@ -54,13 +54,14 @@ def blas_threads():
     return int(libs[0]["num_threads"]) if libs else (os.cpu_count() or 1)
 
 
-def describe(torch_threads=None):
+def describe(threads=None):
     """Lines describing machine, BLAS, environment and versions.
 
     Parameters
     ----------
-    torch_threads : int, optional
-        The thread count the torch rows were given (``torch.set_num_threads``).
+    threads : int, optional
+        The thread count every row was given (numpy's BLAS and
+        ``torch.set_num_threads``); default numpy's BLAS thread count.
 
     Returns
     -------
@@ -71,9 +72,12 @@ def describe(torch_threads=None):
     for lib in blas_info():
         lines.append(f"BLAS ({lib['owner']}): {lib['internal_api']} {lib['version']}, "
                      f"kernel {lib['architecture']}, {lib['num_threads']} threads "
-                     f"({lib['threading_layer']})")
+                     f"by default ({lib['threading_layer']})")
     if not blas_info():
         lines.append("BLAS: unknown (threadpoolctl not installed)")
+    threads = blas_threads() if threads is None else threads
+    lines.append(f"threads in every row: {threads} (numpy's BLAS through threadpoolctl, "
+                 "torch.set_num_threads)")
     env = ", ".join(f"{name}={os.environ[name]!r}" if name in os.environ else f"{name} unset"
                     for name in BLAS_ENV)
     lines.append(f"environment: {env}")
@@ -82,11 +86,8 @@ def describe(torch_threads=None):
     except importlib.metadata.PackageNotFoundError:
         lines.append("torch: not installed (torch rows skipped)")
     else:
-        threads = blas_threads() if torch_threads is None else torch_threads
-        lines.append(f"torch {torch_version}, torch.set_num_threads({threads}) "
-                     "(= numpy's BLAS thread count)")
+        lines.append(f"torch {torch_version}")
     return lines
-
 
 
 def _busy_cpu_seconds():
