@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from .checks import as_rng, check_opts, check_x, check_y
 from .checkpoint import Checkpoint
+from .checks import as_rng, check_opts, check_x, check_y
 from .cnnapplygrads import applygrads
 from .cnnbp import bp
 from .cnnff import ff
