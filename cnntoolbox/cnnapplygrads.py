@@ -43,6 +43,10 @@ def cnnapplygrads(net, opts):
 def applygrads(net, alpha):
     """cnnapplygrads.m on a stacked net, in place.
 
+    The weight arrays are updated in place (``k -= alpha * dk`` rounds exactly
+    like ``k = k - alpha * dk``), so that views of them, such as the parts of
+    ``parallel.BatchParallel``, see the new weights.
+
     Parameters
     ----------
     net : dict
@@ -52,7 +56,7 @@ def applygrads(net, alpha):
     """
     for layer in net["layers"][1:]:
         if layer["type"] == "c":
-            layer["k"] = layer["k"] - alpha * layer["dk"]     # k{ii}{j} = k{ii}{j} - alpha * dk{ii}{j}
-            layer["b"] = layer["b"] - alpha * layer["db"]     # b{j} = b{j} - alpha * db{j}
-    net["ffW"] = net["ffW"] - alpha * net["dffW"]
-    net["ffb"] = net["ffb"] - alpha * net["dffb"]
+            layer["k"] -= alpha * layer["dk"]                 # k{ii}{j} = k{ii}{j} - alpha * dk{ii}{j}
+            layer["b"] -= alpha * layer["db"]                 # b{j} = b{j} - alpha * db{j}
+    net["ffW"] -= alpha * net["dffW"]                         # ffW = ffW - alpha * dffW
+    net["ffb"] -= alpha * net["dffb"]                         # ffb = ffb - alpha * dffb

@@ -36,18 +36,23 @@ def cnnbp(net, y):
     return unstack_net(stacked)
 
 
-def bp(net, y):
+def bp(net, y, m=None):
     """cnnbp.m on a stacked net, in place.
 
     Parameters
     ----------
     net : dict
         A net in the stacked layout after ``ff``.
-    y : ndarray, shape (onum, m)
+    y : ndarray, shape (onum, m_part)
+    m : int, optional
+        The batch size that ``L`` and the gradients are divided by: the
+        columns of ``y`` (the default), or the size of the whole batch when
+        ``y`` is a part of it (``parallel.py``), so that the parts add up.
     """
     layers = net["layers"]
     n = len(layers)
-    m = y.shape[1]
+    if m is None:
+        m = y.shape[1]
 
     net["e"] = net["o"] - y                                   # e = o - y
     net["L"] = 0.5 * float(np.sum(net["e"] ** 2)) / m         # L = 1/2 * sum(e(:).^2) / m
@@ -84,4 +89,4 @@ def bp(net, y):
             layer["dk"] = conv_kernel_grad(layer["_windows"], layer["d"], ks) / m
             layer["db"] = layer["d"].sum(axis=(1, 2, 3)) / m
     net["dffW"] = net["od"] @ net["fv"].T / m                 # dffW = od * fv' / m
-    net["dffb"] = np.mean(net["od"], axis=1, keepdims=True)   # dffb = mean(od, 2)
+    net["dffb"] = net["od"].sum(axis=1, keepdims=True) / m    # dffb = mean(od, 2)

@@ -7,9 +7,8 @@ import numpy as np
 from .checkpoint import Checkpoint
 from .checks import as_rng, check_opts, check_x, check_y
 from .cnnapplygrads import applygrads
-from .cnnbp import bp
-from .cnnff import ff
 from .errors import DivergenceError
+from .parallel import BatchParallel
 from .stacked import stack_for_input, unstack_net
 
 
@@ -82,31 +81,31 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
             print(f"resumed from {saver.path} after epoch {first}/{numepochs}")
     orders = _permutations(kk, numepochs, m, rng, first)
 
-    for epoch in range(first, numepochs):
-        if verbose:
-            print(f"epoch {epoch + 1}/{numepochs}")
-        start = time.perf_counter()
-        order = next(orders)
-        for batch in range(numbatches):
-            index = order[batch * batchsize:(batch + 1) * batchsize]
-            batch_x = x[:, :, index]
-            batch_y = y[:, index]
-            ff(stacked, batch_x)
-            bp(stacked, batch_y)
-            applygrads(stacked, alpha)
-            if not np.isfinite(stacked["L"]):
-                raise DivergenceError(
-                    f"loss became {stacked['L']} in epoch {epoch + 1}, batch {batch + 1} "
-                    f"of {numbatches} (alpha = {alpha:g}); lower opts['alpha']")
-            if not rL:
-                rL.append(stacked["L"])
-            rL.append(0.99 * rL[-1] + 0.01 * stacked["L"])
-            if progress is not None:
-                progress(epoch + 1, batch + 1, numbatches, rL[-1])
-        if verbose:
-            print(f"Elapsed time is {time.perf_counter() - start:.6f} seconds.")
-        if checkpoint is not None:
-            saver.save(stacked, epoch + 1, rL, rng)
+    with BatchParallel(stacked, batchsize) as parallel:
+        for epoch in range(first, numepochs):
+            if verbose:
+                print(f"epoch {epoch + 1}/{numepochs}")
+            start = time.perf_counter()
+            order = next(orders)
+            for batch in range(numbatches):
+                index = order[batch * batchsize:(batch + 1) * batchsize]
+                batch_x = x[:, :, index]
+                batch_y = y[:, index]
+                parallel.ffbp(batch_x, batch_y)        # cnnff then cnnbp, parts of the batch on all cores
+                applygrads(stacked, alpha)
+                if not np.isfinite(stacked["L"]):
+                    raise DivergenceError(
+                        f"loss became {stacked['L']} in epoch {epoch + 1}, batch {batch + 1} "
+                        f"of {numbatches} (alpha = {alpha:g}); lower opts['alpha']")
+                if not rL:
+                    rL.append(stacked["L"])
+                rL.append(0.99 * rL[-1] + 0.01 * stacked["L"])
+                if progress is not None:
+                    progress(epoch + 1, batch + 1, numbatches, rL[-1])
+            if verbose:
+                print(f"Elapsed time is {time.perf_counter() - start:.6f} seconds.")
+            if checkpoint is not None:
+                saver.save(stacked, epoch + 1, rL, rng)
     stacked["rL"] = np.array(rL)
     return unstack_net(stacked)
 

@@ -209,3 +209,24 @@ def test_a_hand_built_net_runs_in_cnnff():
     hand["ffW"] = net["ffW"][:, :-1]
     with pytest.raises(ValueError, match=r"net\['ffW'\] must be \(onum, 32\)"):
         cnnff(hand, x)
+
+
+def test_training_with_the_batch_split_over_cores_matches_the_routines_one_by_one():
+    """Batches of 24 run in parts on the cores (parallel.py); the result is the serial one."""
+    net, x, y = random_net("2c5-2s-3c3-2s", 20, 20, 48, 4, seed=11)
+    opts = {"alpha": 0.8, "batchsize": 24, "numepochs": 2}
+    kk = [np.random.default_rng(1).permutation(48), np.random.default_rng(2).permutation(48)]
+    trained = cnntrain(net, x, y, opts, kk=kk, verbose=False)
+    manual, losses = net, []
+    for order in kk:
+        for batch in (order[:24], order[24:]):
+            before = cnnbp(cnnff(manual, x[:, :, batch]), y[:, batch])
+            manual = cnnapplygrads(before, opts)
+            losses.append(manual["L"])
+    rL = [losses[0]]
+    for loss in losses:
+        rL.append(0.99 * rL[-1] + 0.01 * loss)
+    np.testing.assert_allclose(trained["rL"], rL, rtol=1e-13)
+    error, where = max_rel_error(manual, trained)
+    assert error < 1e-12, where
+    assert trained["layers"][1]["a"][0].shape == (16, 16, 24)
