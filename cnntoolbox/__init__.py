@@ -11,7 +11,8 @@ from .cnnnumgradcheck import cnnnumgradcheck
 from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
+from .checkpoint import CheckpointError
 from .errors import DivergenceError, GradientCheckError
 
 __all__ = ["cnnsetup", "cnnff", "cnnbp", "cnnapplygrads", "cnntrain", "cnntest",
-           "cnnnumgradcheck", "GradientCheckError", "DivergenceError"]
+           "cnnnumgradcheck", "GradientCheckError", "DivergenceError", "CheckpointError"]

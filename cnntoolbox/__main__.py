@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from .checkpoint import interrupted_message
 from .data import load_mnist, write_mnist_mat
 from .example import DEFAULT_LAYERS, DEFAULT_OPTS, format_layers, plot_rl, run_example
 from .progress import make_progress
@@ -43,6 +44,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
 
 
@@ -80,7 +91,7 @@ def build_parser():
     train.add_argument("--layers", metavar="SPEC",
                        help=f"net after the input layer: NcK = N maps of KxK kernels, Ns = subsample by N "
                             f"(default {DEFAULT_LAYERS})")
-    train.add_argument("--seed", type=int, help="seed of the initial weights and permutations (default 0)")
+    train.add_argument("--seed", type=_seed, help="seed of the initial weights and permutations (default 0)")
     train.add_argument("--limit", type=_positive_int, metavar="N",
                        help="use only the first N training and N test samples (quick runs); "
                             "with --replay: replay the first N samples of the recorded order")
@@ -90,6 +101,10 @@ def build_parser():
     train.add_argument("--replay", type=Path, metavar="REF.mat",
                        help="start from the recorded Octave run (matlab_reference/mnist_example.mat) "
                             "and check that Python ends exactly where it ended")
+    train.add_argument("--checkpoint", type=Path, metavar="CK.npz",
+                       help="save the training state after every epoch; if the file exists, resume "
+                            "from it (same data, --alpha, --batchsize and --layers); Ctrl-C keeps "
+                            "the last completed epoch")
     train.add_argument("--quiet", action="store_true", help="no live progress display")
     train.set_defaults(func=_train)
 
@@ -113,7 +128,7 @@ def _check_output(path, option):
 
 def _train(args):
     training = {"--epochs": args.epochs, "--batchsize": args.batchsize, "--alpha": args.alpha,
-                "--layers": args.layers, "--seed": args.seed}
+                "--layers": args.layers, "--seed": args.seed, "--checkpoint": args.checkpoint}
     if args.replay is not None:
         given = [name for name, value in training.items() if value is not None]
         if given:
@@ -123,6 +138,7 @@ def _train(args):
         raise UsageError("--format applies to --save, which is missing")
     _check_output(args.save, "--save")
     _check_output(args.plot, "--plot")
+    _check_output(args.checkpoint, "--checkpoint")
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -130,6 +146,9 @@ def _train(args):
             raise UsageError("--plot needs matplotlib: pip install 'cnntoolbox[plot]'") from None
     if args.save is not None:
         from .matfile import savemat   # fail before training if the writer is missing
+    if args.batchsize is not None and args.limit is not None and args.limit % args.batchsize:
+        raise UsageError(f"--batchsize {args.batchsize} must divide the number of training "
+                         f"samples, --limit {args.limit}")
 
     start = time.perf_counter()
     if args.replay is not None:
@@ -141,7 +160,7 @@ def _train(args):
             alpha=args.alpha or DEFAULT_OPTS["alpha"],
             batchsize=args.batchsize or DEFAULT_OPTS["batchsize"], numepochs=numepochs,
             seed=0 if args.seed is None else args.seed, limit=args.limit, data_dir=args.data_dir,
-            progress=make_progress(numepochs, args.quiet))
+            progress=make_progress(numepochs, args.quiet), checkpoint=args.checkpoint)
         net, er, ok = result["net"], result["er"], True
         print(f"net {format_layers(net['layers'])}, {result['m_train']} training and "
               f"{result['m_test']} test samples")
@@ -207,6 +226,7 @@ def main(argv=None):
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "train")
     debug = "--debug" in argv
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
@@ -214,7 +234,10 @@ def main(argv=None):
         print(f"{PROG}: error: {_one_line(exc)} (see '{PROG} --help')", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        checkpoint = getattr(args, "checkpoint", None)
+        saved = (f"; {interrupted_message(checkpoint)}; run the same command again to resume"
+                 if checkpoint is not None else "")
+        print(f"\n{PROG}: interrupted{saved}", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as exc:
         if debug:

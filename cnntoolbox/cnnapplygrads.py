@@ -1,6 +1,6 @@
 """cnnapplygrads: one plain gradient-descent step (CNN/cnnapplygrads.m)."""
 
-from .checks import as_float
+from .checks import as_float, check_gradients
 from .stacked import stack_net, unstack_net
 
 
@@ -23,19 +23,7 @@ def cnnapplygrads(net, opts):
         raise ValueError("opts must be a dict with 'alpha'")
     alpha = as_float(opts["alpha"], "opts['alpha']")
     stacked = stack_net(net)
-    for index, layer in enumerate(stacked["layers"]):
-        if layer["type"] == "c":
-            for field in ("k", "b", "dk", "db"):
-                if field not in layer:
-                    raise ValueError(f"layer {index + 1} has no '{field}'; run cnnbp first")
-            if layer["dk"].shape != layer["k"].shape or layer["db"].shape != layer["b"].shape:
-                raise ValueError(f"layer {index + 1}: 'dk'/'db' do not match 'k'/'b' in shape")
-    for field in ("ffW", "ffb", "dffW", "dffb"):
-        if field not in stacked:
-            raise ValueError(f"net has no '{field}'; run cnnbp first")
-    for field in ("ffW", "ffb"):
-        if stacked["d" + field].shape != stacked[field].shape:
-            raise ValueError(f"net['d{field}'] does not match net['{field}'] in shape")
+    check_gradients(stacked)
     applygrads(stacked, alpha)
     return unstack_net(stacked)
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .checks import check_y
+from .checks import check_forward, check_y
 from .layerops import conv_delta_back, conv_kernel_grad, fv_to_maps, im2col, pool_delta_back
 from .stacked import stack_net, unstack_net
 
@@ -25,12 +25,7 @@ def cnnbp(net, y):
         ``dffb``.
     """
     stacked = stack_net(net)
-    for field in ("o", "fv", "ffW"):
-        if field not in stacked:
-            raise ValueError(f"net has no '{field}'; run cnnff before cnnbp")
-    for index, layer in enumerate(stacked["layers"]):
-        if "a" not in layer:
-            raise ValueError(f"layer {index + 1} has no 'a'; run cnnff before cnnbp")
+    check_forward(stacked)
     m = stacked["o"].shape[1]
     bp(stacked, check_y(y, m, stacked["o"].shape[0]))
     return unstack_net(stacked)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .checks import check_x, check_y
+from .checks import check_gradients, check_x, check_y
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import GradientCheckError
@@ -39,7 +39,7 @@ def cnnnumgradcheck(net, x, y):
     x = check_x(x)
     stacked = stack_for_input(net, x)
     y = check_y(y, x.shape[2], stacked["ffW"].shape[0])
-    _require_gradients(stacked)
+    check_gradients(stacked)
 
     def loss():
         ff(stacked, x)
@@ -68,16 +68,6 @@ def cnnnumgradcheck(net, x, y):
                     f"numerical gradient checking failed at {_matlab_name(name, index)}: "
                     f"numerical {numerical:.12g}, analytic {analytic[index]:.12g}, "
                     f"difference {abs(numerical - analytic[index]):.3g} > {TOLERANCE:g}")
-
-
-def _require_gradients(stacked):
-    """The net must carry the gradients of its last cnnbp."""
-    for field in ("dffb", "dffW"):
-        if field not in stacked:
-            raise ValueError(f"net has no '{field}'; run cnnff and cnnbp before cnnnumgradcheck")
-    for index, layer in enumerate(stacked["layers"]):
-        if layer["type"] == "c" and ("dk" not in layer or "db" not in layer):
-            raise ValueError(f"layer {index + 1} has no 'dk'/'db'; run cnnff and cnnbp first")
 
 
 def _matlab_order(shape):

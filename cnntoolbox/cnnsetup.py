@@ -4,7 +4,7 @@ import copy
 
 import numpy as np
 
-from .checks import check_layers, check_x, map_sizes, as_array
+from .checks import as_array, as_rng, check_layers, check_x, map_sizes
 
 
 def cnnsetup(net, x, y, rng=None):
@@ -45,7 +45,7 @@ def cnnsetup(net, x, y, rng=None):
         y = y[:, np.newaxis]
     if y.ndim != 2 or y.shape[0] == 0:
         raise ValueError(f"y must be 2-D (onum, m) with onum >= 1, got shape {y.shape}")
-    rng = np.random.default_rng(rng)
+    rng = as_rng(rng)
     sizes = map_sizes(specs, x.shape[0], x.shape[1])
 
     layers = []

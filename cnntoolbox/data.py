@@ -106,6 +106,8 @@ def load_mnist(data_dir=None):
     CorruptDataError
         A file is not valid gzip, has the wrong MD5 or a wrong IDX header.
     """
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"data_dir must be a path, got {type(data_dir).__name__}")
     folder = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
     arrays = {name: _read_idx(folder / name, *spec) for name, spec in IDX_FILES.items()}
     return {
@@ -137,6 +139,8 @@ def write_mnist_mat(path=None, data_dir=None):
     pathlib.Path
         The file written.
     """
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"data_dir must be a path, got {type(data_dir).__name__}")
     folder = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
     target = Path(folder / "mnist_uint8.mat" if path is None else path)
     if not target.parent.is_dir():

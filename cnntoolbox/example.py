@@ -120,7 +120,7 @@ def prepare_data(mnist, limit=None):
 
 
 def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,
-                limit=None, data_dir=None, progress=None):
+                limit=None, data_dir=None, progress=None, checkpoint=None):
     """Run test_example_CNN.m: set up, train and test the net on MNIST.
 
     Parameters
@@ -137,6 +137,9 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         Folder of the MNIST files (default the repository's ``data/``).
     progress : callable, optional
         ``progress(epoch, batch, numbatches, rL_last)``, passed to ``cnntrain``.
+    checkpoint : path, optional
+        Checkpoint file of ``cnntrain``: saved after every epoch, resumed
+        from if it exists.
 
     Returns
     -------
@@ -150,7 +153,8 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     net = cnnsetup({"layers": net_layers}, train_x, train_y, rng=rng)              # line 28
     opts = {"alpha": alpha, "batchsize": batchsize, "numepochs": numepochs}
     start = time.perf_counter()
-    net = cnntrain(net, train_x, train_y, opts, rng=rng, progress=progress)        # line 29
+    net = cnntrain(net, train_x, train_y, opts, rng=rng, progress=progress,        # line 29
+                   checkpoint=checkpoint)
     train_seconds = time.perf_counter() - start
     er, bad = cnntest(net, test_x, test_y)                                         # line 31
     return {"net": net, "er": er, "bad": bad, "train_seconds": train_seconds,

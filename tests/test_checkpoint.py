@@ -238,8 +238,6 @@ def test_ctrl_c_during_a_save_is_held_until_the_save_is_done(one_epoch, tmp_path
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-@pytest.mark.xfail(strict=True, reason="the command line has no --checkpoint yet (issue 7, "
-                   "CLI change requested from the owner of __main__.py)")
 def test_command_line_ctrl_c_saves_and_exits_130(tmp_path):
     path = tmp_path / "ck.npz"
     command = [sys.executable, "-m", "cnntoolbox", "train", "--limit", "200", "--layers", "2c5-2s",
