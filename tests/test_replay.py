@@ -2,8 +2,9 @@
 
 The reference is what the original toolbox computed under Octave from
 ``rand('state', 0)``; Python starts from its ``net_setup`` and its
-permutation and must walk the same path. CI replays the first 40 batches;
-the full epoch (about 2 minutes) is marked slow: ``pytest -m slow``.
+permutation and must walk the same path: the first 40 batches, and the full
+epoch of 1200 batches (marked slow, about half a minute; the default test run
+includes it, ``-m 'not slow'`` skips it).
 """
 
 from pathlib import Path
