@@ -137,6 +137,8 @@ def summarise(key, label, spec, results):
     last = results[-1]
     return {"key": key, "label": label, "samples": spec["samples"],
             "epoch_seconds": seconds * EPOCH / spec["samples"],
+            "cpu_seconds": statistics.median(r["train_cpu_seconds"] for r in results)
+            * EPOCH / spec["samples"],
             "runs": [r["train_seconds"] * EPOCH / spec["samples"] for r in results],
             "test_seconds": last.get("test_seconds"), "test_error": last.get("test_error"),
             "test_samples": spec.get("test_samples", 0), "backend": last.get("torch_backend"),
@@ -146,22 +148,22 @@ def summarise(key, label, spec, results):
 def format_table(table, markdown):
     """The table as aligned text or markdown lines."""
     ref = next((row["epoch_seconds"] for row in table if row["key"] == REFERENCE), None)
-    head = ["implementation", "timed on", "s / epoch", "x PyTorch f64", "test s", "test error",
-            "peak MiB"]
+    head = ["implementation", "timed on", "s / epoch", "x PyTorch f64", "CPU s / epoch",
+            "test s", "test error", "peak MiB"]
     body = []
     for row in table:
         if "error" in row:
-            body.append([row["label"], "", "failed: " + row["error"], "", "", "", ""])
+            body.append([row["label"], "", "failed: " + row["error"], "", "", "", "", ""])
             continue
         scaled = "" if row["samples"] == EPOCH else " (scaled)"
         body.append([
             row["label"], f"{row['samples']}{scaled}", f"{row['epoch_seconds']:.2f}",
-            f"{row['epoch_seconds'] / ref:.2f}" if ref else "-",
+            f"{row['epoch_seconds'] / ref:.2f}" if ref else "-", f"{row['cpu_seconds']:.2f}",
             f"{row['test_seconds']:.2f}" if row["test_seconds"] is not None else "-",
             f"{row['test_error']:.4f}" if row["test_error"] is not None else "-",
             f"{row['peak_mib']:.0f}"])
     if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * 6) + "|"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * 7) + "|"]
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
         return lines
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]

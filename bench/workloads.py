@@ -125,6 +125,19 @@ def load(spec):
     return x, y, toolbox_x(data["test_x"][:t]), toolbox_y(data["test_y"][:t])
 
 
+class Clock:
+    """Wall and CPU seconds (all threads of this process) of a ``with`` block."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+        return False
+
+
 def run_package(spec):
     """``cnnsetup``, one ``cnntrain`` epoch (timed) and ``cnntest``, as users call them."""
     from cnntoolbox import cnnsetup, cnntest, cnntrain
@@ -132,9 +145,9 @@ def run_package(spec):
     rng = np.random.default_rng(spec["seed"])
     net = cnnsetup({"layers": spec["layers"]}, x, y, rng=rng)
     opts = {"alpha": spec["alpha"], "batchsize": spec["batchsize"], "numepochs": 1}
-    start = time.perf_counter()
-    net = cnntrain(net, x, y, opts, rng=rng)
-    result = {"train_seconds": time.perf_counter() - start}
+    with Clock() as clock:
+        net = cnntrain(net, x, y, opts, rng=rng)
+    result = {"train_seconds": clock.wall, "train_cpu_seconds": clock.cpu}
     if test_x is not None:
         start = time.perf_counter()
         er, _ = cnntest(net, test_x, test_y)
@@ -152,14 +165,14 @@ def run_literal(spec):
     net = setup({"layers": spec["layers"]}, x, y, rng=rng)
     opts = {"alpha": spec["alpha"], "batchsize": spec["batchsize"], "numepochs": 1}
     m, bs = x.shape[2], spec["batchsize"]
-    start = time.perf_counter()
-    kk = rng.permutation(m)
-    for first in range(0, m, bs):
-        idx = kk[first:first + bs]
-        net = literal.cnnff(net, x[:, :, idx])
-        net = literal.cnnbp(net, y[:, idx])
-        net = literal.cnnapplygrads(net, opts)
-    return {"train_seconds": time.perf_counter() - start}
+    with Clock() as clock:
+        kk = rng.permutation(m)
+        for first in range(0, m, bs):
+            idx = kk[first:first + bs]
+            net = literal.cnnff(net, x[:, :, idx])
+            net = literal.cnnbp(net, y[:, idx])
+            net = literal.cnnapplygrads(net, opts)
+    return {"train_seconds": clock.wall, "train_cpu_seconds": clock.cpu}
 
 
 def run_torch(spec):
@@ -173,10 +186,10 @@ def run_torch(spec):
     del x, y
     gen = torch.Generator().manual_seed(spec["seed"])
     params = torch_peer.init_params(spec["layers"], tuple(xt.shape[2:]), yt.shape[1], gen, dtype)
-    start = time.perf_counter()
-    torch_peer.train_epoch(params, spec["layers"], xt, yt, spec["alpha"], spec["batchsize"],
-                           generator=gen)
-    result = {"train_seconds": time.perf_counter() - start,
+    with Clock() as clock:
+        torch_peer.train_epoch(params, spec["layers"], xt, yt, spec["alpha"], spec["batchsize"],
+                               generator=gen)
+    result = {"train_seconds": clock.wall, "train_cpu_seconds": clock.cpu,
               "torch_backend": (f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
                                 f"MKL {torch.backends.mkl.is_available()}, "
                                 f"oneDNN {torch.backends.mkldnn.is_available()}")}
@@ -196,9 +209,9 @@ rand('state', {seed});
 cnn.layers = {{{layers}}};
 opts.alpha = {alpha}; opts.batchsize = {batchsize}; opts.numepochs = 1;
 cnn = cnnsetup(cnn, x, y);
-t0 = tic;
+t0 = tic; c0 = cputime();
 cnn = cnntrain(cnn, x, y, opts);
-printf('BENCH_SECONDS %.6f\\n', toc(t0));
+printf('BENCH_SECONDS %.6f %.6f\\n', toc(t0), cputime() - c0);
 """
 
 
@@ -214,7 +227,7 @@ def _octave_layer(layer):
 def run_octave(spec):
     """The original toolbox under GNU Octave on the same samples.
 
-    Octave's own ``tic``/``toc`` times ``cnntrain``; the peak memory is
+    Octave's own ``tic``/``toc`` and ``cputime`` time ``cnntrain``; the peak memory is
     Octave's (``RUSAGE_CHILDREN``), not this Python process's.
     """
     import scipy.io
@@ -231,12 +244,13 @@ def run_octave(spec):
                                       batchsize=spec["batchsize"])
         proc = subprocess.run(["octave", "-q", "--no-gui", "--no-window-system", "--eval", script],
                               capture_output=True, text=True, check=False)
-    seconds = [line.split()[1] for line in proc.stdout.splitlines()
+    seconds = [line.split()[1:] for line in proc.stdout.splitlines()
                if line.startswith("BENCH_SECONDS")]
     if proc.returncode or not seconds:
         raise RuntimeError(f"octave failed ({proc.returncode}): {proc.stderr[-2000:]}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"train_seconds": float(seconds[0]), "peak_kib": peak,
+    return {"train_seconds": float(seconds[0][0]), "train_cpu_seconds": float(seconds[0][1]),
+            "peak_kib": peak,
             "octave_version": _octave_version()}
 
 

@@ -62,13 +62,13 @@ def test_torch_rows_are_skipped_without_torch(monkeypatch):
 
 def test_table_ratio_and_failed_row():
     table = [{"key": "package", "label": "ours", "samples": 6000, "epoch_seconds": 2.0,
-              "test_seconds": None, "test_error": None, "peak_mib": 100.0},
+              "cpu_seconds": 3.0, "test_seconds": None, "test_error": None, "peak_mib": 100.0},
              {"key": "torch-f64", "label": "peer", "samples": 60000, "epoch_seconds": 4.0,
-              "test_seconds": 0.5, "test_error": 0.11, "peak_mib": 300.0},
+              "cpu_seconds": 7.5, "test_seconds": 0.5, "test_error": 0.11, "peak_mib": 300.0},
              {"key": "octave", "label": "orig", "error": "boom"}]
     lines = epoch.format_table(table, markdown=True)
-    assert lines[2] == "| ours | 6000 (scaled) | 2.00 | 0.50 | - | - | 100 |"
-    assert lines[3] == "| peer | 60000 | 4.00 | 1.00 | 0.50 | 0.1100 | 300 |"
+    assert lines[2] == "| ours | 6000 (scaled) | 2.00 | 0.50 | 3.00 | - | - | 100 |"
+    assert lines[3] == "| peer | 60000 | 4.00 | 1.00 | 7.50 | 0.50 | 0.1100 | 300 |"
     assert "failed: boom" in lines[4]
 
 
