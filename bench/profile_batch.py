@@ -15,9 +15,11 @@ inside:
 3. The fixed cost per batch: ``cnntrain``'s time per batch against batch
    size (1 to 50), fitted by a line; its intercept is the per-batch cost
    that does not grow with the batch (Python and numpy call overhead).
-4. cProfile of ``cnntrain``: the time of functions grouped into phases by
+4. cProfile of ``cnntrain`` in every thread it uses (the package may split
+   a batch over threads): the time of functions grouped into phases by
    their names (:data:`PHASES`, first match wins, a function's time counted
    once even when phase functions call each other), and the top functions.
+   Times are summed over the threads.
 """
 
 import argparse
@@ -27,6 +29,7 @@ import pstats
 import re
 import statistics
 import sys
+import threading
 import time
 
 import numpy as np
@@ -36,6 +39,7 @@ import workloads
 
 #: Phase of a function, by a regular expression on its name; first match wins.
 PHASES = [
+    ("waiting for threads", r"of '_thread\.lock'|of '_queue\.SimpleQueue'|^result$|^wait$"),
     ("update", r"applygrads"),
     ("gradients", r"kernel_grad|grad_k|dk\b|weight_grad"),
     ("backward", r"delta|backprop|_back\b|expand|unpool|fv_to_maps"),
@@ -117,26 +121,46 @@ def phase_of(name):
     return None
 
 
+def profiled(function, *args):
+    """Run ``function(*args)`` under cProfile in this thread and every thread it starts.
+
+    Returns
+    -------
+    pstats.Stats
+        The statistics of all threads, merged.
+    """
+    profilers = [cProfile.Profile()]
+
+    def start_in_new_thread(frame, event, arg):
+        sys.setprofile(None)
+        profilers.append(cProfile.Profile())
+        profilers[-1].enable()
+
+    threading.setprofile(start_in_new_thread)
+    profilers[0].enable()
+    try:
+        function(*args)
+    finally:
+        profilers[0].disable()
+        threading.setprofile(None)
+    return pstats.Stats(*profilers)
+
+
 def profile_phases(net, x, y, batches):
     """cProfile of ``cnntrain`` over ``batches`` batches of 50.
 
     Returns
     -------
     tuple
-        (total seconds under the profiler, {phase: seconds}, pstats.Stats)
+        (seconds under the profiler summed over threads, {phase: seconds},
+        pstats.Stats)
     """
     m = 50 * batches
-    profiler = cProfile.Profile()
-    profiler.enable()
-    quiet_train(net, x[:, :, :m], y[:, :m], OPTS)
-    profiler.disable()
-    stats = pstats.Stats(profiler)
+    stats = profiled(quiet_train, net, x[:, :, :m], y[:, :m], OPTS)
     raw = stats.stats                      # {(file, line, name): (cc, nc, tt, ct, callers)}
     phases = {phase: 0.0 for phase, _ in PHASES}
-    total = 0.0
+    total = sum(tt for (_, _, tt, _, _) in raw.values())
     for (_, _, name), (_, _, _, ct, callers) in raw.items():
-        if name == "cnntrain":
-            total = max(total, ct)
         phase = phase_of(name)
         if phase is None:
             continue
@@ -185,13 +209,14 @@ def main(argv=None):
     out += ["", "cnntrain seconds per batch against batch size: "
             + ", ".join(f"{b}: {1e3 * t:.3f} ms" for b, t in by_size.items()),
             f"  fitted line: {ms(intercept)} fixed per batch + {1e3 * slope:.4f} ms per sample;"
-            f" fixed share of a batch of 50: {intercept / batch:.0%}  (Python overhead)", "",
-            f"phases under cProfile ({args.batches} batches, {total:.3f} s in cnntrain; "
-            "the profiler adds its own overhead per Python call):"]
+            f" fixed share of a batch of 50: {intercept / by_size[50]:.0%}  (Python overhead)",
+            "",
+            f"phases under cProfile, per batch, summed over threads ({args.batches} batches, "
+            f"{total:.3f} s in all; the profiler adds its own overhead per Python call):"]
     for phase, seconds in phases.items():
-        out.append(f"  {phase:14s} {ms(seconds / args.batches)}  {seconds / total:6.1%}")
+        out.append(f"  {phase:20s} {ms(seconds / args.batches)}  {seconds / total:6.1%}")
     rest = total - sum(phases.values())
-    out.append(f"  {'rest':14s} {ms(rest / args.batches)}  {rest / total:6.1%}"
+    out.append(f"  {'rest':20s} {ms(rest / args.batches)}  {rest / total:6.1%}"
                "  (output layer, loss, batch indexing, loop)")
     out += ["", "top functions by own time under cProfile:", *top_functions(stats), "",
             *machine_info.describe()]
