@@ -76,7 +76,7 @@ def describe(threads=None):
     if not blas_info():
         lines.append("BLAS: unknown (threadpoolctl not installed)")
     threads = blas_threads() if threads is None else threads
-    lines.append(f"threads: {threads} (numpy's BLAS through threadpoolctl, "
+    lines.append(f"threads: {threads} (cores per run; numpy's BLAS through threadpoolctl, "
                  "torch.set_num_threads)")
     env = ", ".join(f"{name}={os.environ[name]!r}" if name in os.environ else f"{name} unset"
                     for name in BLAS_ENV)
