@@ -141,7 +141,8 @@ def conv_kernel_grad(cols, D, ks):
     ndarray, shape (inmaps, outmaps, ks, ks)
     """
     outmaps = D.shape[0]
-    summed = D.reshape(outmaps, -1) @ cols.T                     # (outmaps, inmaps*ks*ks)
+    summed = (cols @ D.reshape(outmaps, -1).T).T                 # (outmaps, inmaps*ks*ks);
+    # this order of the product runs faster than D @ cols.T in OpenBLAS for these shapes
     summed = summed.reshape(outmaps, -1, ks, ks).transpose(1, 0, 2, 3)
     return summed[:, :, ::-1, ::-1]                              # undo the forward flip
 
