@@ -32,6 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--samples", type=int, default=3000,
                    help="random samples timed per case, a multiple of 250 (default %(default)s)")
     p.add_argument("--repeat", type=int, default=1, help="runs per case; median (default 1)")
+    p.add_argument("--threads", type=int,
+                   help="cores per case, as in bench/epoch.py (default: numpy's BLAS threads)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     p.add_argument("--quick", action="store_true", help="smoke run: 250 samples, two cases")
@@ -42,6 +44,8 @@ def parse_args(argv=None):
         p.error(f"--samples must be a positive multiple of 250, got {args.samples}")
     if args.repeat < 1:
         p.error(f"--repeat must be at least 1, got {args.repeat}")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be at least 1, got {args.threads}")
     return args
 
 
@@ -57,7 +61,7 @@ def time_case(impl, batchsize, side, maps, args, threads, dtype="float64"):
 
 def main(argv=None):
     args = parse_args(argv)
-    threads = machine_info.blas_threads()
+    threads = args.threads or machine_info.blas_threads()
     has_torch = importlib.util.find_spec("torch") is not None
     cases = CASES[:2] if args.quick else CASES
     head = ["batch", "input", "maps", "cnntoolbox s", "PyTorch f64 s", "ratio"]
