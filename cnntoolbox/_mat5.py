@@ -1,5 +1,6 @@
 """MAT-files of versions 4, 6 and 7 (the v5 format family), read and written through scipy.io."""
 
+import io
 import warnings
 
 import numpy as np
@@ -7,17 +8,24 @@ import scipy.io
 import scipy.sparse
 from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
 
-from ._matvalues import MatFileError, char_value, nest, numeric_value
+from . import _mat5_scan
+from ._matvalues import MatFileError, char_value, nest, numeric_value, subscripts
 
 
-def read(path, names):
+def read(path, names, max_bytes):
     """Read the variables of a v4/v6/v7 MAT-file.
+
+    A v6/v7 file is first checked by ``_mat5_scan.plain`` (declared sizes
+    against the bytes there are, compressed data against ``max_bytes``);
+    scipy then reads it from memory, so no read asks for more than the file holds.
 
     Parameters
     ----------
     path : str or os.PathLike
     names : list of str or None
         Variables to read (all when None); missing ones are left out.
+    max_bytes : int
+        Most bytes of inflated data and values to hold in memory over the whole read.
 
     Returns
     -------
@@ -27,23 +35,50 @@ def read(path, names):
     Raises
     ------
     MatFileError
-        If scipy cannot parse the file, or it holds a function handle or an object.
+        If the file is damaged, asks for more memory than ``max_bytes``, or
+        holds a function handle or an object.
     """
+    with open(path, "rb") as fileobj:
+        data = fileobj.read()
     try:
+        if _is_v5(data):
+            data = _mat5_scan.plain(data, names, max_bytes)
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", np.exceptions.ComplexWarning)
-            raw = scipy.io.loadmat(path, mat_dtype=True, variable_names=names)
+            warnings.simplefilter("always")
+            raw = scipy.io.loadmat(io.BytesIO(data), mat_dtype=True, variable_names=names)
+        _check_warnings(caught)
         if any(issubclass(w.category, np.exceptions.ComplexWarning) for w in caught):
             # scipy's mat_dtype=True casts complex doubles to real: take those from a raw read
-            stored = scipy.io.loadmat(path, mat_dtype=False, variable_names=names)
+            stored = scipy.io.loadmat(io.BytesIO(data), mat_dtype=False, variable_names=names)
             raw = {name: _with_complex(value, stored[name]) for name, value in raw.items()}
-    except FileNotFoundError:
-        raise
+    except MatFileError as error:
+        raise MatFileError(f"{path}: {error}") from None
     except Exception as error:  # noqa: BLE001 - scipy on untrusted bytes: struct.error, zlib.error...
         raise MatFileError(f"{path}: damaged or not a MAT-file ({type(error).__name__}: "
                            f"{error})") from None
     return {name: to_python(value, name) for name, value in raw.items()
             if not name.startswith("__")}
+
+
+def variable_names(path):
+    """Names of the variables in a v4/v6/v7 file (for error messages)."""
+    with open(path, "rb") as fileobj:
+        data = fileobj.read()
+    if _is_v5(data):
+        return _mat5_scan.variable_names(data)
+    return [entry[0] for entry in scipy.io.whosmat(io.BytesIO(data))]
+
+
+def _is_v5(data):
+    """Whether ``data`` starts with a v6/v7 header (else scipy reads it as v4)."""
+    return len(data) >= 128 and data[126:128] in (b"IM", b"MI")
+
+
+def _check_warnings(caught):
+    """Raise for what scipy only warns about: a variable it could not read."""
+    for warning in caught:
+        if "Unreadable variable" in str(warning.message):
+            raise MatFileError(f"damaged variable ({warning.message})")
 
 
 def _with_complex(value, stored):
@@ -53,7 +88,7 @@ def _with_complex(value, stored):
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "OV":
         return value
     out = value.copy()
-    for index in np.ndindex(value.shape):
+    for index in subscripts(value.shape):
         if value.dtype.names is None:
             out[index] = _with_complex(value[index], stored[index])
         else:
@@ -84,7 +119,7 @@ def to_python(value, where):
         return {} if value.size == 1 else nest(np.full(value.shape, {}, dtype=object))
     if value.dtype == object:
         elements = np.empty(value.shape, dtype=object)
-        for index in np.ndindex(value.shape):
+        for index in subscripts(value.shape):
             elements[index] = to_python(value[index], f"{where}{{{_subscript(index)}}}")
         return nest(elements)
     return numeric_value(value)
@@ -93,7 +128,7 @@ def to_python(value, where):
 def _struct(value, where):
     """A struct (dict) or struct array (list of dicts) from a structured ndarray."""
     elements = np.empty(value.shape, dtype=object)
-    for index in np.ndindex(value.shape):
+    for index in subscripts(value.shape):
         label = where if value.size == 1 else f"{where}({_subscript(index)})"
         elements[index] = {name: to_python(value[index][name], f"{label}.{name}")
                            for name in value.dtype.names}
@@ -121,7 +156,7 @@ def _to_scipy(value):
         return record
     if isinstance(value, np.ndarray) and value.dtype == object:
         cell = np.empty(value.shape, dtype=object)
-        for index in np.ndindex(value.shape):
+        for index in subscripts(value.shape):
             cell[index] = _to_scipy(value[index])
         return cell
     if isinstance(value, str):

@@ -8,7 +8,8 @@ cell is a dataset of object references into ``/#refs#``; a 1x1 struct is a
 group whose ``MATLAB_fields`` attribute gives the field order; a struct
 array is a group whose fields are reference datasets without a class.
 
-Everything read is checked: a reference cycle, nesting deeper than
+Everything read is checked: a reference cycle, an object other than an
+empty array reached twice (a reference bomb), nesting deeper than
 ``MAX_DEPTH``, more data than ``max_bytes`` in memory, or an object that
 is not what MATLAB writes raises ``MatFileError``; no h5py exception leaks.
 """
@@ -17,13 +18,23 @@ import h5py
 import numpy as np
 import scipy.sparse
 
-from ._matvalues import DTYPE_OF_CLASS, MatFileError, char_value, nest, numeric_value
+from ._matvalues import DTYPE_OF_CLASS, MatFileError, char_value, nest, numeric_value, subscripts
 
 #: Deepest nesting of cells and structs read (MATLAB nets need about 4).
 MAX_DEPTH = 100
 
 #: Cost in bytes charged for every object read, so that many tiny objects count too.
 _OBJECT_COST = 64
+
+#: Most bytes an inflated dataset may hold per byte stored (zlib's best ratio is about 1032).
+_MAX_RATIO = 1100
+
+#: The attributes MATLAB writes (and all that is read); each is a few bytes in MATLAB's files.
+_ATTRIBUTES = ("MATLAB_class", "MATLAB_empty", "MATLAB_fields", "MATLAB_sparse",
+               "MATLAB_object_decode")
+
+#: Largest attribute read, in bytes (MATLAB_fields of a struct with thousands of fields fits).
+_MAX_ATTRIBUTE = 2 ** 20
 
 #: Exceptions h5py raises on a damaged file.
 _H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError,
@@ -67,6 +78,7 @@ class _Reader:
 
     def __init__(self, max_bytes):
         self.budget = max_bytes
+        self.seen = set()
 
     def charge(self, nbytes, where):
         """Count ``nbytes`` against the budget; raise when it is spent."""
@@ -84,7 +96,12 @@ class _Reader:
             raise MatFileError(f"{where}: cells or structs nested deeper than {MAX_DEPTH}")
         path = path + (address,)
         self.charge(0, where)
-        attrs = {name: obj.attrs[name] for name in obj.attrs}
+        attrs = _attributes(obj, where)
+        empty = np.asarray(attrs.get("MATLAB_empty", 0)).any()
+        if address in self.seen and not empty:
+            raise MatFileError(f"{where}: an object read a second time (MATLAB shares only "
+                               "empty arrays; a reference bomb)")
+        self.seen.add(address)
         cls = _class(attrs, where)
         if "MATLAB_object_decode" in attrs or cls == "function_handle":
             raise MatFileError(f"{where}: is a MATLAB {cls or 'object'} (function handles "
@@ -98,7 +115,7 @@ class _Reader:
             return self.struct(obj, attrs, where, path)
         if not isinstance(obj, h5py.Dataset):
             raise MatFileError(f"{where}: is neither a dataset nor a group")
-        if np.asarray(attrs.get("MATLAB_empty", 0)).any():
+        if empty:
             return self.empty(obj, cls, where)
         if cls == "cell":
             return nest(self.deref_all(obj, where, path, lambda index: f"{where}{{{index}}}"))
@@ -108,12 +125,21 @@ class _Reader:
             return numeric_value(self.array(obj, cls, where))
         raise MatFileError(f"{where}: unknown or missing MATLAB_class {cls!r}")
 
-    def data(self, dataset, where):
-        """The dataset's contents in MATLAB's shape (dimensions un-reversed, at least 2-D)."""
+    def data(self, dataset, where, itemsize=0):
+        """The dataset's contents in MATLAB's shape (dimensions un-reversed, at least 2-D).
+
+        Its size is charged (at ``itemsize`` bytes a value if that is more than
+        stored, for what it becomes) and checked against the bytes the file
+        stores for it before anything is read.
+        """
         if dataset.shape is None or len(dataset.shape) > 32:
             raise MatFileError(f"{where}: a dataset without a usable shape")
-        self.charge(int(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize,
-                    where)
+        dtype = dataset.dtype
+        if dtype.kind not in "biufcV" and h5py.check_ref_dtype(dtype) is not h5py.Reference:
+            raise MatFileError(f"{where}: data of type {dtype}, which MATLAB never writes")
+        count = int(np.prod(dataset.shape, dtype=np.float64))
+        self.charge(count * max(dtype.itemsize, itemsize), where)
+        _check_stored(dataset, count * dtype.itemsize, where)
         raw = np.asarray(dataset[()])
         if raw.ndim < 2:
             raw = raw.reshape(-1, 1)
@@ -121,7 +147,7 @@ class _Reader:
 
     def array(self, dataset, cls, where):
         """A numeric or logical array of class ``cls``."""
-        raw = self.data(dataset, where)
+        raw = self.data(dataset, where, 16)
         if raw.dtype.names is not None:
             if set(raw.dtype.names) != {"real", "imag"} or cls in ("logical",):
                 raise MatFileError(f"{where}: a compound dataset that is not a complex number")
@@ -141,7 +167,7 @@ class _Reader:
 
     def empty(self, dataset, cls, where):
         """An empty array: the dataset holds the dimensions (MATLAB's order)."""
-        dims = np.asarray(dataset[()]).reshape(-1)
+        dims = self.data(dataset, where).reshape(-1)
         if dims.dtype.kind not in "ui" or not 1 <= dims.size <= 32 or (dims < 0).any():
             raise MatFileError(f"{where}: an empty array with a damaged size {dims!r}")
         if dims.size == 1:
@@ -164,7 +190,7 @@ class _Reader:
             raise MatFileError(f"{where}: expected object references, found {dataset.dtype}")
         refs = self.data(dataset, where)
         out = np.empty(refs.shape, dtype=object)
-        for index in np.ndindex(refs.shape):
+        for index in subscripts(refs.shape):
             name = label(",".join(str(i + 1) for i in index))
             if not refs[index]:
                 raise MatFileError(f"{name}: a null reference")
@@ -193,7 +219,7 @@ class _Reader:
             raise MatFileError(f"{where}: the fields of a struct array differ in size")
         shape = shapes.pop()
         elements = np.empty(shape, dtype=object)
-        for index in np.ndindex(shape):
+        for index in subscripts(shape):
             elements[index] = {name: columns[name][index] for name in fields}
         if elements.size == 1:
             return elements.reshape(-1)[0]
@@ -218,6 +244,40 @@ class _Reader:
             return scipy.sparse.csc_matrix((values, ir, jc), shape=(nrows, jc.size - 1))
         except ValueError as error:
             raise MatFileError(f"{where}: a damaged sparse matrix ({error})") from None
+
+
+def _check_stored(dataset, nbytes, where):
+    """Refuse a dataset of ``nbytes`` that its stored bytes cannot hold, or never written."""
+    if nbytes == 0:
+        return
+    stored = dataset.id.get_storage_size()
+    plist = dataset.id.get_create_plist()
+    ratio = _MAX_RATIO if plist.get_nfilters() else 1
+    if nbytes > stored * ratio:
+        raise MatFileError(f"{where}: declares {nbytes} bytes of data, the file stores "
+                           f"{stored} for it (damaged)")
+    if plist.get_layout() == h5py.h5d.CHUNKED:
+        chunks = plist.get_chunk()
+        expected = int(np.prod([-(-n // c) for n, c in zip(dataset.shape, chunks)],
+                               dtype=np.float64))
+        if dataset.id.get_num_chunks() != expected:
+            raise MatFileError(f"{where}: data partly missing (chunks never written)")
+
+
+def _attributes(obj, where):
+    """The MATLAB attributes of ``obj``, each checked for size before it is read."""
+    attrs = {}
+    for name in _ATTRIBUTES:
+        if name not in obj.attrs:
+            continue
+        attr = h5py.h5a.open(obj.id, name.encode())
+        count = int(np.prod(attr.shape or (), dtype=np.float64))
+        nbytes = count * attr.get_type().get_size()
+        if nbytes > _MAX_ATTRIBUTE or attr.get_storage_size() < nbytes:
+            raise MatFileError(f"{where}: a damaged {name} attribute ({nbytes} bytes declared, "
+                               f"{attr.get_storage_size()} stored)")
+        attrs[name] = obj.attrs[name]
+    return attrs
 
 
 def _member(group, name, where):

@@ -81,6 +81,17 @@ def char_value(rows):
     return np.array(rows)
 
 
+def subscripts(shape):
+    """Every index of an array of ``shape`` in C order (like ``np.ndindex``).
+
+    Nothing for an empty array: ``np.ndindex`` would first build a range of
+    every dimension, a MemoryError for a damaged file's (2^31 - 1) x 0 cell.
+    """
+    if 0 in shape:
+        return iter(())
+    return np.ndindex(shape)
+
+
 def nest(elements):
     """Lay out an object array of converted cell/struct elements (MATLAB's shape) as lists.
 
@@ -176,7 +187,7 @@ def _canonical_array(arr, where):
         arr = arr.reshape(1, -1) if arr.ndim == 1 else arr.reshape(1, 1)
     if arr.dtype == object:
         cell = np.empty(arr.shape, dtype=object)
-        for index in np.ndindex(arr.shape):
+        for index in subscripts(arr.shape):
             subscript = ",".join(str(i + 1) for i in index)
             cell[index] = canonical(arr[index], f"{where}{{{subscript}}}")
         return cell

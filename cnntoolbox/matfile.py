@@ -44,7 +44,7 @@ __all__ = ["MatFileError", "as_net", "loadmat", "savemat"]
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-#: Smallest memory budget of a v7.3 read; larger files get 1024 x their size (gzip's best ratio).
+#: Smallest memory budget of a read; larger files get 1024 x their size (zlib's best ratio).
 _MIN_BUDGET = 256 * 2 ** 20
 
 
@@ -76,11 +76,11 @@ def loadmat(path, names=None):
         names = [names]
     version = _version(path)
     try:
+        budget = max(_MIN_BUDGET, 1024 * os.path.getsize(path))
         if version == "7.3":
-            budget = max(_MIN_BUDGET, 1024 * os.path.getsize(path))
             variables = _mat73_read.read(path, names, budget)
         else:
-            variables = _mat5.read(path, names)
+            variables = _mat5.read(path, names, budget)
         missing = [name for name in names or () if name not in variables]
         if missing:
             raise MatFileError(f"{path}: no variable {missing[0]!r} (it holds "
@@ -184,8 +184,7 @@ def _variable_names(path, version):
         import h5py
         with h5py.File(path, "r") as h5:
             return [name for name in h5 if not name.startswith("#")]
-    import scipy.io
-    return [entry[0] for entry in scipy.io.whosmat(path)]
+    return _mat5.variable_names(path)
 
 
 def _reconcile(value, where):
