@@ -50,13 +50,14 @@ def parse_args(argv=None):
 
 
 def time_case(impl, batchsize, side, maps, args, threads, dtype="float64"):
-    """Median seconds per 60000-sample epoch-equivalent of one case."""
+    """Median wall and CPU seconds per 60000-sample epoch-equivalent of one case."""
     spec = {"impl": impl, "dtype": dtype, "data": "random", "size": side,
             "samples": args.samples, "test_samples": 0, "batchsize": batchsize,
             "alpha": ALPHA, "layers": workloads.example_layers(maps), "seed": args.seed,
             "threads": threads}
-    runs = [run_worker(spec)["train_seconds"] for _ in range(args.repeat)]
-    return statistics.median(runs) * EPOCH / args.samples
+    runs = [run_worker(spec) for _ in range(args.repeat)]
+    return tuple(statistics.median(run[key] for run in runs) * EPOCH / args.samples
+                 for key in ("train_seconds", "train_cpu_seconds"))
 
 
 def main(argv=None):
@@ -64,7 +65,8 @@ def main(argv=None):
     threads = args.threads or machine_info.blas_threads()
     has_torch = importlib.util.find_spec("torch") is not None
     cases = CASES[:2] if args.quick else CASES
-    head = ["batch", "input", "maps", "cnntoolbox s", "PyTorch f64 s", "ratio"]
+    head = ["batch", "input", "maps", "cnntoolbox s", "PyTorch f64 s", "ratio",
+            "cnntoolbox CPU s", "PyTorch f64 CPU s"]
     body = []
     with machine_info.OtherLoad() as load:
         for batchsize, side, maps in cases:
@@ -72,10 +74,12 @@ def main(argv=None):
                   file=sys.stderr, flush=True)
             ours = time_case("package", batchsize, side, maps, args, threads)
             peer = time_case("torch", batchsize, side, maps, args, threads) if has_torch else None
-            body.append([str(batchsize), f"{side}x{side}", f"{maps[0]}-{maps[1]}", f"{ours:.2f}",
-                         f"{peer:.2f}" if peer else "-", f"{ours / peer:.2f}" if peer else "-"])
+            body.append([str(batchsize), f"{side}x{side}", f"{maps[0]}-{maps[1]}",
+                         f"{ours[0]:.2f}", f"{peer[0]:.2f}" if peer else "-",
+                         f"{ours[0] / peer[0]:.2f}" if peer else "-",
+                         f"{ours[1]:.2f}", f"{peer[1]:.2f}" if peer else "-"])
     if args.markdown:
-        lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|---:|"]
+        lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|---:|---:|---:|"]
         lines += ["| " + " | ".join(row) + " |" for row in body]
     else:
         widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
@@ -84,7 +88,8 @@ def main(argv=None):
     print()
     notes = [f"seconds per epoch-equivalent ({EPOCH} samples), timed on {args.samples} random "
              f"samples per case, median of {args.repeat}; 5x5 kernels, 2x2 mean pooling, "
-             "10 outputs; ratio = cnntoolbox / PyTorch f64",
+             "10 outputs; ratio = cnntoolbox / PyTorch f64 (wall); CPU s = CPU seconds of "
+             "the process, all threads",
              *machine_info.describe(threads)]
     notes.append(load.note())
     if not has_torch:
