@@ -8,8 +8,8 @@ Usage (from the repository root)::
 
 Each case trains cnntoolbox (and the PyTorch float64 peer, when torch is
 installed) on random images for one pass over ``--samples`` samples, in a
-process of its own, and reports the time scaled to an epoch-equivalent of
-60000 samples. The base case is the MNIST example's net: 28x28 input,
+process of its own, after two warm-up batches, and reports the time scaled to
+an epoch-equivalent of 60000 samples. The base case is the MNIST example's net: 28x28 input,
 6c5-2s-12c5-2s, batch 50.
 """
 
@@ -54,7 +54,7 @@ def time_case(impl, batchsize, side, maps, args, threads, dtype="float64"):
     spec = {"impl": impl, "dtype": dtype, "data": "random", "size": side,
             "samples": args.samples, "test_samples": 0, "batchsize": batchsize,
             "alpha": ALPHA, "layers": workloads.example_layers(maps), "seed": args.seed,
-            "threads": threads}
+            "threads": threads, "warmup": True}
     runs = [run_worker(spec) for _ in range(args.repeat)]
     return tuple(statistics.median(run[key] for run in runs) * EPOCH / args.samples
                  for key in ("train_seconds", "train_cpu_seconds"))

@@ -101,7 +101,7 @@ def init_params(layers, mapsize, onum, generator=None, dtype=torch.float64):
     params = {"W": W, "b": b,
               "ffW": (torch.rand(onum, fvnum, generator=generator, dtype=dtype) - 0.5) * 2 * bound,
               "ffb": torch.zeros(onum, dtype=dtype)}
-    return _require_grad(params)
+    return require_grad(params)
 
 
 def params_from_net(net, dtype=torch.float64):
@@ -130,7 +130,7 @@ def params_from_net(net, dtype=torch.float64):
     params = {"W": W, "b": b,
               "ffW": torch.tensor(np.asarray(net["ffW"], dtype=np.float64), dtype=dtype),
               "ffb": torch.tensor(ffb, dtype=dtype)}
-    return _require_grad(params)
+    return require_grad(params)
 
 
 def grads_as_net(params):
@@ -259,7 +259,8 @@ def parameters(params):
     return [*params["W"], *params["b"], params["ffW"], params["ffb"]]
 
 
-def _require_grad(params):
+def require_grad(params):
+    """Mark every tensor of ``params`` as requiring gradients; return ``params``."""
     for p in parameters(params):
         p.requires_grad_(True)
     return params
