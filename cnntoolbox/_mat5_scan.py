@@ -25,8 +25,9 @@ from ._matvalues import MatFileError
 #: Deepest nesting of cells and structs read (MATLAB nets need about 4).
 MAX_DEPTH = 100
 
-#: Cost in bytes charged for every cell or struct element, so that many tiny ones count too.
-_OBJECT_COST = 64
+#: Cost in bytes charged for every cell or struct element (the Python objects it becomes),
+#: so that many tiny ones count too: a struct array without fields takes no bytes in the file.
+_OBJECT_COST = 256
 
 _MATRIX, _COMPRESSED = 14, 15
 _CELL, _STRUCT, _OBJECT, _CHAR, _SPARSE, _FUNCTION, _OPAQUE = 1, 2, 3, 4, 5, 16, 17
@@ -128,23 +129,26 @@ class _Scanner:
         return first, pos + 8, stop, min(end, stop + (-second) % 8)
 
     def inflate(self, packed, names):
-        """The matrix element a compressed element holds; only its head when not wanted."""
+        """The matrix element a compressed element holds; only its head when not wanted.
+
+        Nothing beyond the size the element declares is inflated, and that
+        size is charged to the budget first: a bomb is refused before it goes off.
+        """
         inflater = zlib.decompressobj()
         try:
             head = inflater.decompress(packed, _HEADER_BYTES)
-            if names is not None:
-                name = self.header(head, 0, len(head), "a compressed variable", True)[3]
-                if name not in names:
-                    return head
-            limit = max(self.budget + 1, 0)
-            body = inflater.decompress(inflater.unconsumed_tail, limit) if limit else b""
+            name = self.header(head, 0, len(head), "a compressed variable", True)[3]
+            if names is not None and name not in names:
+                return head
+            first, second = struct.unpack_from(self.order + "II", head)
+            declared = 8 if first >> 16 else 8 + second
+            self.charge(declared, name or "a compressed variable")
+            body = inflater.decompress(inflater.unconsumed_tail, max(declared - len(head), 0) + 1)
         except zlib.error as error:
             raise MatFileError(f"damaged compressed data ({error})") from None
-        self.charge(len(head) + len(body), "a compressed variable")
-        if inflater.unconsumed_tail:
-            self.charge(self.budget + 1, "a compressed variable")
-        if not inflater.eof:
-            raise MatFileError("damaged compressed data (the stream ends early)")
+        if not inflater.eof or len(head) + len(body) > declared:
+            raise MatFileError(f"{name}: damaged compressed data (cut short, or longer than the "
+                               f"{declared} bytes declared)")
         return head + body
 
     def header(self, buf, pos, end, where, partial=False):

@@ -14,6 +14,9 @@ empty array reached twice (a reference bomb), nesting deeper than
 is not what MATLAB writes raises ``MatFileError``; no h5py exception leaks.
 """
 
+import mmap
+import struct
+
 import h5py
 import numpy as np
 import scipy.sparse
@@ -58,6 +61,10 @@ def read(path, names, max_bytes):
         Variable name -> Python value (see ``_matvalues``), in HDF5 link order.
     """
     try:
+        try:
+            _check_global_heaps(path)
+        except MatFileError as error:
+            raise MatFileError(f"{path}: {error}") from None
         with h5py.File(path, "r") as h5:
             reader = _Reader(max_bytes)
             wanted = [name for name in h5 if not name.startswith("#")]
@@ -244,6 +251,37 @@ class _Reader:
             return scipy.sparse.csc_matrix((values, ir, jc), shape=(nrows, jc.size - 1))
         except ValueError as error:
             raise MatFileError(f"{where}: a damaged sparse matrix ({error})") from None
+
+
+def _check_global_heaps(path):
+    """Refuse a damaged global heap collection (where HDF5 keeps MATLAB_fields' names).
+
+    HDF5 walks a collection's objects by their declared sizes; a free-space
+    object of size 0 makes it loop forever (found by fuzzing).  Each
+    collection ("GCOL", version 1, 8-byte lengths as h5py and MATLAB write)
+    is walked the same way first, and must be walked to its end.
+    """
+    with open(path, "rb") as fileobj:
+        if not fileobj.seek(0, 2):
+            return
+        with mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            start = data.find(b"GCOL\x01")
+            while start >= 0:
+                if start + 16 <= len(data):
+                    size = struct.unpack_from("<Q", data, start + 8)[0]
+                    _walk_heap(data, start + 16, start + size)
+                start = data.find(b"GCOL\x01", start + 1)
+
+
+def _walk_heap(data, pos, end):
+    """Follow the objects of one global heap collection from ``pos`` to ``end`` as HDF5 does."""
+    end = min(end, len(data))
+    while pos + 16 <= end:
+        index, size = struct.unpack_from("<H6xQ", data, pos)
+        step = 16 + (size + 7) // 8 * 8 if index else size       # index 0: the free space
+        if step < 16 or pos + step > end:
+            raise MatFileError("a damaged global heap (HDF5 would loop on it, or overrun it)")
+        pos += step
 
 
 def _check_stored(dataset, nbytes, where):

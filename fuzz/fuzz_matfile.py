@@ -25,6 +25,7 @@ import os
 import random
 import resource
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -230,8 +231,8 @@ def random_v5(rng):
         var = _matrix(6, [big, 1], b"x", body, order)
     elif kind == 3:                    # a compressed bomb: zeros that inflate far beyond the file
         inflated = rng.choice((2 ** 24, 2 ** 27, 2 ** 28 + 2 ** 27))
-        var = _matrix(6, [inflated // 8, 1], b"z",
-                      struct.pack(order + "II", 9, inflated), order)
+        var = _matrix(6, [inflated // 8, 1], b"z", struct.pack(order + "II", 9, inflated),
+                      order, declared=rng.choice((None, 64 + inflated)))
         return v5_header(order) + _tag(15, _zero_bomb(var, inflated), order)
     elif kind == 4:                    # sparse with huge dims and nzmax
         body = _tag(5, struct.pack(order + "i", 0), order) * 2 + _tag(9, b"", order)
@@ -512,11 +513,11 @@ def keep(path, crash_dir, stem, text):
     if crash_dir is None or not os.path.exists(path):
         return
     os.makedirs(crash_dir, exist_ok=True)
-    Path(path).replace(os.path.join(crash_dir, stem + ".mat"))
+    shutil.move(path, os.path.join(crash_dir, stem + ".mat"))
     Path(crash_dir, stem + ".txt").write_text(text)
 
 
-def fuzz(family, count, seed, seconds=5.0, trace_every=1, crash_dir=None, big=True, report=None,
+def fuzz(family, count, seed, seconds=10.0, trace_every=1, crash_dir=None, big=True, report=None,
          hang=None):
     """Run ``count`` inputs of one family in a supervised worker; return the counts.
 
@@ -598,7 +599,7 @@ def main(argv=None):
     parser.add_argument("--family", choices=("v5", "v73"), required=True)
     parser.add_argument("--inputs", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seconds", type=float, default=5.0, help="time budget per input")
+    parser.add_argument("--seconds", type=float, default=10.0, help="time budget per input")
     parser.add_argument("--trace-every", type=int, default=1, metavar="N",
                         help="measure the traced memory peak of every Nth input (0: never); "
                              "tracemalloc makes a load about 4x slower")
