@@ -91,14 +91,22 @@ def describe(threads=None):
 
 
 def _busy_cpu_seconds():
-    """CPU seconds all processes spent busy since boot (/proc/stat), or None."""
+    """CPU seconds all processes spent busy since boot (/proc/stat), or None.
+
+    Returns
+    -------
+    tuple of float or None
+        (at normal priority, at low priority): user + system + irq + softirq
+        + steal, and nice.
+    """
     try:
         with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
+            fields = [int(v) for v in f.readline().split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
     except (OSError, ValueError):
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)      # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + system + irq + softirq + steal) / tick, nice / tick
 
 
 def _own_cpu_seconds():
@@ -110,10 +118,11 @@ class OtherLoad:
     """CPU time that processes other than this one and its children used meanwhile.
 
     Use as ``with OtherLoad() as load: ...``, then ``load.note()``: a line
-    with the share of the machine's CPU time that others took, and a warning
-    when it exceeds 10% (timings on a shared machine are unreliable, and
-    PyTorch's OpenMP threads, which wait for each other at every operation,
-    lose far more than numpy).
+    with the share of the machine's CPU time that others took at normal
+    priority and at low priority (nice), and a warning when the first exceeds
+    10% (timings on a shared machine are unreliable, and PyTorch's OpenMP
+    threads, which wait for each other at every operation, lose far more than
+    numpy). Low-priority processes yield the CPU to the benchmark.
     """
 
     def __enter__(self):
@@ -128,8 +137,11 @@ class OtherLoad:
         (w0, b0, o0), (w1, b1, o1) = self.start, self.end
         if b0 is None or b1 is None:
             return "CPU time of other processes: unknown (no /proc/stat)"
-        share = max(0.0, (b1 - b0) - (o1 - o0)) / ((w1 - w0) * (os.cpu_count() or 1))
-        text = f"other processes used {share:.0%} of the machine's CPU time during the run"
+        machine = (w1 - w0) * (os.cpu_count() or 1)
+        share = max(0.0, (b1[0] - b0[0]) - (o1 - o0)) / machine
+        nice = (b1[1] - b0[1]) / machine
+        text = (f"other processes used {share:.0%} of the machine's CPU time during the run "
+                f"(and {nice:.0%} at low priority, nice)")
         if share > 0.10:
             text = "WARNING: " + text + ": the timings are unreliable, rerun on an idle machine"
         return text
