@@ -36,6 +36,9 @@ _MAX_RATIO = 1100
 _ATTRIBUTES = ("MATLAB_class", "MATLAB_empty", "MATLAB_fields", "MATLAB_sparse",
                "MATLAB_object_decode")
 
+#: MATLAB's user block before the HDF5 data: HDF5 addresses count from its end.
+_USER_BLOCK = 512
+
 #: Largest attribute read, in bytes (MATLAB_fields of a struct with thousands of fields fits).
 _MAX_ATTRIBUTE = 2 ** 20
 
@@ -265,23 +268,79 @@ def _check_global_heaps(path):
         if not fileobj.seek(0, 2):
             return
         with mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            objects = {}
             start = data.find(b"GCOL\x01")
             while start >= 0:
                 if start + 16 <= len(data):
                     size = struct.unpack_from("<Q", data, start + 8)[0]
-                    _walk_heap(data, start + 16, start + size)
+                    _walk_heap(data, start, start + size, objects)
                 start = data.find(b"GCOL\x01", start + 1)
+            _check_field_lists(data, objects)
 
 
-def _walk_heap(data, pos, end):
-    """Follow the objects of one global heap collection from ``pos`` to ``end`` as HDF5 does."""
-    end = min(end, len(data))
+def _walk_heap(data, start, end, objects):
+    """Follow the objects of the global heap collection at ``start`` as HDF5 does.
+
+    ``objects`` gets (collection address, index) -> size of each object, the
+    address both absolute and relative to MATLAB's 512-byte user block.
+    """
+    end, pos = min(end, len(data)), start + 16
     while pos + 16 <= end:
         index, size = struct.unpack_from("<H6xQ", data, pos)
         step = 16 + (size + 7) // 8 * 8 if index else size       # index 0: the free space
         if step < 16 or pos + step > end:
             raise MatFileError("a damaged global heap (HDF5 would loop on it, or overrun it)")
+        objects[start, index] = objects[start - _USER_BLOCK, index] = size
         pos += step
+
+
+def _check_field_lists(data, objects):
+    """Refuse a MATLAB_fields attribute whose names are not exactly a global heap object.
+
+    HDF5 allocates the length a variable-length element declares and copies
+    the heap object into it: a damaged length or heap address made it
+    allocate gigabytes or write past the buffer (a segfault; found by fuzzing).
+    Each attribute message named MATLAB_fields (versions 1-3) holding
+    variable-length data is read here first: every element's (length,
+    collection address, index) must be an object of that exact length.
+    """
+    name = b"MATLAB_fields\x00"
+    at = data.find(name)
+    while at >= 0:
+        records = _field_records(data, at)
+        for length, address, index in records or ():
+            if objects.get((address, index)) != length:
+                raise MatFileError("a damaged MATLAB_fields attribute (its names are not "
+                                   "where it says)")
+        at = data.find(name, at + 1)
+
+
+def _field_records(data, at):
+    """The (length, address, index) elements of the attribute message named at ``at``, or None."""
+    for version, head, pad in ((1, 8, 8), (2, 8, 1), (3, 9, 1)):
+        if at < head or data[at - head] != version:
+            continue
+        name_size, type_size, space_size = struct.unpack_from("<3H", data, at - head + 2 +
+                                                              (version == 3))
+        if name_size != 14:
+            continue
+        ptype = at + -(-name_size // pad) * pad
+        pspace = ptype + -(-type_size // pad) * pad
+        pdata = pspace + -(-space_size // pad) * pad
+        if pdata > len(data) or data[ptype] & 0x0F != 9:       # not variable-length
+            return None
+        if data[ptype + 1:ptype + 8] != b"\0\0\0\x10\0\0\0" or \
+                struct.unpack_from("<I", data, ptype + 12)[0] != 1:
+            raise MatFileError("a MATLAB_fields attribute of a type MATLAB never writes (it "
+                               "writes sequences of 1-byte characters)")
+        ndims = data[pspace + 1]
+        dims_at = pspace + (8 if data[pspace] == 1 else 4)
+        if dims_at + 8 * ndims > len(data):
+            return None
+        count = int(np.prod(struct.unpack_from(f"<{ndims}Q", data, dims_at), dtype=object))
+        count = min(count, (len(data) - pdata) // 16)
+        return [struct.unpack_from("<IQI", data, pdata + 16 * i) for i in range(count)]
+    return None
 
 
 def _check_stored(dataset, nbytes, where):

@@ -49,6 +49,9 @@ from cnntoolbox._mat73_write import header as v73_header
 #: Address-space limit of a fuzzing process: a runaway allocation fails instead of swapping.
 ADDRESS_SPACE = 2 * 2 ** 30
 
+#: Largest resident size a load may raise a worker to (C allocations escape tracemalloc).
+RESIDENT = 2 ** 30
+
 _INTERESTING = [0, 1, 2, 7, 8, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000,
                 0xFFFFFFFF, 10 ** 9, 2 ** 31 - 8, 2 ** 63 - 1, 10 ** 18]
 
@@ -497,10 +500,12 @@ def work(family, seed, start, stop, seconds, trace_every, folder, crash_dir, big
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         trace = bool(trace_every) and i % trace_every == 0
         outcome, peak, detail = run_one(path, os.path.getsize(path), seconds, trace)
-        if is_failure(outcome):
-            keep(path, crash_dir, f"{family}_{seed}_{i}", f"{label}\n{outcome}\n{detail}\n")
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rss = after * 1024 if after > before else 0       # a new peak that the load made
+        if rss > RESIDENT and not is_failure(outcome):
+            outcome, detail = "memory", f"resident size {rss} bytes"
+        if is_failure(outcome):
+            keep(path, crash_dir, f"{family}_{seed}_{i}", f"{label}\n{outcome}\n{detail}\n")
         print(f"E {i} {outcome} {peak} {rss}", file=out, flush=True)
 
 
