@@ -69,8 +69,11 @@ def loadmat(path, names=None):
         If there is no file at ``path``.
     MatFileError
         (a ``ValueError``) If the file is not a MAT-file, is damaged or
-        truncated, lacks a requested variable, or holds a function handle or
-        MATLAB object where a value was asked for.
+        truncated, declares more data than it holds or more than the memory
+        budget (max(256 MiB, 1024 x its size), zlib's best ratio) allows,
+        lacks a requested variable, or holds a function handle or MATLAB
+        object where a value was asked for.  Nothing in a file is ever run;
+        ``fuzz/fuzz_matfile.py`` checks all this on damaged files.
     """
     if isinstance(names, str):
         names = [names]

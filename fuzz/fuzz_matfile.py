@@ -329,7 +329,9 @@ def _random_object(rng, h5, parent, name, pool):
         dims = rng.choice(([10 ** 18, 0], [10 ** 18, 10 ** 18], [2 ** 64 - 1, 1], [0] * 40,
                            [-1, 0], [0]))
         dtype = rng.choice((np.uint64, np.int64, np.float64))
-        obj = parent.create_dataset(name, data=np.array(dims).astype(dtype, casting="unsafe"))
+        with np.errstate(invalid="ignore"):
+            dims = np.array(dims, dtype=object).astype(np.float64).astype(dtype)
+        obj = parent.create_dataset(name, data=dims)
         obj.attrs["MATLAB_empty"] = rng.choice((np.uint8(1), np.int64(5), np.array([1, 1])))
     elif kind == 3:                                  # a huge declared shape, never written
         shape = rng.choice(((10 ** 6, 10 ** 6), (2 ** 31, 1), (10 ** 5, 10 ** 4), (1000, 1000)))
