@@ -49,6 +49,9 @@ from cnntoolbox._mat73_write import header as v73_header
 #: Address-space limit of a fuzzing process: a runaway allocation fails instead of swapping.
 ADDRESS_SPACE = 2 * 2 ** 30
 
+#: Wall-clock seconds without a word from a worker after which it counts as deadlocked.
+WALL = 600
+
 #: Largest resident size a load may raise a worker to (C allocations escape tracemalloc).
 RESIDENT = 2 ** 30
 
@@ -424,7 +427,7 @@ def run_one(path, size, seconds, trace=True):
     """Load ``path`` once; return (outcome, traced peak bytes, detail)."""
     if trace:
         tracemalloc.start()
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         matfile.loadmat(path)
         outcome, detail = "ok", ""
@@ -442,7 +445,7 @@ def run_one(path, size, seconds, trace=True):
             raise
         outcome, detail = f"crash:{type(error).__name__}", traceback.format_exc()
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
     peak = 0
     if trace:
         peak = tracemalloc.get_traced_memory()[1]
@@ -528,12 +531,15 @@ def fuzz(family, count, seed, seconds=10.0, trace_every=1, crash_dir=None, big=T
          hang=None):
     """Run ``count`` inputs of one family in a supervised worker; return the counts.
 
-    The worker runs under an address-space limit; one that stops answering
-    for ``hang`` seconds (stuck in C, where the alarm cannot reach) is killed
+    The worker runs under an address-space limit; one that spends ``hang``
+    seconds of CPU time on one input (stuck in C, where its alarm cannot
+    reach), or stops answering for ``WALL`` seconds (a deadlock), is killed
     and its input counted as a timeout; one that dies (a segfault) is a
-    crash; either way a new worker goes on with the next input.
+    crash; either way a new worker goes on with the next input.  Time is
+    CPU time, so that a worker at nice 19 on a busy machine is not timed out
+    for waiting its turn.
     """
-    hang = hang or 3 * seconds + 10
+    hang = hang or 2 * seconds + 5
     counts = collections.Counter()
     started = time.monotonic()
     max_peak, max_rss = 0, (0, "")
@@ -549,8 +555,7 @@ def fuzz(family, count, seed, seconds=10.0, trace_every=1, crash_dir=None, big=T
                                       stderr=subprocess.DEVNULL)
             current = None
             while True:
-                ready, _, _ = select.select([worker.stdout], [], [], hang)
-                line = worker.stdout.readline() if ready else None
+                line = _next_line(worker, hang)
                 if not line:
                     break
                 word, index, *rest = line.split(maxsplit=2)
@@ -586,6 +591,27 @@ def fuzz(family, count, seed, seconds=10.0, trace_every=1, crash_dir=None, big=T
     return _summary(family, seed, count, counts, started, max_peak, max_rss)
 
 
+def _next_line(worker, hang):
+    """The worker's next line; None once it spent ``hang`` CPU seconds or WALL seconds without."""
+    cpu, wall = _cpu_seconds(worker.pid), time.monotonic()
+    while True:
+        ready, _, _ = select.select([worker.stdout], [], [], 1.0)
+        if ready:
+            return worker.stdout.readline()
+        if (_cpu_seconds(worker.pid) - cpu > hang or time.monotonic() - wall > WALL):
+            return None
+
+
+def _cpu_seconds(pid):
+    """CPU time (user + system) a process has used, from /proc; wall time elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return time.monotonic()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _summary(family, seed, count, counts, started, max_peak, max_rss):
     return {"family": family, "seed": seed, "inputs": count,
             "seconds": round(time.monotonic() - started, 1),
@@ -606,7 +632,8 @@ def main(argv=None):
     parser.add_argument("--family", choices=("v5", "v73"), required=True)
     parser.add_argument("--inputs", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seconds", type=float, default=10.0, help="time budget per input")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="CPU time budget per input")
     parser.add_argument("--trace-every", type=int, default=1, metavar="N",
                         help="measure the traced memory peak of every Nth input (0: never); "
                              "tracemalloc makes a load about 4x slower")
@@ -619,7 +646,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.worker:
         limit_address_space()
-        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.signal(signal.SIGPROF, _on_alarm)
         work(args.family, args.seed, args.start, args.inputs, args.seconds, args.trace_every,
              args.folder, args.crashes or None, big=not args.small)
         return 0
