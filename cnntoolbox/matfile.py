@@ -77,6 +77,7 @@ def loadmat(path, names=None):
     """
     if isinstance(names, str):
         names = [names]
+    _check_path(path)
     version = _version(path)
     try:
         budget = max(_MIN_BUDGET, 1024 * os.path.getsize(path))
@@ -128,8 +129,11 @@ def savemat(path, variables, format="7"):
     for name, value in variables.items():
         check_name(name, "variable name")
         values[name] = canonical(value, name)
+    _check_path(path)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save {path}: no folder {folder}")
     handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
                                     suffix=".tmp")
     os.close(handle)
@@ -142,6 +146,12 @@ def savemat(path, variables, format="7"):
     except BaseException:
         os.unlink(temp)
         raise
+
+
+def _check_path(path):
+    """A file name must be a str or os.PathLike (an int would be read as a file descriptor)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
 
 
 def _write_v7(path, values):
