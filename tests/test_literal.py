@@ -1,6 +1,5 @@
 """The fast routines against the literal transcription of the .m files."""
 
-import numpy as np
 import pytest
 
 from cnntoolbox import cnnapplygrads, cnnbp, cnnff, literal
