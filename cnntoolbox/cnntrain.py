@@ -17,7 +17,9 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
 
     Each epoch draws a random permutation of the m samples (Matlab's
     ``randperm``) and takes the batches in that order; each batch is one
-    ``cnnff``, ``cnnbp`` and ``cnnapplygrads``.  ``rL`` is the running loss:
+    ``cnnff``, ``cnnbp`` and ``cnnapplygrads``.  A batch of 16 or more
+    samples is split over the machine's cores (``parallel.py``); that changes
+    results by rounding only.  ``rL`` is the running loss:
     the first batch's ``L``, then ``0.99 * rL(end) + 0.01 * L`` after every
     batch.
 

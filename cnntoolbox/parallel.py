@@ -120,7 +120,6 @@ class BatchParallel:
                 if field in self.parts[0]["layers"][l]:
                     layer[field] = np.concatenate(
                         [part["layers"][l][field] for part in self.parts], axis=3)
-            layer.pop("_windows", None)
 
 
 def _share_weights(net):
