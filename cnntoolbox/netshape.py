@@ -12,12 +12,8 @@ import numbers
 
 import numpy as np
 
-#: Layer fields holding one (rows, cols, m) array per map.
-_MAP_FIELDS = ("a", "d")
-#: Layer fields holding [i][j] (ks, ks) kernels.
-_KERNEL_FIELDS = ("k", "dk")
-#: Layer fields holding one number per map.
-_BIAS_FIELDS = ("b", "db")
+from .stacked import BIAS_FIELDS, KERNEL_FIELDS, MAP_FIELDS
+
 #: Layer fields holding one number.
 _LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
 #: Top-level fields of shape (rows, m) or (onum, fvnum).
@@ -103,15 +99,15 @@ def _layer(layer, where):
     for field in _LAYER_NUMBERS:
         if field in out:
             out[field] = _number(out[field], f"{where}.{field}")
-    for field in _BIAS_FIELDS:
+    for field in BIAS_FIELDS:
         if field in out:
             out[field] = [_number(value, f"{where}.{field}{{{j + 1}}}")
                           for j, value in enumerate(_cell(out[field], f"{where}.{field}"))]
-    for field in _MAP_FIELDS:
+    for field in MAP_FIELDS:
         if field in out:
             out[field] = [_array(value, 3, f"{where}.{field}{{{j + 1}}}")
                           for j, value in enumerate(_cell(out[field], f"{where}.{field}"))]
-    for field in _KERNEL_FIELDS:
+    for field in KERNEL_FIELDS:
         if field in out:
             out[field] = [[_array(value, 2, f"{where}.{field}{{{i + 1}}}{{{j + 1}}}")
                            for j, value in enumerate(_cell(row, f"{where}.{field}{{{i + 1}}}"))]

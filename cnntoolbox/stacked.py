@@ -60,33 +60,27 @@ def stack_maps(maps, name):
     return np.stack(arrays)
 
 
-def stack_kernels(kernels, name, inmaps=None, outmaps=None, ks=None):
-    """Stack nested lists k[i][j] of (ks, ks) kernels into (inmaps, outmaps, ks, ks)."""
-    rows = _cells(kernels, name)
-    if inmaps is not None and len(rows) != inmaps:
-        raise ValueError(f"{name} must have {inmaps} entries (one per input map), got {len(rows)}")
-    shape = (ks, ks) if ks is not None else None
+def stack_kernels(kernels, name):
+    """Stack nested lists k[i][j] of (ks, ks) kernels into (inmaps, outmaps, ks, ks).
+
+    Every row must hold as many kernels as the first, every kernel the first's
+    shape; whether they fit the layer is ``checks.check_weights``'s question.
+    """
+    rows = [_cells(row, f"{name}[{i}]") for i, row in enumerate(_cells(kernels, name))]
+    outmaps, shape = len(rows[0]), np.shape(rows[0][0])
     stacked = []
     for i, row in enumerate(rows):
-        row = _cells(row, f"{name}[{i}]")
-        if outmaps is None:
-            outmaps = len(row)
         if len(row) != outmaps:
             raise ValueError(
                 f"{name}[{i}] must have {outmaps} kernels (one per output map), got {len(row)}")
-        if shape is None:
-            shape = np.shape(row[0])
         stacked.append([as_array(kernel, f"{name}[{i}][{j}]", ndim=2, shape=shape)
                         for j, kernel in enumerate(row)])
     return np.array(stacked, dtype=np.float64)
 
 
-def stack_biases(biases, name, maps=None):
+def stack_biases(biases, name):
     """A list of scalar biases as a (maps,) array."""
-    biases = _cells(biases, name)
-    if maps is not None and len(biases) != maps:
-        raise ValueError(f"{name} must have {maps} entries (one per map), got {len(biases)}")
-    return np.array([as_float(v, f"{name}[{j}]") for j, v in enumerate(biases)])
+    return np.array([as_float(v, f"{name}[{j}]") for j, v in enumerate(_cells(biases, name))])
 
 
 def _stack_layer(layer, spec, index):
