@@ -1,7 +1,7 @@
 """The numerical building blocks of cnnff and cnnbp, forward next to backward.
 
 Every function works on whole layers in the stacked layout (see
-``stacked.py``): maps as (m, rows, cols, maps) arrays, kernels as
+``stacked.py``): maps as (maps, rows, cols, m) arrays (the batch last), kernels as
 (inmaps, outmaps, ks, ks).  One matrix product replaces the per-map loops of
 the ``.m`` files; the docstrings give the Matlab expression each one computes.
 
