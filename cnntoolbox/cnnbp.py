@@ -65,13 +65,16 @@ def bp(net, y, m=None):
 
     for l in range(n - 2, -1, -1):
         layer, above = layers[l], layers[l + 1]
+        # (arrays of the previous batch are written over when their shapes fit: layerops.reuse)
         if layer["type"] == "c":
             # d{j} = a{j} .* (1 - a{j}) .* expand(d_above{j}, [scale scale 1]) / scale^2
-            layer["d"] = pool_delta_back(layer["a"], above["d"], above["scale"])
+            layer["d"] = pool_delta_back(layer["a"], above["d"], above["scale"],
+                                         out=layer.get("d"))
         elif layer["type"] == "s":
             # d{i} = sum_j convn(d_above{j}, rot180(k_above{i}{j}), 'full')
             _, rows, cols, _ = layer["a"].shape
-            layer["d"] = conv_delta_back(above["d"], above["k"], rows, cols)
+            layer["d"], layer["_spread"] = conv_delta_back(
+                above["d"], above["k"], rows, cols, out=layer.get("d"), spread=layer.get("_spread"))
 
     # gradients: dk{i}{j} = convn(flipall(a_below{i}), d{j}, 'valid') / m
     #            db{j} = sum(d{j}(:)) / m

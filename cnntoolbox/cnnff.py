@@ -41,20 +41,25 @@ def ff(net, x):
         The batch.
     """
     layers = net["layers"]
-    layers[0]["a"] = x[np.newaxis]                           # net.layers{1}.a{1} = x
+    # net.layers{1}.a{1} = x; copied to C order when it is not, so that the m
+    # samples of each pixel lie next to each other as the stacked layout wants
+    # (x from loadmat or a column-major reshape has them a whole image apart,
+    # which made the first im2col several times slower)
+    layers[0]["a"] = np.ascontiguousarray(x)[np.newaxis]
     for l in range(1, len(layers)):
         layer, below = layers[l], layers[l - 1]
         if layer["type"] == "c":
             # a{j} = sigm(sum_i convn(a{i}, k{i}{j}, 'valid') + b{j}), all j at once;
-            # the windows are kept for the kernel gradient in bp
+            # the windows are kept for the kernel gradient in bp.  Arrays of the
+            # previous batch are written over when their shapes fit (layerops.reuse).
             ks = layer["kernelsize"]
             _, rows, cols, _ = below["a"].shape
-            layer["_windows"] = im2col(below["a"], ks)
+            layer["_windows"] = im2col(below["a"], ks, out=layer.get("_windows"))
             layer["a"] = conv_forward(layer["_windows"], layer["k"], layer["b"],
-                                      rows - ks + 1, cols - ks + 1)
+                                      rows - ks + 1, cols - ks + 1, out=layer.get("a"))
         elif layer["type"] == "s":
             # a{j} = mean of each scale x scale block of a{j} below
-            layer["a"] = pool_forward(below["a"], layer["scale"])
+            layer["a"] = pool_forward(below["a"], layer["scale"], out=layer.get("a"))
     # fv = [reshape(a{1}, ...); reshape(a{2}, ...); ...]  (column-major)
     net["fv"] = maps_to_fv(layers[-1]["a"])
     # o = sigm(ffW * fv + repmat(ffb, 1, m))
