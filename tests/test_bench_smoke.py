@@ -17,7 +17,8 @@ from cnntoolbox import cnnbp, cnnff, cnnsetup, cnntrain
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
-import epoch  # noqa: E402  (bench/ is not a package)
+import ab  # noqa: E402  (bench/ is not a package)
+import epoch  # noqa: E402
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
@@ -83,6 +84,16 @@ def test_scaling_and_profile_quick():
     out = run_script("profile_batch.py", "--quick")
     for phase in ("forward conv", "pooling", "backward", "gradients", "update", "fixed per batch"):
         assert phase in out
+
+
+def test_ab_compares_a_checkout_with_itself():
+    out = run_script("ab.py", ".", ".", "--rounds", "1", "--samples", "100")
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and all("median round ratio to . " in line for line in lines)
+    assert "ratio to . 1.000 (range 1.000 to 1.000)" in lines[0]
+    assert lines[0].split("last rL ")[1] == lines[1].split("last rL ")[1]   # same results
+    with pytest.raises(SystemExit):
+        ab.parse_args([".", "--samples", "125"])
 
 
 def _small_net(seed):
