@@ -1,6 +1,7 @@
 """cnnsetup: initial kernels, biases and output weights (CNN/cnnsetup.m)."""
 
 import copy
+import os
 
 import numpy as np
 
@@ -47,6 +48,7 @@ def cnnsetup(net, x, y, rng=None):
         raise ValueError(f"y must be 2-D (onum, m) with onum >= 1, got shape {y.shape}")
     rng = as_rng(rng)
     sizes = map_sizes(specs, x.shape[0], x.shape[1])
+    _check_net_fits_in_memory(specs, sizes, y.shape[0])
 
     layers = []
     inputmaps = 1
@@ -76,3 +78,38 @@ def cnnsetup(net, x, y, rng=None):
     new["ffb"] = np.zeros((onum, 1))
     new["ffW"] = (rng.random((onum, fvnum)) - 0.5) * 2 * np.sqrt(6 / (onum + fvnum))
     return new
+
+
+#: Bytes a kernel k{i}{j} takes beyond its values: the numpy array object in
+#: the Matlab-layout list of lists.
+KERNEL_OVERHEAD = 112
+
+
+def _check_net_fits_in_memory(specs, sizes, onum):
+    """Refuse an architecture whose weights alone would not fit in this machine's memory.
+
+    Without this check, ``outputmaps = 1e9`` sets Python looping over 1e9
+    kernels until memory runs out.  The estimate counts the kernels (values
+    and array objects) and ``ffW``; machines that do not report their memory
+    are not checked.
+    """
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return
+    total, largest, largest_layer = 0, 0, None
+    for index, (spec, below, here) in enumerate(zip(specs[1:], sizes, sizes[1:]), start=2):
+        if spec["type"] == "c":
+            pairs = below[2] * here[2]
+            need = pairs * (8 * spec["kernelsize"] ** 2 + KERNEL_OVERHEAD)
+            total += need
+            if need > largest:
+                largest, largest_layer = need, index
+    rows, cols, maps = sizes[-1]
+    total += 8 * onum * rows * cols * maps
+    if total > memory:
+        where = (f"; layer {largest_layer} alone needs {largest / 2**30:.1f} GiB"
+                 if largest_layer is not None else "")
+        raise ValueError(
+            f"the net's weights would need {total / 2**30:.1f} GiB, more than this machine's "
+            f"{memory / 2**30:.1f} GiB of memory{where}: check 'outputmaps' and 'kernelsize'")

@@ -111,6 +111,9 @@ CORE = [
      r"'outputmaps' must be a positive integer, got True"),
     ("setup-scale-does-not-divide", setup(I, C, {"type": "s", "scale": 3}), ValueError,
      r"^Layer 3 size must be integer\. Actual: 2\.66667 2\.66667$"),
+    ("setup-absurd-outputmaps", setup(I, dict(C, outputmaps=10**9), {"type": "s", "scale": 2},
+                                      dict(C, outputmaps=10**9)), ValueError,
+     r"the net's weights would need .* GiB, more than this machine's .* layer 4 alone"),
     ("setup-kernel-larger-than-image", setup(I, dict(C, kernelsize=11)), ValueError,
      r"layer 2: kernelsize 11 is larger than its input map 10x10"),
     # cnnsetup: x and y
