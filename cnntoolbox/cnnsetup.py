@@ -97,19 +97,16 @@ def _check_net_fits_in_memory(specs, sizes, onum):
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return
-    total, largest, largest_layer = 0, 0, None
+    rows, cols, maps = sizes[-1]
+    needs = {f"ffW ({onum} x {rows * cols * maps})": 8 * onum * rows * cols * maps}
     for index, (spec, below, here) in enumerate(zip(specs[1:], sizes, sizes[1:]), start=2):
         if spec["type"] == "c":
-            pairs = below[2] * here[2]
-            need = pairs * (8 * spec["kernelsize"] ** 2 + KERNEL_OVERHEAD)
-            total += need
-            if need > largest:
-                largest, largest_layer = need, index
-    rows, cols, maps = sizes[-1]
-    total += 8 * onum * rows * cols * maps
+            needs[f"the kernels of layer {index}"] = (
+                below[2] * here[2] * (8 * spec["kernelsize"] ** 2 + KERNEL_OVERHEAD))
+    total = sum(needs.values())
     if total > memory:
-        where = (f"; layer {largest_layer} alone needs {largest / 2**30:.1f} GiB"
-                 if largest_layer is not None else "")
+        largest = max(needs, key=needs.get)
         raise ValueError(
             f"the net's weights would need {total / 2**30:.1f} GiB, more than this machine's "
-            f"{memory / 2**30:.1f} GiB of memory{where}: check 'outputmaps' and 'kernelsize'")
+            f"{memory / 2**30:.1f} GiB of memory; the largest part, {largest}, takes "
+            f"{needs[largest] / 2**30:.1f} GiB: check 'outputmaps' and 'kernelsize'")

@@ -113,7 +113,8 @@ CORE = [
      r"^Layer 3 size must be integer\. Actual: 2\.66667 2\.66667$"),
     ("setup-absurd-outputmaps", setup(I, dict(C, outputmaps=10**9), {"type": "s", "scale": 2},
                                       dict(C, outputmaps=10**9)), ValueError,
-     r"the net's weights would need .* GiB, more than this machine's .* layer 4 alone"),
+     r"the net's weights would need .* GiB, more than this machine's .* the largest part, "
+     r"the kernels of layer 4, takes"),
     ("setup-kernel-larger-than-image", setup(I, dict(C, kernelsize=11)), ValueError,
      r"layer 2: kernelsize 11 is larger than its input map 10x10"),
     # cnnsetup: x and y
