@@ -44,7 +44,7 @@ def ff(net, x):
     # net.layers{1}.a{1} = x; copied to C order when it is not, so that the m
     # samples of each pixel lie next to each other as the stacked layout wants
     # (x from loadmat or a column-major reshape has them a whole image apart,
-    # which made the first im2col several times slower)
+    # which made the first im2col two to three times slower)
     layers[0]["a"] = np.ascontiguousarray(x)[np.newaxis]
     for l in range(1, len(layers)):
         layer, below = layers[l], layers[l - 1]
