@@ -36,10 +36,10 @@ def reuse(out, shape):
     """``out`` when it is a writeable C-contiguous float64 array of ``shape``, else a new one.
 
     Training calls the same functions with the same shapes on every batch;
-    writing into the arrays of the previous batch saves the operating system
-    from handing out (and zeroing) megabytes of fresh pages each time, which
-    cost about a tenth of a batch's time here.  C order matters: the callers
-    write through reshaped views of ``out``, which must not be copies.
+    writing into the arrays of the previous batch instead of new ones keeps
+    the peak memory lower and made an epoch a few percent faster here (see
+    bench/README.md).  C order matters: the callers write through reshaped
+    views of ``out``, which must not be copies.
     """
     if (out is None or out.shape != shape or out.dtype != np.float64
             or not out.flags.c_contiguous or not out.flags.writeable):
