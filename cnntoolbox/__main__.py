@@ -3,7 +3,7 @@
 ``python -m cnntoolbox`` runs the toolbox's MNIST example (``train`` with
 its defaults); ``mnist-mat`` writes ``data/mnist_uint8.mat`` for MATLAB;
 ``compare`` and ``figures`` hand their arguments to
-:mod:`cnntoolbox.compare` and :mod:`cnntoolbox.figures`. Bad usage or input
+:mod:`cnntoolbox.compare` and :mod:`cnntoolbox.teaching.figures`. Bad usage or input
 ends with one line on stderr and exit status 2 (a traceback with
 ``--debug``).
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .checkpoint import interrupted_message
 from .data import load_mnist, write_mnist_mat
-from .example import DEFAULT_LAYERS, DEFAULT_OPTS, format_layers, plot_rl, run_example
+from .example import DEFAULT_OPTS, plot_rl, run_example
+from .netfields import DEFAULT_LAYERS, format_layers
 from .progress import make_progress
 
 PROG = "cnntoolbox"
@@ -24,7 +25,7 @@ PROG = "cnntoolbox"
 #: Their arguments are passed on untouched to ``module.main(argv)``.
 DELEGATED = {
     "compare": ("cnntoolbox.compare", "compare a MATLAB-saved net with Python, field by field"),
-    "figures": ("cnntoolbox.figures", "make the teaching figures"),
+    "figures": ("cnntoolbox.teaching.figures", "make the teaching figures"),
 }
 
 

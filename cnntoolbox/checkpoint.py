@@ -35,12 +35,10 @@ import zipfile
 
 import numpy as np
 
+from .netfields import SPEC_FIELDS, WEIGHT_FIELDS, format_layers
+
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
-#: Layer spec fields stored to recognise the architecture.
-SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale")
-#: Weights whose shapes a checkpoint must share with the net it resumes.
-WEIGHTS = ("k", "b", "ffW", "ffb")
 #: Bit generators a checkpoint may name (nothing else is looked up in numpy.random).
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 #: Bytes of x or y hashed per step of the fingerprint.
@@ -149,8 +147,8 @@ class Checkpoint:
                     f"{value!r}; resume with the same opts or use another checkpoint path")
         if saved["layers"] != self.layers:
             raise CheckpointError(
-                f"{where} was made for the net {describe_layers(saved['layers'])}, not "
-                f"{describe_layers(self.layers)}; use another checkpoint path")
+                f"{where} was made for the net {format_layers(saved['layers'], with_input=True)}, not "
+                f"{format_layers(self.layers, with_input=True)}; use another checkpoint path")
         if saved["epochs"] > self.numepochs:
             raise CheckpointError(
                 f"{where} holds {saved['epochs']} epochs, more than opts['numepochs'] = "
@@ -239,20 +237,6 @@ def data_fingerprint(x, y):
     return digest.hexdigest()
 
 
-def describe_layers(layers):
-    """Layer specs as ``"i-6c5-2s-12c5-2s"`` for messages."""
-    parts = []
-    for layer in layers:
-        kind = layer.get("type")
-        if kind == "c":
-            parts.append(f"{layer.get('outputmaps')}c{layer.get('kernelsize')}")
-        elif kind == "s":
-            parts.append(f"{layer.get('scale')}s")
-        else:
-            parts.append(str(kind))
-    return "-".join(parts)
-
-
 def write_atomic(path, meta, arrays):
     """Write ``meta`` (JSON) and ``arrays`` as an .npz to ``path`` via a synced temp file and rename.
 
@@ -296,8 +280,8 @@ def _restore_arrays(stacked, arrays, path):
     """Put a checkpoint's arrays into a stacked net, checking the weights' shapes."""
     layers = stacked["layers"]
     expected = {(index, field): layer[field].shape for index, layer in enumerate(layers)
-                for field in WEIGHTS if layer.get("type") == "c" and field in layer}
-    expected.update({(None, field): stacked[field].shape for field in WEIGHTS if field in stacked})
+                for field in WEIGHT_FIELDS if layer.get("type") == "c" and field in layer}
+    expected.update({(None, field): stacked[field].shape for field in WEIGHT_FIELDS if field in stacked})
     restored = {}
     for name, value in arrays.items():
         parts = name.split(".")

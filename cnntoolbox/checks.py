@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-LAYER_TYPES = ("i", "c", "s")
+from .netfields import LAYER_TYPES
 
 
 def as_int(value, name):

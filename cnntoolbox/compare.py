@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .netshape import as_net, is_net
+from .matfile.netshape import as_net, is_net
 
 #: Default tolerance: largest error relative to the reference field's largest magnitude.
 RTOL = 1e-10

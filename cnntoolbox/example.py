@@ -9,7 +9,6 @@ the Octave run exactly from its recorded start (see :mod:`cnntoolbox.replay`).
 """
 
 import os
-import re
 import time
 from pathlib import Path
 
@@ -19,68 +18,10 @@ from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
 from .data import load_mnist
+from .netfields import DEFAULT_LAYERS, parse_layers
 
-#: The net of test_example_CNN.m (lines 15-21).
-DEFAULT_LAYERS = "6c5-2s-12c5-2s"
 #: The opts of test_example_CNN.m (lines 24-26).
 DEFAULT_OPTS = {"alpha": 1.0, "batchsize": 50, "numepochs": 1}
-
-_CONV = re.compile(r"(\d+)c(\d+)")
-_SUB = re.compile(r"(\d+)s")
-
-
-def parse_layers(spec):
-    """Turn ``"6c5-2s-12c5-2s"`` into the toolbox's ``net.layers``.
-
-    ``NcK`` is a convolution layer with N output maps and K x K kernels,
-    ``Ns`` a subsampling layer of scale N; the input layer comes first
-    implicitly (a leading ``i`` may be written).
-
-    Parameters
-    ----------
-    spec : str
-
-    Returns
-    -------
-    list of dict
-        ``[{"type": "i"}, {"type": "c", "outputmaps": 6, "kernelsize": 5},
-        {"type": "s", "scale": 2}, ...]``.
-
-    Raises
-    ------
-    ValueError
-        A part of the spec that is neither form, or a zero size.
-    """
-    if not isinstance(spec, str):
-        raise TypeError(f"layers spec must be a string like {DEFAULT_LAYERS!r}")
-    parts = spec.strip().split("-")
-    if parts[0] == "i":
-        parts = parts[1:]
-    layers = [{"type": "i"}]
-    for part in parts:
-        conv, sub = _CONV.fullmatch(part), _SUB.fullmatch(part)
-        if conv and int(conv[1]) > 0 and int(conv[2]) > 0:
-            layers.append({"type": "c", "outputmaps": int(conv[1]), "kernelsize": int(conv[2])})
-        elif sub and int(sub[1]) > 0:
-            layers.append({"type": "s", "scale": int(sub[1])})
-        else:
-            raise ValueError(
-                f"layers spec {spec!r}: cannot read {part!r} (expected NcK for a"
-                f" convolution layer or Ns for a subsampling layer, e.g. {DEFAULT_LAYERS!r})")
-    if len(layers) == 1:
-        raise ValueError(f"layers spec {spec!r} has no layers")
-    return layers
-
-
-def format_layers(layers):
-    """The inverse of :func:`parse_layers`: ``net.layers`` -> ``"6c5-2s-12c5-2s"``."""
-    parts = []
-    for layer in layers[1:]:
-        if layer["type"] == "c":
-            parts.append(f"{int(layer['outputmaps'])}c{int(layer['kernelsize'])}")
-        else:
-            parts.append(f"{int(layer['scale'])}s")
-    return "-".join(parts)
 
 
 def prepare_data(mnist, limit=None):
@@ -126,7 +67,7 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     Parameters
     ----------
     layers : str or list of dict
-        A spec for :func:`parse_layers` or ``net.layers`` itself.
+        A spec for :func:`cnntoolbox.netfields.parse_layers` or ``net.layers`` itself.
     alpha, batchsize, numepochs : float, int, int
         The ``opts`` of ``cnntrain``.
     seed : int or numpy.random.Generator or None

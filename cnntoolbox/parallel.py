@@ -22,13 +22,10 @@ from threadpoolctl import threadpool_limits
 
 from .cnnbp import bp
 from .cnnff import ff
+from .netfields import GRADIENT_FIELDS, SAMPLE_FIELDS
 
 #: Fewest samples a part gets; smaller batches run in one piece.
 MIN_PART = 8
-#: Fields that hold one column or map slice per sample, joined after training.
-SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od")
-#: Fields that sum over the parts.
-GRADIENT_FIELDS = ("dffW", "dffb", "L")
 
 
 def core_count():

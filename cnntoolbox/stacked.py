@@ -28,12 +28,8 @@ import copy
 import numpy as np
 
 from .checks import as_array, as_float, check_layers, check_weights, map_sizes
+from .netfields import ARRAY_FIELDS, BIAS_FIELDS, KERNEL_FIELDS, MAP_FIELDS
 
-#: Per-layer fields that hold one entry per map, and the top-level arrays.
-MAP_FIELDS = ("a", "d")
-KERNEL_FIELDS = ("k", "dk")
-BIAS_FIELDS = ("b", "db")
-ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb")
 
 
 def _cells(value, name):

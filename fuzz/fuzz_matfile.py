@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cnntoolbox import matfile
-from cnntoolbox._mat73_write import header as v73_header
+from cnntoolbox.matfile import _dispatch
+from cnntoolbox.matfile._mat73_write import header as v73_header
 
 #: Address-space limit of a fuzzing process: a runaway allocation fails instead of swapping.
 ADDRESS_SPACE = 2 * 2 ** 30
@@ -420,7 +421,7 @@ def _on_alarm(signum, frame):
 
 def budget_of(size):
     """The loader's memory budget for a file of ``size`` bytes (see matfile.loadmat)."""
-    return max(matfile._MIN_BUDGET, 1024 * size)
+    return max(_dispatch._MIN_BUDGET, 1024 * size)
 
 
 def run_one(path, size, seconds, trace=True):

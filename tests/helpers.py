@@ -2,17 +2,7 @@
 
 import numpy as np
 
-
-def parse_layers(spec):
-    """Layer list from a spec like ``"6c5-2s-12c5-2s"`` (the input layer is added)."""
-    layers = [{"type": "i"}]
-    for part in spec.split("-"):
-        if part.endswith("s"):
-            layers.append({"type": "s", "scale": int(part[:-1])})
-        else:
-            maps, ks = part.split("c")
-            layers.append({"type": "c", "outputmaps": int(maps), "kernelsize": int(ks)})
-    return layers
+from cnntoolbox.netfields import parse_layers
 
 
 def random_net(spec, rows, cols, m, onum, seed=0):

@@ -13,7 +13,8 @@ import pytest
 from cnntoolbox import cnntest
 from cnntoolbox.__main__ import main
 from cnntoolbox.data import DEFAULT_DATA_DIR, load_mnist
-from cnntoolbox.example import format_layers, parse_layers, prepare_data
+from cnntoolbox.example import prepare_data
+from cnntoolbox.netfields import format_layers, parse_layers
 from cnntoolbox.matfile import loadmat
 from cnntoolbox.progress import BatchProgress, make_progress
 
@@ -131,9 +132,11 @@ def test_mnist_mat_subcommand(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["compare", "figures"])
 def test_delegated_subcommands_get_their_arguments(name, monkeypatch):
     seen = []
-    module = types.ModuleType(f"cnntoolbox.{name}")
+    from cnntoolbox.__main__ import DELEGATED
+
+    module = types.ModuleType(DELEGATED[name][0])
     module.main = lambda argv: seen.append(argv) or 3
-    monkeypatch.setitem(sys.modules, f"cnntoolbox.{name}", module)
+    monkeypatch.setitem(sys.modules, DELEGATED[name][0], module)
     assert main([name, "a.mat", "--rtol", "1e-3"]) == 3
     assert seen == [["a.mat", "--rtol", "1e-3"]]
 

@@ -302,7 +302,7 @@ def matlab_h5(path):
     """An empty HDF5 file with MATLAB's v7.3 user block, opened for writing."""
     import h5py
 
-    from cnntoolbox._mat73_write import header
+    from cnntoolbox.matfile._mat73_write import header
 
     h5 = h5py.File(path, "w", userblock_size=512)
     h5.close()
@@ -416,7 +416,7 @@ def test_unsavable_values_are_named(value, message, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["7", "7.3"])
 def test_failed_save_keeps_the_old_file_and_leaves_no_temporary(fmt, tmp_path, monkeypatch):
-    from cnntoolbox import _mat5, _mat73_write
+    from cnntoolbox.matfile import _mat5, _mat73_write
 
     savemat(tmp_path / "net.mat", {"x": 1.0}, format=fmt)
     before = (tmp_path / "net.mat").read_bytes()

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from scipy.signal import correlate
 
-from cnntoolbox import (GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, literal, teaching,
-                        walkthrough)
+from cnntoolbox import GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, literal
+from cnntoolbox.teaching import walkthrough
+from cnntoolbox.teaching import worked as teaching
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("rl.png", "kernels.png", "feature_maps.png", "misclassified.png")
@@ -36,7 +37,7 @@ def contents(ex):
 def test_walkthrough_is_what_the_code_writes(contents, name):
     text = (ROOT / "docs" / name).read_text(encoding="utf-8")
     new, used = walkthrough.fill(text, contents)
-    assert new == text, f"docs/{name} is out of date: run python -m cnntoolbox.walkthrough"
+    assert new == text, f"docs/{name} is out of date: run python -m cnntoolbox.teaching.walkthrough"
     missing = {f"step:{key}" for key in teaching.STEPS} - used
     assert not missing, f"docs/{name} does not show {sorted(missing)}"
 
@@ -273,7 +274,7 @@ def test_cnnbp_of_a_forced_state_uses_the_forced_values():
 # --- the figures --------------------------------------------------------------------------
 
 def test_figures_without_matplotlib(monkeypatch, tmp_path, capsys):
-    from cnntoolbox import figures
+    from cnntoolbox.teaching import figures
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
@@ -285,7 +286,7 @@ def test_figures_without_matplotlib(monkeypatch, tmp_path, capsys):
 
 def test_figures_rejects_a_bad_limit(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from cnntoolbox import figures
+    from cnntoolbox.teaching import figures
 
     assert figures.main(["--out", str(tmp_path), "--limit", "75"]) == 2
     assert "--limit" in capsys.readouterr().err
@@ -296,7 +297,7 @@ def test_figures_rejects_a_bad_limit(tmp_path, capsys):
 
 def test_figures_smoke(tmp_path):
     pytest.importorskip("matplotlib")
-    from cnntoolbox import figures
+    from cnntoolbox.teaching import figures
 
     out = tmp_path / "img"
     assert figures.main(["--out", str(out), "--limit", "100", "--digit", "3"]) == 0

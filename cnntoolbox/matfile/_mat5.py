@@ -9,7 +9,7 @@ import scipy.sparse
 from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
 
 from . import _mat5_scan
-from ._matvalues import MatFileError, char_value, nest, numeric_value, subscripts
+from ._values import MatFileError, char_value, nest, numeric_value, subscripts
 
 
 def read(path, names, max_bytes):

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cnnff import cnnff
-from .data import load_mnist
-from .example import DEFAULT_LAYERS, DEFAULT_OPTS, prepare_data, run_example
+from ..cnnff import cnnff
+from ..data import load_mnist
+from ..example import DEFAULT_OPTS, prepare_data, run_example
+from ..netfields import DEFAULT_LAYERS
 
 PROG = "cnntoolbox figures"
 #: Misclassified digits shown (at most), as rows x columns.

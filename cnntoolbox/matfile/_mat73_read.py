@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import scipy.sparse
 
-from ._matvalues import DTYPE_OF_CLASS, MatFileError, char_value, nest, numeric_value, subscripts
+from ._values import DTYPE_OF_CLASS, MatFileError, char_value, nest, numeric_value, subscripts
 
 #: Deepest nesting of cells and structs read (MATLAB nets need about 4).
 MAX_DEPTH = 100

@@ -20,7 +20,7 @@ import zlib
 
 import numpy as np
 
-from ._matvalues import MatFileError
+from ._values import MatFileError
 
 #: Deepest nesting of cells and structs read (MATLAB nets need about 4).
 MAX_DEPTH = 100

@@ -1,46 +1,14 @@
-"""Load and save MATLAB .mat files (v4/v6/v7 and v7.3), with nets in the port's layout.
+"""Format dispatch: read a file's version from its header and hand it to the reader or writer of that format.
 
-Round trip::
-
-    from cnntoolbox.matfile import loadmat, savemat
-    savemat("cnn.mat", {"cnn": net}, format="7.3")     # MATLAB: load('cnn.mat'); cnn
-    net = loadmat("cnn.mat")["cnn"]
-
-The format of a file is read from its header bytes, never from its name:
-v4/v6/v7 go through ``scipy.io`` (``mat_dtype=True``, so doubles MATLAB
-stored as small integers come back as float64), v7.3 through ``h5py``.
-
-Values map the same way for every format:
-
-* struct -> ``dict`` (field order kept); struct array -> ``list`` of dicts
-* cell -> ``list`` (a cell with more than one non-singleton dimension ->
-  nested lists, ``c{i,j}`` = ``value[i-1][j-1]``)
-* char -> ``str`` (several rows: 1-D ``ndarray`` of str)
-* 1x1 double -> ``float`` (complex -> ``complex``), 1x1 logical -> ``bool``
-* any other numeric or logical array -> ``ndarray`` with MATLAB's shape
-  (at least 2-D) and class; sparse -> ``scipy.sparse.csc_matrix``
-
-Any struct that is a toolbox net (has a ``layers`` cell of structs) is then
-passed through :func:`cnntoolbox.netshape.as_net`, which restores the port's
-shapes (``a{j}`` (rows, cols, m) also for m == 1, ``ffb`` (onum, 1), ``rL``
-1-D, ...); a struct with ``layers`` whose fields do not fit a net keeps the
-generic mapping.  Any struct with ``alpha``/``batchsize``/``numepochs``
-gets those as Python numbers.
-
-Saving maps back: dict -> struct, list/tuple -> 1xN cell (so a list of
-dicts is a cell of structs), str -> char, float/int -> double, bool ->
-logical, ndarray -> its class with its shape (1-D -> 1xN).  Function
-handles and MATLAB objects cannot be read (:class:`MatFileError`).
+The public face is :mod:`cnntoolbox.matfile`; its docstring gives the mapping of values.
 """
 
 import os
 import tempfile
 
 from . import _mat5, _mat73_read, _mat73_write
-from ._matvalues import MatFileError, canonical, check_name
+from ._values import MatFileError, canonical, check_name
 from .netshape import OPTS_FIELDS, as_net, as_opts, is_net
-
-__all__ = ["MatFileError", "as_net", "loadmat", "savemat"]
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 

@@ -5,8 +5,8 @@ two markers, ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->``, and is
 written here from :func:`cnntoolbox.teaching.run_example`.  A marker pair on
 one line gets inline text, the others a fenced block.  Running
 
-    python -m cnntoolbox.walkthrough            # rewrite docs/walkthrough*.md
-    python -m cnntoolbox.walkthrough --check    # exit 1 if a file is out of date
+    python -m cnntoolbox.teaching.walkthrough            # rewrite docs/walkthrough*.md
+    python -m cnntoolbox.teaching.walkthrough --check    # exit 1 if a file is out of date
 
 keeps the document and the code in step; ``tests/test_teaching.py`` fails
 when they differ.
@@ -18,8 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import teaching
-from . import teaching_text as t
+from . import worked as teaching
+from . import text as t
 
 MARKER = re.compile(r"<!-- begin:(?P<name>[\w.:-]+) -->(?P<body>.*?)<!-- end:(?P=name) -->",
                     re.DOTALL)
@@ -117,7 +117,7 @@ def write_atomic(path, text):
 
 def default_paths():
     """The walkthroughs of the source checkout this package sits in."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     paths = [root / doc for doc in DOCS if (root / doc).is_file()]
     if not paths:
         raise FileNotFoundError(f"no {DOCS[0]} under {root}: pass the file to rewrite")
@@ -125,9 +125,9 @@ def default_paths():
 
 
 def main(argv=None):
-    """``python -m cnntoolbox.walkthrough [--check] [FILE ...]``; returns the exit status."""
+    """``python -m cnntoolbox.teaching.walkthrough [--check] [FILE ...]``; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m cnntoolbox.walkthrough",
+        prog="python -m cnntoolbox.teaching.walkthrough",
         description="Rewrite the numbers between the markers of the walkthrough from the code.")
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
                         help="walkthrough files (default: docs/walkthrough*.md of this checkout)")

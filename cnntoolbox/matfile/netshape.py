@@ -12,16 +12,8 @@ import numbers
 
 import numpy as np
 
-from .stacked import BIAS_FIELDS, KERNEL_FIELDS, MAP_FIELDS
-
-#: Layer fields holding one number.
-_LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
-#: Top-level fields of shape (rows, m) or (onum, fvnum).
-_MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW")
-#: Top-level fields of shape (onum, 1).
-_COLUMN_FIELDS = ("ffb", "dffb")
-#: Fields of the training options struct.
-OPTS_FIELDS = ("alpha", "batchsize", "numepochs")
+from ..netfields import (BIAS_FIELDS, COLUMN_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS, MAP_FIELDS,
+                        MATRIX_FIELDS, OPTS_FIELDS)
 
 
 def is_net(value):
@@ -66,10 +58,10 @@ def as_net(net, name="net"):
     out = dict(net)
     out["layers"] = [_layer(layer, f"{name}.layers{{{l + 1}}}")
                      for l, layer in enumerate(net["layers"])]
-    for field in _MATRIX_FIELDS:
+    for field in MATRIX_FIELDS:
         if field in out:
             out[field] = _array(out[field], 2, f"{name}.{field}")
-    for field in _COLUMN_FIELDS:
+    for field in COLUMN_FIELDS:
         if field in out:
             out[field] = _array(out[field], 2, f"{name}.{field}").reshape(-1, 1)
     if "L" in out:
@@ -96,7 +88,7 @@ def _layer(layer, where):
     out = dict(layer)
     if "type" in out and not isinstance(out["type"], str):
         raise TypeError(f"{where}.type: must be a string, got {type(out['type']).__name__}")
-    for field in _LAYER_NUMBERS:
+    for field in LAYER_NUMBERS:
         if field in out:
             out[field] = _number(out[field], f"{where}.{field}")
     for field in BIAS_FIELDS:

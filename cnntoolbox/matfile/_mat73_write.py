@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import scipy.sparse
 
-from ._matvalues import CLASS_OF_DTYPE
+from ._values import CLASS_OF_DTYPE
 
 #: Arrays of at least this many bytes are stored chunked and gzip-compressed (as MATLAB does).
 _COMPRESS_BYTES = 8192

@@ -9,8 +9,8 @@ parts of ``docs/walkthrough.md`` (see :mod:`cnntoolbox.walkthrough`).
 
 import numpy as np
 
-from .cnnnumgradcheck import EPSILON, TOLERANCE
-from .teaching import (
+from ..cnnnumgradcheck import EPSILON, TOLERANCE
+from .worked import (
     AGREEMENT,
     ALPHA,
     BACKWARD_STEPS,

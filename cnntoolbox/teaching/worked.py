@@ -22,8 +22,8 @@ kernel) 12x12, S1 (scale 2) 6x6, C2 (one map, 3x3 kernel) 4x4, S2 (scale 2)
 (m = 1), weights drawn by ``cnnsetup`` from a fixed seed.  The hand
 computations cover exactly this layout (one map per layer, m = 1).
 
-The trace's text comes from :mod:`cnntoolbox.teaching_text`, which also
-writes the numbers of ``docs/walkthrough.md`` (:mod:`cnntoolbox.walkthrough`).
+The trace's text comes from :mod:`cnntoolbox.teaching.text`, which also
+writes the numbers of ``docs/walkthrough.md`` (:mod:`cnntoolbox.teaching.walkthrough`).
 """
 
 import argparse
@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import correlate
 
-from . import literal
-from .cnnapplygrads import cnnapplygrads
-from .cnnbp import cnnbp
-from .cnnff import cnnff
-from .cnnnumgradcheck import EPSILON, TOLERANCE, cnnnumgradcheck
-from .cnnsetup import cnnsetup
-from .errors import GradientCheckError
+from .. import literal
+from ..cnnapplygrads import cnnapplygrads
+from ..cnnbp import cnnbp
+from ..cnnff import cnnff
+from ..cnnnumgradcheck import EPSILON, TOLERANCE, cnnnumgradcheck
+from ..cnnsetup import cnnsetup
+from ..errors import GradientCheckError
 
 #: Seed of the input image and of cnnsetup's weights (the post's year).
 SEED = 2016
@@ -785,7 +785,7 @@ def main(argv=None):
     except (StepMismatchError, GradientCheckError) as error:
         print(f"cnntoolbox.teaching: check failed: {error}", file=sys.stderr)
         return 1
-    from .teaching_text import trace
+    from .text import trace
 
     print("\n".join(trace(ex)))
     return 0

@@ -1,0 +1,121 @@
+"""The net's field names and the layer-spec string, in one place.
+
+The toolbox's net is a struct whose field names every routine shares; the
+port keeps them as Python dict keys.  This module names them once, grouped
+by the shape they hold, and reads and writes the short layer spec used by
+the command line and in messages (``"6c5-2s-12c5-2s"``: ``NcK`` is a
+convolution layer of N maps with K x K kernels, ``Ns`` a subsampling layer
+of scale N; the input layer ``i`` comes first and may be left out).
+"""
+
+import re
+
+#: Layer types: input, convolution, subsampling.
+LAYER_TYPES = ("i", "c", "s")
+#: Layer fields that describe the architecture (set by the user, not computed).
+SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale")
+#: Layer fields holding one number.
+LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
+
+#: Per-layer fields that hold one entry per map: maps and deltas ``a{j}``, ``d{j}``.
+MAP_FIELDS = ("a", "d")
+#: Per-layer fields that hold one kernel per pair of maps ``k{i}{j}``, ``dk{i}{j}``.
+KERNEL_FIELDS = ("k", "dk")
+#: Per-layer fields that hold one number per map ``b{j}``, ``db{j}``.
+BIAS_FIELDS = ("b", "db")
+#: Top-level arrays of the net.
+ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb")
+#: Top-level fields of shape (rows, m) or (onum, fvnum).
+MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW")
+#: Top-level fields of shape (onum, 1).
+COLUMN_FIELDS = ("ffb", "dffb")
+#: Top-level fields that hold one column per sample of the last batch.
+SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od")
+#: Top-level fields that sum over the samples of a batch (gradients and loss).
+GRADIENT_FIELDS = ("dffW", "dffb", "L")
+#: The weights: what ``cnnapplygrads`` changes.
+WEIGHT_FIELDS = ("k", "b", "ffW", "ffb")
+#: Fields of the training options struct ``opts``.
+OPTS_FIELDS = ("alpha", "batchsize", "numepochs")
+
+#: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
+DEFAULT_LAYERS = "6c5-2s-12c5-2s"
+
+_CONV = re.compile(r"(\d+)c(\d+)")
+_SUB = re.compile(r"(\d+)s")
+
+
+def parse_layers(spec):
+    """Turn ``"6c5-2s-12c5-2s"`` into the toolbox's ``net.layers``.
+
+    Parameters
+    ----------
+    spec : str
+        Parts joined by ``-``: ``NcK`` for a convolution layer with N output
+        maps and K x K kernels, ``Ns`` for a subsampling layer of scale N;
+        a leading ``i`` may be written.
+
+    Returns
+    -------
+    list of dict
+        ``[{"type": "i"}, {"type": "c", "outputmaps": 6, "kernelsize": 5},
+        {"type": "s", "scale": 2}, ...]``.
+
+    Raises
+    ------
+    TypeError
+        ``spec`` is not a string.
+    ValueError
+        A part of the spec that is neither form, a zero size, or no layers.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"layers spec must be a string like {DEFAULT_LAYERS!r}")
+    parts = spec.strip().split("-")
+    if parts[0] == "i":
+        parts = parts[1:]
+    layers = [{"type": "i"}]
+    for part in parts:
+        conv, sub = _CONV.fullmatch(part), _SUB.fullmatch(part)
+        if conv and int(conv[1]) > 0 and int(conv[2]) > 0:
+            layers.append({"type": "c", "outputmaps": int(conv[1]), "kernelsize": int(conv[2])})
+        elif sub and int(sub[1]) > 0:
+            layers.append({"type": "s", "scale": int(sub[1])})
+        else:
+            raise ValueError(
+                f"layers spec {spec!r}: cannot read {part!r} (expected NcK for a"
+                f" convolution layer or Ns for a subsampling layer, e.g. {DEFAULT_LAYERS!r})")
+    if len(layers) == 1:
+        raise ValueError(f"layers spec {spec!r} has no layers")
+    return layers
+
+
+def _number(value):
+    """A layer number for display: ``6`` for 6 or 6.0, the value itself otherwise."""
+    try:
+        return int(value) if float(value) == int(value) else value
+    except (TypeError, ValueError, OverflowError):
+        return value
+
+
+def format_layers(layers, with_input=False):
+    """The inverse of :func:`parse_layers`: ``net.layers`` -> ``"6c5-2s-12c5-2s"``.
+
+    Any list of layer dicts is described, also an invalid one (for
+    messages): a missing number prints as ``None``, an unknown type as itself.
+
+    Parameters
+    ----------
+    layers : list of dict
+    with_input : bool
+        Write the input layer too (``"i-6c5-2s"``).
+    """
+    parts = []
+    for layer in layers:
+        kind = layer.get("type")
+        if kind == "c":
+            parts.append(f"{_number(layer.get('outputmaps'))}c{_number(layer.get('kernelsize'))}")
+        elif kind == "s":
+            parts.append(f"{_number(layer.get('scale'))}s")
+        elif kind != "i" or with_input:
+            parts.append(str(kind))
+    return "-".join(parts)
