@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from . import atomic
+
 #: Folder with the bundled IDX files: ``data/`` next to the package folder.
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -146,12 +148,5 @@ def write_mnist_mat(path=None, data_dir=None):
     if not target.parent.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {target.parent}")
     data = load_mnist(data_dir)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            scipy.io.savemat(f, data, format="5", do_compression=True)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write(target, lambda f: scipy.io.savemat(f, data, format="5", do_compression=True))
     return target

@@ -421,12 +421,11 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temporary(fmt, tmp_path, m
     savemat(tmp_path / "net.mat", {"x": 1.0}, format=fmt)
     before = (tmp_path / "net.mat").read_bytes()
 
-    def interrupted(target, values):
-        with open(target, "wb") as fileobj:
-            fileobj.write(b"MATLAB half a file")
+    def interrupted(fileobj, values):
+        fileobj.write(b"MATLAB half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_mat5, "write", lambda fileobj, values: interrupted(fileobj.name, values))
+    monkeypatch.setattr(_mat5, "write", interrupted)
     monkeypatch.setattr(_mat73_write, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
         savemat(tmp_path / "net.mat", {"x": 2.0}, format=fmt)

@@ -13,11 +13,11 @@ when they differ.
 """
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
 
+from .. import atomic
 from . import worked as teaching
 from . import text as t
 
@@ -105,14 +105,7 @@ def fill(text, values):
 
 def write_atomic(path, text):
     """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def default_paths():
