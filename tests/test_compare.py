@@ -6,13 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnntoolbox.compare import compare, main
+from cnntoolbox.__main__ import main as cnntoolbox_main
+from cnntoolbox.compare import compare
 from cnntoolbox.matfile import loadmat, savemat
 
 REFERENCE = Path(__file__).parent.parent / "matlab_reference"
 CASES = sorted(REFERENCE.glob("case_*.mat"))
 needs_cases = pytest.mark.skipif(not CASES, reason="matlab_reference/case_*.mat not present "
                                  "(made by matlab_reference/make_cases.m)")
+
+
+def main(argv):
+    """``cnntoolbox compare ARGV...``; the exit status."""
+    return cnntoolbox_main(["compare", *argv])
 
 
 @pytest.fixture(scope="module")
