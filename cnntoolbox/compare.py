@@ -1,15 +1,19 @@
-"""Compare a net MATLAB saved with what the port computes, field by field.
+"""Compare two nets field by field: the package's one comparison, and MATLAB replays.
 
-:func:`compare` puts two nets (or any two structs) side by side: every
-field present in both, after both went through the same shape
-reconciliation as :func:`cnntoolbox.matfile.loadmat`.  One row per net
-field (``layers{4}.k`` covers all its kernels ``k{i}{j}``) gives the
-largest absolute error, the largest error relative to the largest
-magnitude of the reference field, and the element where it occurs
-(``layers{4}.k{2}{3}(1,4)``, MATLAB's 1-based indices).
+:func:`compare` puts two nets (or any two structs) side by side, after both
+went through the same shape reconciliation as
+:func:`cnntoolbox.matfile.loadmat`. One row per net field (``layers{4}.k``
+covers all its kernels ``k{i}{j}``), or per array with ``per="array"``,
+gives the largest absolute error, the largest error relative to the largest
+magnitude of the reference's values, and the element where it occurs
+(``layers{4}.k{2}{3}(1,4)``, MATLAB's 1-based indices). NaN or Inf where the
+reference holds a finite number, a field the reference has and the net
+lacks, and a shape, type or count that differs all fail; a NaN (or Inf) in
+the reference must be matched by the same value. Every comparison of nets
+in the package (``replay``) and in the tests goes through it.
 
-The command ``python -m cnntoolbox compare REF.mat [VAR]`` (:func:`main`)
-replays in Python what the file allows:
+What the ``compare`` command (:mod:`cnntoolbox.__main__`) replays, by
+:func:`replay_file`:
 
 * a ``matlab_reference/case_*.mat`` file (``net_setup``, ``x``, ``y``,
   ``opts`` and the saved stages): ``cnnff``, ``cnnbp``, ``cnnapplygrads``,
@@ -20,9 +24,6 @@ replays in Python what the file allows:
   ``ffW + alpha*dffW``, ``ffb + alpha*dffb``, the last batch is
   ``layers{1}.a{1}`` and its labels ``o - e``; ``cnnff``, ``cnnbp`` and
   ``cnnapplygrads`` run from there and each stage's fields are compared.
-
-Exit status: 0 when every compared field is within ``--rtol``, 1 when one
-is not (the table names it), 2 for unusable input (one line on stderr).
 """
 
 from dataclasses import dataclass, field

@@ -95,13 +95,11 @@ def test_compare_names_the_field_that_differs(reference):
 @pytest.mark.slow
 def test_full_epoch_replay(reference, mnist):
     net, er, bad = replay(reference, mnist, verbose=False)
-    final = reference["net_final"]
-    assert relative_error(net["rL"], reference["rL"]) <= RTOL
-    assert relative_error(net["ffW"], final["ffW"]) <= RTOL
-    assert relative_error(net["ffb"], final["ffb"]) <= RTOL
-    for layer, ref_layer in zip(net["layers"], final["layers"]):
-        if layer["type"] == "c":
-            assert relative_error(layer["k"], ref_layer["k"]) <= RTOL
-            assert relative_error(layer["b"], ref_layer["b"]) <= RTOL
+    comparisons = compare_replay(reference, net, er, bad)
+    for comparison in comparisons:
+        print(comparison.verdict())
+    assert all(comparison.passed for comparison in comparisons)
+    assert {row.name for row in comparisons[0].rows} >= {"rL", "ffW", "ffb", "layers{2}.k",
+                                                         "layers{4}.b"}
     assert er == reference["er"]
     assert np.array_equal(bad, reference["bad"])
