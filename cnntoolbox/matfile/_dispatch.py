@@ -8,14 +8,10 @@ import os
 
 from .. import atomic
 from . import _mat5, _mat73_read, _mat73_write
-from ._values import MatFileError, canonical, check_name
+from ._values import Budget, MatFileError, canonical, check_name
 from .netshape import OPTS_FIELDS, as_net, as_opts, is_net
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-#: Smallest memory budget of a read; larger files get 1024 x their size (zlib's best ratio).
-_MIN_BUDGET = 256 * 2 ** 20
-
 
 def loadmat(path, names=None):
     """Read the variables of a MAT-file of any version.
@@ -40,6 +36,9 @@ def loadmat(path, names=None):
         (a ``ValueError``) If the file is not a MAT-file, is damaged or
         truncated, declares more data than it holds or more than the memory
         budget (max(256 MiB, 1024 x its size), zlib's best ratio) allows,
+        holds more than 2^19 cell or struct elements, reaches outside itself
+        (v7.3 external storage or links, virtual datasets, filters other than
+        deflate, shuffle and fletcher32),
         lacks a requested variable, or holds a function handle or MATLAB
         object where a value was asked for.  Nothing in a file is ever run;
         ``fuzz/fuzz_matfile.py`` checks all this on damaged files.
@@ -49,7 +48,7 @@ def loadmat(path, names=None):
     _check_path(path)
     version = _version(path)
     try:
-        budget = max(_MIN_BUDGET, 1024 * os.path.getsize(path))
+        budget = Budget(os.path.getsize(path))
         if version == "7.3":
             variables = _mat73_read.read(path, names, budget)
         else:

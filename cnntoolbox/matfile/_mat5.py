@@ -12,11 +12,11 @@ from . import _mat5_scan
 from ._values import MatFileError, char_value, nest, numeric_value, subscripts
 
 
-def read(path, names, max_bytes):
+def read(path, names, budget):
     """Read the variables of a v4/v6/v7 MAT-file.
 
     A v6/v7 file is first checked by ``_mat5_scan.plain`` (declared sizes
-    against the bytes there are, compressed data against ``max_bytes``);
+    against the bytes there are, compressed data against ``budget``);
     scipy then reads it from memory, so no read asks for more than the file holds.
 
     Parameters
@@ -24,8 +24,8 @@ def read(path, names, max_bytes):
     path : str or os.PathLike
     names : list of str or None
         Variables to read (all when None); missing ones are left out.
-    max_bytes : int
-        Most bytes of inflated data and values to hold in memory over the whole read.
+    budget : _values.Budget
+        What the whole read may take (memory, cell and struct elements).
 
     Returns
     -------
@@ -35,14 +35,14 @@ def read(path, names, max_bytes):
     Raises
     ------
     MatFileError
-        If the file is damaged, asks for more memory than ``max_bytes``, or
+        If the file is damaged, asks for more than ``budget`` allows, or
         holds a function handle or an object.
     """
     with open(path, "rb") as fileobj:
         data = fileobj.read()
     try:
         if _is_v5(data):
-            data = _mat5_scan.plain(data, names, max_bytes)
+            data = _mat5_scan.plain(data, names, budget)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             raw = scipy.io.loadmat(io.BytesIO(data), mat_dtype=True, variable_names=names)
