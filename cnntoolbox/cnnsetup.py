@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from .checks import as_array, as_rng, check_layers, check_x, map_sizes
+from .checks import as_rng, check_layers, check_x, check_y, map_sizes
 
 
 def cnnsetup(net, x, y, rng=None):
@@ -26,7 +26,7 @@ def cnnsetup(net, x, y, rng=None):
     x : ndarray, shape (rows, cols, m)
         Only its image size is used.
     y : ndarray, shape (onum, m)
-        Only its number of rows (onum) is used.
+        Its number of rows (onum) is used; its columns must be the m samples of ``x``.
     rng : numpy.random.Generator or int or None
         Source of the random initial weights.
 
@@ -40,12 +40,8 @@ def cnnsetup(net, x, y, rng=None):
     if not isinstance(net, dict) or "layers" not in net:
         raise ValueError("net must be a dict with a 'layers' field")
     specs = check_layers(net["layers"])
-    x = check_x(x)
-    y = as_array(y, "y")
-    if y.ndim == 1 and x.shape[2] == 1:
-        y = y[:, np.newaxis]
-    if y.ndim != 2 or y.shape[0] == 0:
-        raise ValueError(f"y must be 2-D (onum, m) with onum >= 1, got shape {y.shape}")
+    x = check_x(x, y)
+    y = check_y(y, x.shape[2])
     rng = as_rng(rng)
     sizes = map_sizes(specs, x.shape[0], x.shape[1])
     _check_net_fits_in_memory(specs, sizes, y.shape[0])
