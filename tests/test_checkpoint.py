@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnntoolbox import cnntrain
+from cnntoolbox import cnntrain, parallel
+from cnntoolbox.__main__ import main
+from cnntoolbox.matfile import loadmat
 from cnntoolbox.checkpoint import Checkpoint, CheckpointError, interrupted_message, load_checkpoint
 
-from helpers import random_net
+from helpers import assert_same_net, random_net
 
 TESTS = str(Path(__file__).resolve().parent)
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -142,16 +144,32 @@ def test_resume_in_process_with_given_permutations(tmp_path):
         assert value.tobytes() == _result(resumed)[name].tobytes(), name
 
 
-def test_a_finished_checkpoint_returns_the_same_net(tmp_path, capsys):
+@pytest.mark.parametrize("parts", [None, 2])
+def test_a_finished_checkpoint_returns_the_same_net(tmp_path, capsys, monkeypatch, parts):
+    """Every field, also the last batch's a, d, fv, o, ... that the batch-parallel path joins."""
+    monkeypatch.setattr(parallel, "PARTS", parts)
     net, x, y = _data()
     opts = dict(OPTS, numepochs=2)
     path = tmp_path / "ck.npz"
+    uninterrupted = cnntrain(net, x, y, opts, rng=1, verbose=False)
     first = cnntrain(net, x, y, opts, rng=1, verbose=False, checkpoint=path)
-    again = cnntrain(net, x, y, opts, rng=99, checkpoint=path)
+    again = cnntrain(net, x, y, opts, rng=1, checkpoint=path)
     assert "resumed from" in capsys.readouterr().out
-    for name, value in _result(first).items():
-        assert value.tobytes() == _result(again)[name].tobytes(), name
-    assert np.array_equal(first["o"], again["o"]) and first["L"] == again["L"]
+    assert "fvd" in uninterrupted and "d" in uninterrupted["layers"][1]
+    assert_same_net(uninterrupted, first)
+    assert_same_net(uninterrupted, again)
+
+
+def test_the_command_run_again_after_it_finished_saves_the_same_net(tmp_path, monkeypatch, capsys):
+    """Issue 14, item 4: the same --checkpoint --save command twice; the second save equals the first."""
+    monkeypatch.setattr(parallel, "PARTS", 2)
+    command = ["train", "--limit", "100", "--layers", "2c5-2s", "--epochs", "2", "--quiet",
+               "--checkpoint", str(tmp_path / "ck.npz"), "--save", str(tmp_path / "b.mat")]
+    assert main(command) == 0
+    first = loadmat(tmp_path / "b.mat")["cnn"]
+    assert main(command) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert_same_net(first, loadmat(tmp_path / "b.mat")["cnn"])
 
 
 @pytest.fixture(scope="module")
