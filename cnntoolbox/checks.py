@@ -98,8 +98,14 @@ def check_x(x):
     """Check a batch of images and return it as float64 of shape (rows, cols, m).
 
     A single 2-D image is accepted as a batch of one (m = 1); Matlab would
-    drop that trailing singleton dimension and then fail.
+    drop that trailing singleton dimension and then fail.  Integer images
+    (MNIST's uint8) are refused: the toolbox's example divides them by 255
+    first, and raw 0..255 values saturate the sigmoid of the first layer.
     """
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer) and x.size:
+        raise ValueError(
+            f"x is {x.dtype} in {x.min()}..{x.max()}; the toolbox's example divides by 255: "
+            f"pass x / 255 (or x.astype(float) if you mean the raw values)")
     x = as_array(x, "x", copy=False)
     if x.ndim == 2:
         x = x[:, :, np.newaxis]

@@ -63,7 +63,8 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
         and the batch.
     checkpoint.CheckpointError
         When the checkpoint is damaged, or was made for other data, opts
-        (``alpha``, ``batchsize``) or another net.
+        (``alpha``, ``batchsize``), another net or other initial weights, or
+        from another seed of ``rng``.
     """
     alpha, batchsize, numepochs = check_opts(opts)
     x = check_x(x)
@@ -75,10 +76,12 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
     numbatches = m // batchsize
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable, got {type(progress).__name__}")
+    seeded = rng is not None and kk is None               # the caller chose the permutations' source
     rng = as_rng(rng)
     first, rL = 0, []
     if checkpoint is not None:
-        saver = Checkpoint(checkpoint, x, y, (alpha, batchsize, numepochs), stacked)
+        saver = Checkpoint(checkpoint, x, y, (alpha, batchsize, numepochs), stacked,
+                           rng if seeded else None)
         first, rL, rng = saver.resume(stacked, rng)
         if verbose and first:
             print(f"resumed from {saver.path} after epoch {first}/{numepochs}")

@@ -28,12 +28,15 @@ def command_starting():
 
 
 def _interrupted(signum, frame):
-    print(f"\n{PROG}: interrupted", file=sys.stderr)
-    raise SystemExit(130)
+    # Ends the process here: an exception raised inside an import would reach
+    # C code that turns it into an ImportError (numpy's does).  Nothing has
+    # been written yet that would need flushing or cleaning up.
+    os.write(sys.stderr.fileno(), f"\n{PROG}: interrupted\n".encode())
+    os._exit(130)
 
 
 def install():
-    """Ctrl-C ends the process with one line on stderr and status 130 (main thread only)."""
+    """Ctrl-C ends the process at once with one line on stderr and status 130 (main thread only)."""
     if threading.current_thread() is threading.main_thread() \
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted)

@@ -205,6 +205,47 @@ def test_a_checkpoint_of_other_opts_or_net_is_refused(one_epoch):
              r"made for the net i-3c3-2s-4c3, not i-3c3-2s-5c3")
 
 
+def test_a_checkpoint_of_another_seed_or_initial_net_is_refused(one_epoch):
+    path, net, x, y = one_epoch                                   # made with rng=0
+    opts = dict(OPTS, numepochs=2)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"was made with the random generator of seed 0, "
+                                              r"not the random generator of seed 1; resume with "
+                                              r"the same seed \(--seed, rng\)"):
+        cnntrain(net, x, y, opts, rng=1, verbose=False, checkpoint=path)
+    drawn = np.random.default_rng(0)
+    drawn.random()
+    with pytest.raises(CheckpointError, match=r"seed 0 in another state, not the random "
+                                              r"generator of seed 0"):
+        cnntrain(net, x, y, opts, rng=drawn, verbose=False, checkpoint=path)
+    other, _, _ = random_net(SPEC, ROWS, COLS, M, ONUM, seed=SEED + 1)
+    _refused(path, other, x, y, opts, r"was made from other initial weights")
+    assert path.read_bytes() == before
+
+
+def test_the_command_refuses_a_checkpoint_of_another_seed(tmp_path, capsys):
+    command = ["train", "--limit", "100", "--layers", "2c5-2s", "--quiet",
+               "--checkpoint", str(tmp_path / "ck.npz")]
+    assert main(command + ["--seed", "3"]) == 0
+    assert main(command + ["--seed", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cnntoolbox: error: checkpoint ") and len(err.splitlines()) == 1
+    assert "was made with the random generator of seed 3, not the random generator of seed 4" in err
+
+
+@pytest.mark.parametrize("content", [b"\x80\x04garbage" + bytes(range(256)), b"PK\x03\x04 cut",
+                                     "object array"])
+def test_a_garbage_checkpoint_is_not_a_checkpoint_and_never_unpickled(tmp_path, content):
+    path = tmp_path / "ck.npz"
+    if content == "object array":
+        np.savez(path, meta=np.array([{"epochs": 1}], dtype=object))   # pickled inside the zip
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a cnntoolbox checkpoint") as info:
+        load_checkpoint(path)
+    assert "allow_pickle" not in str(info.value)
+
+
 def test_a_damaged_checkpoint_is_refused(one_epoch, tmp_path):
     path, net, x, y = one_epoch
     raw = path.read_bytes()

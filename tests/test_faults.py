@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,12 +135,21 @@ def test_overlapping_trainings_leave_the_blas_threads_as_they_were():
     assert threads["after"] == threads["before"], threads
 
 
+def _before_the_handler(err):
+    """A traceback of a Ctrl-C that came before ``cnntoolbox.interrupt.install`` ran."""
+    files = re.findall(r'File "([^"]+)"', err)
+    ours = [name for name in files if "cnntoolbox" in name]
+    return ("Traceback" in err and not any("numpy" in name or "scipy" in name for name in files)
+            and all(name.endswith(("__init__.py", "interrupt.py")) for name in ours))
+
+
 def test_ctrl_c_while_starting_up_prints_one_line_and_exits_130(tmp_path):
     """Ctrl-C at moments of the first half second: no traceback, exit status 130.
 
-    A SIGINT that lands while the interpreter itself still starts (before
-    it imports anything of the package, possible on a loaded machine) is
-    Python's affair; such a run is not counted, and most runs must count.
+    A SIGINT that lands while the interpreter itself still starts, before
+    the package's first line installs the handler (tens of milliseconds,
+    more on a loaded machine), is Python's affair: such a run is not
+    counted, and most runs must count.
     """
     command = [sys.executable, "-m", "cnntoolbox", "train", "--limit", "100", "--layers", "2c5-2s",
                "--quiet"]
@@ -154,9 +164,27 @@ def test_ctrl_c_while_starting_up_prints_one_line_and_exits_130(tmp_path):
         finally:
             process.kill()
             process.wait()
-        if "Traceback" in err and not any(name in err for name in ("cnntoolbox", "numpy", "scipy")):
-            continue                                  # interrupted before the package's import began
+        if _before_the_handler(err):
+            continue
         counted += 1
         assert process.returncode == 130, (delay, err)
         assert err.strip() == "cnntoolbox: interrupted", (delay, err)
     assert counted >= 3, "the interpreter's start-up took most of the half second; nothing tested"
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_integer_images_are_refused_with_the_division_by_255(dtype):
+    """Raw uint8 MNIST saturates the first layer's sigmoid; the toolbox divides by 255 first."""
+    from cnntoolbox import cnnff, cnnsetup, cnntest
+
+    net, x, y = random_net("2c3-2s", 10, 10, 4, 2, seed=0)
+    raw = np.round(x * 255).astype(dtype)
+    message = (rf"x is {np.dtype(dtype)} in {raw.min()}\.\.{raw.max()}; the toolbox's example "
+               r"divides by 255: pass x / 255 \(or x\.astype\(float\) if you mean the raw values\)")
+    for call in (lambda: cnnsetup({"layers": net["layers"]}, raw, y),
+                 lambda: cnntrain(net, raw, y, {"alpha": 1.0, "batchsize": 2, "numepochs": 1},
+                                  verbose=False),
+                 lambda: cnnff(net, raw), lambda: cnntest(net, raw, y)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert np.array_equal(cnnff(net, raw / 255)["o"], cnnff(net, raw.astype(float) / 255)["o"])
