@@ -19,24 +19,27 @@ LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
 
 #: Per-layer fields that hold one entry per map: maps and deltas ``a{j}``, ``d{j}``.
 MAP_FIELDS = ("a", "d")
-#: Per-layer fields that hold one kernel per pair of maps ``k{i}{j}``, ``dk{i}{j}``.
-KERNEL_FIELDS = ("k", "dk")
-#: Per-layer fields that hold one number per map ``b{j}``, ``db{j}``.
-BIAS_FIELDS = ("b", "db")
+#: Per-layer fields that hold one kernel per pair of maps ``k{i}{j}``, ``dk{i}{j}``
+#: (and the opt-in momentum velocity ``vk{i}{j}``).
+KERNEL_FIELDS = ("k", "dk", "vk")
+#: Per-layer fields that hold one number per map ``b{j}``, ``db{j}`` (and the velocity ``vb{j}``).
+BIAS_FIELDS = ("b", "db", "vb")
 #: Top-level arrays of the net.
-ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb")
+ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb", "vffW", "vffb")
 #: Top-level fields of shape (rows, m) or (onum, fvnum).
-MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW")
+MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW", "vffW")
 #: Top-level fields of shape (onum, 1).
-COLUMN_FIELDS = ("ffb", "dffb")
+COLUMN_FIELDS = ("ffb", "dffb", "vffb")
 #: Top-level fields that hold one column per sample of the last batch.
 SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od")
 #: Top-level fields that sum over the samples of a batch (gradients and loss).
 GRADIENT_FIELDS = ("dffW", "dffb", "L")
 #: The weights: what ``cnnapplygrads`` changes.
 WEIGHT_FIELDS = ("k", "b", "ffW", "ffb")
-#: Fields of the training options struct ``opts``.
-OPTS_FIELDS = ("alpha", "batchsize", "numepochs")
+#: The momentum velocity of each weight (opt-in: only with ``opts["momentum"]``).
+VELOCITY_FIELDS = {"k": "vk", "b": "vb", "ffW": "vffW", "ffb": "vffb"}
+#: Fields of the training options struct ``opts`` (the last two are opt-in).
+OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay")
 
 #: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
 DEFAULT_LAYERS = "6c5-2s-12c5-2s"
