@@ -5,7 +5,9 @@ port keeps them as Python dict keys.  This module names them once, grouped
 by the shape they hold, and reads and writes the short layer spec used by
 the command line and in messages (``"6c5-2s-12c5-2s"``: ``NcK`` is a
 convolution layer of N maps with K x K kernels, ``Ns`` a subsampling layer
-of scale N; the input layer ``i`` comes first and may be left out).
+of scale N; the input layer ``i`` comes first and may be left out; the
+opt-in kinds are ``NcKr``, ``NcKt``, ``NcKl`` and ``Nm``, see
+:func:`parse_layers`).
 """
 
 import re
@@ -44,8 +46,13 @@ OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay")
 #: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
 DEFAULT_LAYERS = "6c5-2s-12c5-2s"
 
-_CONV = re.compile(r"(\d+)c(\d+)")
-_SUB = re.compile(r"(\d+)s")
+#: Suffix of a 'c' part of the spec -> its "activation" (no suffix: the original's sigmoid).
+ACTIVATION_SUFFIXES = {"r": "relu", "t": "tanh", "l": "linear"}
+#: Letter of an 's' part of the spec -> its "method" ("s": the original's mean).
+POOL_LETTERS = {"s": "mean", "m": "max"}
+
+_CONV = re.compile(r"(\d+)c(\d+)([rtl]?)")
+_SUB = re.compile(r"(\d+)([sm])")
 
 
 def parse_layers(spec):
@@ -54,9 +61,17 @@ def parse_layers(spec):
     Parameters
     ----------
     spec : str
-        Parts joined by ``-``: ``NcK`` for a convolution layer with N output
-        maps and K x K kernels, ``Ns`` for a subsampling layer of scale N;
-        a leading ``i`` may be written.
+        Parts joined by ``-``, any number in any order after an optional
+        leading ``i``:
+
+        - ``NcK``: a convolution layer with N output maps and K x K kernels
+          and the original's sigmoid; ``NcKr``, ``NcKt``, ``NcKl`` the same
+          with ``"activation"`` ``"relu"``, ``"tanh"``, ``"linear"``;
+        - ``Ns``: a subsampling layer of scale N (the original's mean);
+          ``Nm`` the same with ``"method": "max"``.
+
+        The original's kinds get no ``activation``/``method`` key, so
+        ``"6c5-2s-12c5-2s"`` is exactly the toolbox's net.
 
     Returns
     -------
@@ -69,7 +84,7 @@ def parse_layers(spec):
     TypeError
         ``spec`` is not a string.
     ValueError
-        A part of the spec that is neither form, a zero size, or no layers.
+        A part of the spec that is none of these forms, a zero size, or no layers.
     """
     if not isinstance(spec, str):
         raise TypeError(f"layers spec must be a string like {DEFAULT_LAYERS!r}")
@@ -81,12 +96,17 @@ def parse_layers(spec):
         conv, sub = _CONV.fullmatch(part), _SUB.fullmatch(part)
         if conv and int(conv[1]) > 0 and int(conv[2]) > 0:
             layers.append({"type": "c", "outputmaps": int(conv[1]), "kernelsize": int(conv[2])})
+            if conv[3]:
+                layers[-1]["activation"] = ACTIVATION_SUFFIXES[conv[3]]
         elif sub and int(sub[1]) > 0:
             layers.append({"type": "s", "scale": int(sub[1])})
+            if sub[2] != "s":
+                layers[-1]["method"] = POOL_LETTERS[sub[2]]
         else:
             raise ValueError(
-                f"layers spec {spec!r}: cannot read {part!r} (expected NcK for a"
-                f" convolution layer or Ns for a subsampling layer, e.g. {DEFAULT_LAYERS!r})")
+                f"layers spec {spec!r}: cannot read {part!r} (expected NcK for a convolution "
+                f"layer, NcKr/NcKt/NcKl for relu/tanh/linear, Ns for mean pooling or Nm for "
+                f"max pooling, e.g. {DEFAULT_LAYERS!r} or '6c5r-2m-12c5r-2m')")
     if len(layers) == 1:
         raise ValueError(f"layers spec {spec!r} has no layers")
     return layers
@@ -104,7 +124,8 @@ def format_layers(layers, with_input=False):
     """The inverse of :func:`parse_layers`: ``net.layers`` -> ``"6c5-2s-12c5-2s"``.
 
     Any list of layer dicts is described, also an invalid one (for
-    messages): a missing number prints as ``None``, an unknown type as itself.
+    messages): a missing number prints as ``None``, an unknown type as
+    itself, an unknown activation or method in brackets (``6c5(swish)``).
 
     Parameters
     ----------
@@ -112,13 +133,19 @@ def format_layers(layers, with_input=False):
     with_input : bool
         Write the input layer too (``"i-6c5-2s"``).
     """
+    suffixes = {name: letter for letter, name in ACTIVATION_SUFFIXES.items()}
+    letters = {name: letter for letter, name in POOL_LETTERS.items()}
     parts = []
     for layer in layers:
         kind = layer.get("type")
         if kind == "c":
-            parts.append(f"{_number(layer.get('outputmaps'))}c{_number(layer.get('kernelsize'))}")
+            activation = layer.get("activation", "sigm")
+            suffix = "" if activation == "sigm" else suffixes.get(activation, f"({activation})")
+            parts.append(f"{_number(layer.get('outputmaps'))}c{_number(layer.get('kernelsize'))}"
+                         f"{suffix}")
         elif kind == "s":
-            parts.append(f"{_number(layer.get('scale'))}s")
+            method = layer.get("method", "mean")
+            parts.append(f"{_number(layer.get('scale'))}{letters.get(method, f's({method})')}")
         elif kind != "i" or with_input:
             parts.append(str(kind))
     return "-".join(parts)
