@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from .cnnbp import bp
 from .cnnff import ff
-from .netfields import GRADIENT_FIELDS, SAMPLE_FIELDS
+from .netfields import GRADIENT_FIELDS, OUTPUT, SAMPLE_FIELDS, SPEC_FIELDS
 
 #: Fewest samples a part gets; smaller batches run in one piece.
 MIN_PART = 8
@@ -83,7 +83,7 @@ class BatchParallel:
 
         Parameters
         ----------
-        x : ndarray, shape (rows, cols, m)
+        x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         y : ndarray, shape (onum, m)
         """
         if self.count == 1:
@@ -92,9 +92,9 @@ class BatchParallel:
             return
         m = y.shape[1]
         bounds = np.linspace(0, m, self.count + 1).astype(int)
-        jobs = [self._pool.submit(_ffbp, part, x[:, :, start:end], y[:, start:end], m)
+        jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m)
                 for part, start, end in zip(self.parts[1:], bounds[1:-1], bounds[2:])]
-        _ffbp(self.parts[0], x[:, :, :bounds[1]], y[:, :bounds[1]], m)
+        _ffbp(self.parts[0], x[..., :bounds[1]], y[:, :bounds[1]], m)
         for job in jobs:
             job.result()
         first, rest = self.parts[0], self.parts[1:]
@@ -122,9 +122,11 @@ class BatchParallel:
 def _share_weights(net):
     """A stacked net for one part: its own layer dicts, the same weight arrays."""
     part = {"ffW": net["ffW"], "ffb": net["ffb"], "layers": []}
+    if OUTPUT in net:
+        part[OUTPUT] = net[OUTPUT]
     for layer in net["layers"]:
         part["layers"].append({key: value for key, value in layer.items()
-                               if key in ("type", "outputmaps", "kernelsize", "scale", "k", "b")})
+                               if key in SPEC_FIELDS or key in ("k", "b")})
     return part
 
 
