@@ -11,7 +11,8 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   (arrays of the net like the others);
 * ``meta``: a JSON text with the number of epochs done, the opts (``alpha``,
   ``batchsize``; ``alphas``, the rate of every epoch, when they differ;
-  ``momentum`` when it is used), the layer
+  ``momentum`` when it is used), the net's ``output`` when it is not the
+  original's, the layer
   specs, a fingerprint (BLAKE2b) and the shapes of ``x`` and ``y``, and the
   state of the generator that draws the permutations
   (``bit_generator.state``).
@@ -40,7 +41,7 @@ import zipfile
 
 import numpy as np
 
-from .netfields import SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
+from .netfields import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
@@ -96,6 +97,7 @@ class Checkpoint:
             self.opts["momentum"] = momentum
         self.layers = [{key: layer[key] for key in SPEC_FIELDS if key in layer}
                        for layer in stacked["layers"]]
+        self.output = stacked.get(OUTPUT, OUTPUTS[0])
         self.data = {"fingerprint": data_fingerprint(x, y),
                      "x": list(x.shape), "y": list(y.shape)}
 
@@ -140,6 +142,8 @@ class Checkpoint:
         meta = {"format": FORMAT, "version": VERSION, "epochs": epochs,
                 "numepochs": self.numepochs, "opts": self.opts, "layers": self.layers,
                 "data": self.data, "rng": rng.bit_generator.state}
+        if self.output != OUTPUTS[0]:
+            meta[OUTPUT] = self.output
         arrays = _net_arrays(stacked)
         arrays["rL"] = np.array(rL, dtype=np.float64)
         write_atomic(self.path, meta, arrays)
@@ -170,6 +174,10 @@ class Checkpoint:
                 f"{where} was made with the learning rates {rates!r} for its {done} epochs, not "
                 f"{now!r} (opts['alpha'], opts['alpha_decay']); resume with the same opts or "
                 f"use another checkpoint path")
+        if saved[OUTPUT] != self.output:
+            raise CheckpointError(
+                f"{where} was made for a net with net['{OUTPUT}'] = {saved[OUTPUT]!r}, not "
+                f"{self.output!r}; use another checkpoint path")
         if saved["layers"] != self.layers:
             raise CheckpointError(
                 f"{where} was made for the net {format_layers(saved['layers'], with_input=True)}, not "
@@ -220,6 +228,7 @@ def load_checkpoint(path):
                              f"expected {FORMAT!r} version {VERSION}")
         saved = {field: meta[field] for field in
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
+        saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
         saved["rL"] = arrays.pop("rL")
         if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
             raise ValueError(f"epochs {saved['epochs']!r}")

@@ -163,3 +163,17 @@ def test_cnnapplygrads_takes_one_alpha_and_checks_the_velocity():
         cnnapplygrads(bad, {"alpha": 1.0, "momentum": 0.5})
     assert np.array_equal(cnnapplygrads(dict(net, vffW=np.zeros((2, 2))), {"alpha": 1.0})["ffW"],
                           cnnapplygrads(net, {"alpha": 1.0})["ffW"])
+
+
+def test_a_checkpoint_of_another_output_or_layer_kind_is_refused(tmp_path):
+    net, x, y = random_net(SPEC, ROWS, COLS, M, ONUM, seed=8)
+    y = y / y.sum(axis=0)                    # probabilities, as softmax needs
+    path = tmp_path / "ck.npz"
+    opts = dict(OPTS, numepochs=2)
+    cnntrain(dict(net, output="softmax"), x, y, opts, rng=0, verbose=False, checkpoint=path)
+    with pytest.raises(CheckpointError, match=r"net\['output'\] = 'softmax', not 'sigm'"):
+        cnntrain(net, x, y, opts, rng=0, verbose=False, checkpoint=path)
+    relu = dict(net, output="softmax", layers=[dict(layer) for layer in net["layers"]])
+    relu["layers"][1]["activation"] = "relu"
+    with pytest.raises(CheckpointError, match=r"made for the net i-3c3-2s-4c3, not i-3c3r-2s-4c3"):
+        cnntrain(relu, x, y, opts, rng=0, verbose=False, checkpoint=path)
