@@ -25,7 +25,8 @@ torch = pytest.importorskip(
     "torch", reason="torch is not installed; it is the independent reference for momentum and "
                     "schedules (pip install torch --index-url https://download.pytorch.org/whl/cpu)")
 
-from cnntoolbox import cnntrain  # noqa: E402
+from cnntoolbox import cnnsetup, cnntrain  # noqa: E402
+from cnntoolbox.netfields import parse_layers  # noqa: E402
 
 from helpers import max_rel_error, random_net  # noqa: E402
 
@@ -36,6 +37,11 @@ RTOL = 1e-12
 M, ONUM, BATCH, EPOCHS = 40, 4, 8, 3
 #: (spec, rows, cols): the MNIST net's kinds of layer on small inputs.
 NETS = [("3c3-2s-4c3-2s", 14, 14), ("2c5-2s", 12, 16), ("2s-3c3-2s-2c2", 16, 16)]
+#: (spec, rows, cols, channels, output): the opt-in kinds (README, "Beyond the original").
+KINDS = [("3c3r-2m-4c3r-2m", 14, 14, 3, "softmax"),
+         ("2c3t-3c3l-2s-2c2", 12, 12, 2, "sigm"),
+         ("2m-2s-3c3r-2c2t", 16, 16, 3, "softmax"),
+         ("3c3l-2m-2m-2c1", 14, 18, 1, "softmax")]
 
 
 def _orders(seed):
@@ -63,16 +69,32 @@ def _ours(net, velocity=False):
             "k": [layer[prefix + "k"] for layer in conv], "b": [layer[prefix + "b"] for layer in conv]}
 
 
+def _kinds_net(spec, rows, cols, channels, output, seed):
+    """A set-up net of the opt-in kinds, x (rows, cols, channels, m) and labels that sum to 1."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((rows, cols, channels, M))
+    y = rng.random((ONUM, M))
+    y /= y.sum(axis=0)
+    net = {"layers": parse_layers(spec), "output": output}
+    net = cnnsetup(net, x, y, rng=rng)
+    for layer in net["layers"]:              # biases away from 0, so that relu cuts somewhere
+        if layer["type"] == "c":
+            layer["b"] = list(rng.uniform(-0.3, 0.3, len(layer["b"])))
+    return net, x, y
+
+
 def _torch_run(net, x, y, kk, alphas, momentum, step):
     """Train the torch peer batch by batch; ``step(params, grads, alpha, state)`` updates in place."""
     params = torch_peer.params_from_net(net)
     flat = torch_peer.parameters(params)
     tx, ty = torch_peer.x_to_torch(x), torch_peer.y_to_torch(y)
+    output = net.get("output", "sigm")
     state, losses = {}, []
     for order, alpha in zip(kk, alphas):
         for start in range(0, M, BATCH):
             idx = torch.as_tensor(order[start:start + BATCH])
-            L = torch_peer.loss(torch_peer.forward(params, net["layers"], tx[idx]), ty[idx])
+            o = torch_peer.forward(params, net["layers"], tx[idx], output)
+            L = torch_peer.loss(o, ty[idx], output)
             grads = torch.autograd.grad(L, flat)
             with torch.no_grad():
                 step(flat, grads, alpha, state)
@@ -96,9 +118,13 @@ def _rl(losses):
     return np.array(rl)
 
 
-@pytest.mark.parametrize("spec, rows, cols", NETS)
-def test_momentum_and_decay_agree_with_torch(spec, rows, cols):
-    net, x, y = random_net(spec, rows, cols, M, ONUM, seed=21)
+@pytest.mark.parametrize("spec, rows, cols, channels, output",
+                         [(*net, 1, None) for net in NETS] + KINDS)
+def test_momentum_and_decay_agree_with_torch(spec, rows, cols, channels, output):
+    if output is None:                       # the original's kinds, one channel, 3-D x
+        net, x, y = random_net(spec, rows, cols, M, ONUM, seed=21)
+    else:
+        net, x, y = _kinds_net(spec, rows, cols, channels, output, seed=21)
     kk, mu, alpha, decay = _orders(1), 0.9, 0.8, 0.5
     ours = cnntrain(net, x, y, {"alpha": alpha, "alpha_decay": decay, "momentum": mu,
                                 "batchsize": BATCH, "numepochs": EPOCHS}, kk=kk, verbose=False)
@@ -114,8 +140,8 @@ def test_momentum_and_decay_agree_with_torch(spec, rows, cols):
     assert error <= RTOL, f"velocity {where}: {error:.2e}"
     error, where = max_rel_error(_rl(losses), ours["rL"])
     assert error <= RTOL, f"rL: {error:.2e}"
-    moved, _ = max_rel_error(_ours(net), _ours(ours))
-    assert moved > 0.01                                      # the weights did move
+    for field in ("ffW", "k"):                             # the weights did move
+        assert max_rel_error(_ours(net)[field], _ours(ours)[field])[0] > 0.01, field
 
 
 def test_constant_rate_momentum_agrees_with_torch_sgd():
