@@ -177,3 +177,66 @@ def test_a_checkpoint_of_another_output_or_layer_kind_is_refused(tmp_path):
     relu["layers"][1]["activation"] = "relu"
     with pytest.raises(CheckpointError, match=r"made for the net i-3c3-2s-4c3, not i-3c3r-2s-4c3"):
         cnntrain(relu, x, y, opts, rng=0, verbose=False, checkpoint=path)
+
+
+def _every_key_net(seed=9):
+    """A net with every opt-in key, trained 2 epochs with momentum: 3 channels, relu, tanh,
+    linear, max and mean pooling, 'c' after 'c', softmax, velocities."""
+    from cnntoolbox import cnnsetup
+    from cnntoolbox.netfields import parse_layers
+
+    rng = np.random.default_rng(seed)
+    x = rng.random((14, 14, 3, 16))
+    y = np.eye(3)[:, rng.integers(0, 3, 16)]
+    net = {"layers": parse_layers("3c3r-2m-3c2t-2c2l-2s-2c1"), "output": "softmax"}
+    net = cnnsetup(net, x, y, rng=rng)
+    opts = {"alpha": [0.5, 0.25], "momentum": 0.9, "batchsize": 8, "numepochs": 2}
+    return cnntrain(net, x, y, opts, rng=rng, verbose=False), x, y, opts
+
+
+@pytest.mark.parametrize("fmt", ["7", "7.3"])
+def test_every_new_key_and_velocity_round_trips_through_both_mat_formats(fmt, tmp_path):
+    from test_matfile import assert_identical
+
+    from cnntoolbox.compare import compare
+    from cnntoolbox.matfile import as_net, loadmat, savemat
+
+    net, x, y, opts = _every_key_net()
+    opts = dict(opts, alpha_decay=0.5, alpha=0.5)
+    savemat(tmp_path / "net.mat", {"cnn": net, "opts": opts}, format=fmt)
+    again = loadmat(tmp_path / "net.mat")
+    assert_identical(as_net(net), again["cnn"], "cnn")
+    assert again["opts"]["momentum"] == 0.9 and again["opts"]["alpha_decay"] == 0.5
+    assert again["cnn"]["output"] == "softmax" and again["cnn"]["layers"][1]["activation"] == "relu"
+    assert len(again["cnn"]["layers"][1]["vk"]) == 3 and again["cnn"]["vffb"].shape == (3, 1)
+    assert compare(net, again["cnn"]).passed
+    # compare sees a velocity, an activation and the output that differ
+    broken = as_net(again["cnn"])
+    broken["layers"][3]["vk"][1][0] = broken["layers"][3]["vk"][1][0] + 1e-6
+    broken["layers"][1] = dict(broken["layers"][1], activation="tanh")
+    broken["output"] = "sigm"
+    result = compare(net, broken)
+    assert {row.name for row in result.failures} >= {"layers{4}.vk", "layers{2}.activation", "output"}
+    # the loaded net and opts train on, exactly as the original objects do
+    more = dict(opts, numepochs=1)
+    kk = [np.arange(16)]
+    a = cnntrain(net, x, y, more, kk=kk, verbose=False)
+    b = cnntrain(again["cnn"], x, y, again["opts"] | {"numepochs": 1}, kk=kk, verbose=False)
+    assert _weights(a) == _weights(b)
+
+
+def test_resume_of_a_net_with_every_new_key_is_bit_identical(tmp_path):
+    net, x, y, opts = _every_key_net()
+    opts = dict(opts, alpha=[0.5, 0.3, 0.2, 0.1], numepochs=4)
+    full = cnntrain(net, x, y, opts, rng=3, verbose=False)
+    path = tmp_path / "ck.npz"
+
+    def stop(epoch, batch, numbatches, rl):
+        if epoch == 3:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        cnntrain(net, x, y, opts, rng=3, verbose=False, progress=stop, checkpoint=path)
+    assert load_checkpoint(path)["output"] == "softmax"
+    resumed = cnntrain(net, x, y, opts, rng=3, verbose=False, checkpoint=path)
+    assert _weights(resumed) == _weights(full)
