@@ -71,3 +71,18 @@ def test_bad_opt_in_options_exit_2_with_one_line(argv, words, capsys):
     assert main(["train", "--quiet", *argv]) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1, err
+
+
+def test_compare_kinds_prints_both_rows():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, str(root / "bench" / "compare_kinds.py"), "--limit", "100"],
+                         capture_output=True, text=True, timeout=600, cwd=root)
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == 2 and "`6c5-2s-12c5-2s` | sigm | 1 |" in rows[0]
+    assert "`6c5r-2m-12c5r-2m` | softmax | 0.1 |" in rows[1]
+    assert all(re.search(r"\| \d+\.\d\d% \| \d+\.\d \| \d+\.\d \|$", row) for row in rows)
