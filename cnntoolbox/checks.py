@@ -95,14 +95,34 @@ def as_rng(rng):
                           f"Generator, got {rng!r} ({error})") from None
 
 
-def check_x(x):
+def check_x(x, y=None):
     """Check a batch of images and return it as float64, (rows, cols, m) or (rows, cols, channels, m).
 
     A single 2-D image is accepted as a batch of one (m = 1); Matlab would
     drop that trailing singleton dimension and then fail.  A 4-D ``x`` is an
     input with channels (README, "Beyond the original"); a 3-D one has one
-    channel, as in the original.  The batch is always the last axis.
+    channel, as in the original.  The batch is always the last axis.  A 2-D
+    ``x`` whose first dimension is the number of samples the labels ``y``
+    hold (their columns, or their rows when they have several columns) is
+    Python's one-image-per-row layout (m, pixels) and is refused with the fix.
+    Integer images (MNIST's uint8) are refused: the toolbox's example divides
+    them by 255 first, and raw 0..255 values saturate the sigmoid of the
+    first layer.
     """
+    shape = _shape(x)          # before any conversion: a (60000, 784) x is not copied
+    if len(shape) == 2 and shape[0] > 1 and shape[0] in _sample_counts(y):
+        m, pixels = shape
+        side = int(np.sqrt(pixels))
+        rows, cols = (side, side) if side * side == pixels else ("rows", "cols")
+        raise ValueError(
+            f"x has shape {shape}, one image per row (m, pixels) for the {m} samples of y; "
+            f"the toolbox's layout is (rows, cols, m): pass "
+            f"x.T.reshape({rows}, {cols}, -1, order=\"F\") (as test_example_CNN.m's "
+            f"reshape(train_x', {rows}, {cols}, m))")
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer) and x.size:
+        raise ValueError(
+            f"x is {x.dtype} in {x.min()}..{x.max()}; the toolbox's example divides by 255: "
+            f"pass x / 255 (or x.astype(float) if you mean the raw values)")
     x = as_array(x, "x", copy=False)
     if x.ndim == 2:
         x = x[:, :, np.newaxis]
@@ -133,6 +153,9 @@ def check_y(y, m, onum=None):
         y = y[:, np.newaxis]
     if y.ndim != 2:
         raise ValueError(f"y must be 2-D (onum, m), got shape {y.shape}")
+    if y.shape[1] != m and y.shape[0] == m:
+        raise ValueError(f"y has shape {y.shape}, one row per sample (m, onum); the toolbox's "
+                         f"layout is (onum, m), one column per sample: pass y.T")
     if y.shape[1] != m:
         raise ValueError(f"y has {y.shape[1]} columns but x has m = {m} samples")
     if onum is not None and y.shape[0] != onum:
@@ -140,6 +163,22 @@ def check_y(y, m, onum=None):
     if y.shape[0] == 0:
         raise ValueError("y has no rows (onum == 0)")
     return y
+
+
+def _shape(value):
+    """``numpy.shape`` of an array-like, () for ragged nested lists (``as_array`` names those)."""
+    try:
+        return np.shape(value)
+    except ValueError:
+        return ()
+
+
+def _sample_counts(y):
+    """The sample counts labels of ``y``'s shape could hold: its columns, or its rows if it has several columns."""
+    shape = _shape(y)
+    if len(shape) != 2:
+        return set()
+    return {shape[1]} | ({shape[0]} if shape[1] > 1 else set())
 
 
 def check_layers(layers):
@@ -247,23 +286,67 @@ def map_sizes(specs, rows, cols, channels=1):
 
 
 def check_opts(opts):
-    """Check training options and return (alpha, batchsize, numepochs).
+    """Check training options and return (alphas, batchsize, numepochs, momentum).
 
     Parameters
     ----------
     opts : dict
-        ``alpha`` (learning rate, float), ``batchsize`` and ``numepochs``
-        (positive integers; integer-valued floats accepted).
+        ``alpha``, ``batchsize`` and ``numepochs`` (positive integers;
+        integer-valued floats accepted), and the opt-in keys:
+
+        - ``alpha``: the learning rate (a float, as in the original), or a
+          sequence of ``numepochs`` floats, one per epoch;
+        - ``alpha_decay``: a positive float; the rate of each epoch is the
+          previous epoch's times ``alpha_decay`` (with a float ``alpha`` only);
+        - ``momentum``: a float in [0, 1) (see ``check_momentum``).
+
+    Returns
+    -------
+    alphas : tuple of float
+        The learning rate of each of the ``numepochs`` epochs:
+        ``alpha``, ``alpha * alpha_decay``, ``(alpha * alpha_decay) * alpha_decay``, ...
+        (one rounding per epoch, as multiplying after each epoch does).
+    batchsize, numepochs : int
+    momentum : float
+        0.0 when ``opts`` has no ``momentum``.
     """
     if not isinstance(opts, dict):
         raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
     for field in ("alpha", "batchsize", "numepochs"):
         if field not in opts:
             raise ValueError(f"opts has no '{field}'")
-    alpha = as_float(opts["alpha"], "opts['alpha']")
     batchsize = as_int(opts["batchsize"], "opts['batchsize']")
     numepochs = as_int(opts["numepochs"], "opts['numepochs']")
-    return alpha, batchsize, numepochs
+    alpha = opts["alpha"]
+    if isinstance(alpha, (list, tuple)) or isinstance(alpha, np.ndarray) and alpha.size > 1:
+        if "alpha_decay" in opts:
+            raise ValueError("opts has both 'alpha_decay' and a sequence of per-epoch 'alpha'; "
+                             "give one of them")
+        alphas = tuple(as_float(value, f"opts['alpha'][{e}]")
+                       for e, value in enumerate(np.ravel(np.asarray(alpha, dtype=object))))
+        if len(alphas) != numepochs:
+            raise ValueError(f"opts['alpha'] holds {len(alphas)} per-epoch rates but "
+                             f"opts['numepochs'] is {numepochs}")
+    else:
+        alphas, decay = [as_float(alpha, "opts['alpha']")], None
+        if "alpha_decay" in opts:
+            decay = as_float(opts["alpha_decay"], "opts['alpha_decay']")
+            if decay <= 0:
+                raise ValueError(f"opts['alpha_decay'] must be positive, got {decay!r}")
+        while len(alphas) < numepochs:      # alpha = alpha * alpha_decay after each epoch
+            alphas.append(alphas[-1] if decay is None else alphas[-1] * decay)
+        alphas = tuple(alphas)
+    return alphas, batchsize, numepochs, check_momentum(opts)
+
+
+def check_momentum(opts):
+    """``opts["momentum"]`` as a float in [0, 1); 0.0 when absent (plain gradient descent)."""
+    if "momentum" not in opts:
+        return 0.0
+    momentum = as_float(opts["momentum"], "opts['momentum']")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"opts['momentum'] must be in [0, 1), got {momentum!r}")
+    return momentum
 
 
 def check_weights(stacked, sizes):

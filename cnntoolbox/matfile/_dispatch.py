@@ -9,7 +9,7 @@ import os
 from .. import atomic
 from . import _mat5, _mat73_read, _mat73_write
 from ._values import Budget, MatFileError, canonical, check_name
-from .netshape import OPTS_FIELDS, as_net, as_opts, is_net
+from .netshape import OPTS_FIELDS, as_net, as_opts, is_net, toolbox_struct
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -104,6 +104,8 @@ def savemat(path, variables, format="7"):
     for name, value in variables.items():
         check_name(name, "variable name")
         values[name] = canonical(value, name)
+        if is_net(value):                    # the toolbox's field order and column of layers
+            values[name] = toolbox_struct(values[name])
     _check_path(path)
     path = os.fspath(path)
 
