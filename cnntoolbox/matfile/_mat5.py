@@ -9,7 +9,7 @@ import scipy.sparse
 from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
 
 from . import _mat5_scan
-from ._values import MatFileError, char_value, nest, numeric_value, subscripts
+from ._values import MatFileError, char_value, nest, numeric_value, sparse_value, subscripts
 
 
 def read(path, names, budget):
@@ -56,8 +56,11 @@ def read(path, names, budget):
     except Exception as error:  # noqa: BLE001 - scipy on untrusted bytes: struct.error, zlib.error...
         raise MatFileError(f"{path}: damaged or not a MAT-file ({type(error).__name__}: "
                            f"{error})") from None
-    return {name: to_python(value, name) for name, value in raw.items()
-            if not name.startswith("__")}
+    try:
+        return {name: to_python(value, name) for name, value in raw.items()
+                if not name.startswith("__")}
+    except MatFileError as error:
+        raise MatFileError(f"{path}: {error}") from None
 
 
 def variable_names(path):
@@ -110,7 +113,7 @@ def to_python(value, where):
     if scipy.sparse.issparse(value):
         if value.dtype.kind not in "bc":           # MATLAB's sparse class is double or logical
             value = value.astype(np.float64)
-        return scipy.sparse.csc_matrix(value)
+        return sparse_value(value, where)
     if value.dtype.kind == "U":
         return char_value(value.reshape(-1))
     if value.dtype.names is not None:

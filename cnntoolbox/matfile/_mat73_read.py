@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse
 
 from ._values import (DTYPE_OF_CLASS, MAX_DEPTH, MatFileError, char_value, nest, numeric_value,
-                      subscripts)
+                      sparse_value, subscripts)
 
 #: Most bytes an inflated dataset may hold per byte stored (zlib's best ratio is about 1032).
 _MAX_RATIO = 1100
@@ -300,9 +300,10 @@ class _Reader:
             ir = np.zeros(0, np.int64)
             values = np.zeros(0, DTYPE_OF_CLASS[cls])
         try:
-            return scipy.sparse.csc_matrix((values, ir, jc), shape=(nrows, jc.size - 1))
+            matrix = scipy.sparse.csc_matrix((values, ir, jc), shape=(nrows, jc.size - 1))
         except ValueError as error:
             raise MatFileError(f"{where}: a damaged sparse matrix ({error})") from None
+        return sparse_value(matrix, where)
 
 
     def attributes(self, oid, count, address, where):

@@ -117,6 +117,21 @@ def numeric_value(arr):
     return arr
 
 
+def sparse_value(matrix, where):
+    """A sparse matrix as a ``csc_matrix`` whose index arrays are checked in full.
+
+    scipy trusts them: a damaged one (``indptr`` decreasing, an index out of
+    range) loaded quietly and crashed the interpreter when printed or used
+    (a segmentation fault, found by fuzzing).
+    """
+    try:
+        matrix = scipy.sparse.csc_matrix(matrix)
+        matrix.check_format(full_check=True)
+    except ValueError as error:
+        raise MatFileError(f"{where}: a damaged sparse matrix ({error})") from None
+    return matrix
+
+
 def char_value(rows):
     """Python value of a char array given as a 1-D array or list of its row strings."""
     rows = [str(row) for row in rows]
