@@ -449,7 +449,7 @@ def _random_object(rng, h5, parent, name, pool):
         cls = "cell"
     elif kind == 17:                                 # nested bombs: cells of many shared refs
         inner = []
-        for i in range(rng.choice((4, 64, 600))):
+        for i in range(rng.choice((4, 64, 160))):
             cell = parent.create_dataset(f"{name}_{i}", shape=(1, 4096), dtype=h5py.ref_dtype,
                                          chunks=(1, 4096), compression="gzip")
             cell[0, :] = np.array([h5["#refs#"]["a"].ref] * 4096, dtype=h5py.ref_dtype)
