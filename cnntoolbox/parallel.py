@@ -55,11 +55,18 @@ class BatchParallel:
         A stacked net.  Its weight arrays are shared with the parts, so the
         weights must be updated in place (``cnnapplygrads.applygrads`` does).
     batchsize : int
+    parts : int, optional
+        Parts per batch, 1 to ``batchsize``; default one per core, each of at
+        least ``MIN_PART`` samples.
     """
 
-    def __init__(self, net, batchsize):
+    def __init__(self, net, batchsize, parts=None):
         self.net = net
-        self.count = max(1, min(core_count(), batchsize // MIN_PART))
+        if parts is None:
+            parts = max(1, min(core_count(), batchsize // MIN_PART))
+        elif not 1 <= parts <= batchsize:
+            raise ValueError(f"parts must be between 1 and the batch size {batchsize}, got {parts}")
+        self.count = parts
         self.parts = [_share_weights(net) for _ in range(self.count)]
         self._pool = None
         self._limits = None
