@@ -281,3 +281,19 @@ def test_compare_names_a_changed_key():
     comparison = compare(net, other)
     assert not comparison.passed
     assert any("activation" in row.name for row in comparison.failures), comparison.table()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_batch_split_in_parts_with_the_new_keys_equals_the_whole(seed):
+    """parallel.py's parts carry the keys (output, activation, method) and the channels."""
+    from cnntoolbox.parallel import BatchParallel
+    from cnntoolbox.stacked import stack_for_input, unstack_net
+
+    net, x, y = beyond_problem(300 + seed, kinds="cscs", channels=3, output="softmax", m=10,
+                               activations=["relu", "tanh"], methods=["max", "mean"])
+    whole = cnnbp(cnnff(net, x), y)
+    stacked = stack_for_input(net, x)
+    with BatchParallel(stacked, 10, parts=2) as parallel:
+        parallel.ffbp(x, y)
+    error, where = max_rel_error(whole, unstack_net(stacked))
+    assert error < 1e-13, where
