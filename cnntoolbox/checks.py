@@ -95,14 +95,27 @@ def as_rng(rng):
                           f"Generator, got {rng!r} ({error})") from None
 
 
-def check_x(x):
+def check_x(x, y=None):
     """Check a batch of images and return it as float64, (rows, cols, m) or (rows, cols, channels, m).
 
     A single 2-D image is accepted as a batch of one (m = 1); Matlab would
     drop that trailing singleton dimension and then fail.  A 4-D ``x`` is an
     input with channels (README, "Beyond the original"); a 3-D one has one
-    channel, as in the original.  The batch is always the last axis.
+    channel, as in the original.  The batch is always the last axis.  A 2-D
+    ``x`` whose first dimension is the number of samples the labels ``y``
+    hold (their columns, or their rows when they have several columns) is
+    Python's one-image-per-row layout (m, pixels) and is refused with the fix.
     """
+    shape = _shape(x)          # before any conversion: a (60000, 784) x is not copied
+    if len(shape) == 2 and shape[0] > 1 and shape[0] in _sample_counts(y):
+        m, pixels = shape
+        side = int(np.sqrt(pixels))
+        rows, cols = (side, side) if side * side == pixels else ("rows", "cols")
+        raise ValueError(
+            f"x has shape {shape}, one image per row (m, pixels) for the {m} samples of y; "
+            f"the toolbox's layout is (rows, cols, m): pass "
+            f"x.T.reshape({rows}, {cols}, -1, order=\"F\") (as test_example_CNN.m's "
+            f"reshape(train_x', {rows}, {cols}, m))")
     x = as_array(x, "x", copy=False)
     if x.ndim == 2:
         x = x[:, :, np.newaxis]
@@ -133,6 +146,9 @@ def check_y(y, m, onum=None):
         y = y[:, np.newaxis]
     if y.ndim != 2:
         raise ValueError(f"y must be 2-D (onum, m), got shape {y.shape}")
+    if y.shape[1] != m and y.shape[0] == m:
+        raise ValueError(f"y has shape {y.shape}, one row per sample (m, onum); the toolbox's "
+                         f"layout is (onum, m), one column per sample: pass y.T")
     if y.shape[1] != m:
         raise ValueError(f"y has {y.shape[1]} columns but x has m = {m} samples")
     if onum is not None and y.shape[0] != onum:
@@ -140,6 +156,22 @@ def check_y(y, m, onum=None):
     if y.shape[0] == 0:
         raise ValueError("y has no rows (onum == 0)")
     return y
+
+
+def _shape(value):
+    """``numpy.shape`` of an array-like, () for ragged nested lists (``as_array`` names those)."""
+    try:
+        return np.shape(value)
+    except ValueError:
+        return ()
+
+
+def _sample_counts(y):
+    """The sample counts labels of ``y``'s shape could hold: its columns, or its rows if it has several columns."""
+    shape = _shape(y)
+    if len(shape) != 2:
+        return set()
+    return {shape[1]} | ({shape[0]} if shape[1] > 1 else set())
 
 
 def check_layers(layers):

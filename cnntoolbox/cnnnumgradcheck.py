@@ -42,7 +42,7 @@ def cnnnumgradcheck(net, x, y):
         At the first gradient off by more than the tolerance, naming it in
         Matlab notation with both values.
     """
-    x = check_x(x)
+    x = check_x(x, y)
     stacked = stack_for_input(net, x)
     y = check_y(y, x.shape[-1], stacked["ffW"].shape[0])
     check_gradients(stacked)

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from .checks import as_array, as_rng, check_layers, check_output, check_x, image_shape, map_sizes
+from .checks import as_rng, check_layers, check_output, check_x, check_y, image_shape, map_sizes
 
 
 def cnnsetup(net, x, y, rng=None):
@@ -28,7 +28,7 @@ def cnnsetup(net, x, y, rng=None):
         Only its image size and channel count are used; a 4-D x has channels
         (an opt-in; ``x.ndim == 4``), a 3-D x one.
     y : ndarray, shape (onum, m)
-        Only its number of rows (onum) is used.
+        Its number of rows (onum) is used; its columns must be the m samples of ``x``.
     rng : numpy.random.Generator or int or None
         Source of the random initial weights.
 
@@ -42,12 +42,8 @@ def cnnsetup(net, x, y, rng=None):
     if not isinstance(net, dict) or "layers" not in net:
         raise ValueError("net must be a dict with a 'layers' field")
     specs = check_layers(net["layers"])
-    x = check_x(x)
-    y = as_array(y, "y")
-    if y.ndim == 1 and x.shape[-1] == 1:
-        y = y[:, np.newaxis]
-    if y.ndim != 2 or y.shape[0] == 0:
-        raise ValueError(f"y must be 2-D (onum, m) with onum >= 1, got shape {y.shape}")
+    x = check_x(x, y)
+    y = check_y(y, x.shape[-1])
     check_output(net, y.shape[0])
     rng = as_rng(rng)
     sizes = map_sizes(specs, *image_shape(x))

@@ -34,7 +34,7 @@ def cnntest(net, x, y):
     bad : ndarray of int, shape (nbad,)
         0-based indices of the misclassified samples (Matlab's ``find`` minus 1).
     """
-    x = check_x(x)
+    x = check_x(x, y)
     stacked = stack_for_input(net, x)
     m = x.shape[-1]
     y = check_y(y, m, stacked["ffW"].shape[0])

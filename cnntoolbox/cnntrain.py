@@ -65,7 +65,7 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
         (``alpha``, ``batchsize``) or another net.
     """
     alpha, batchsize, numepochs = check_opts(opts)
-    x = check_x(x)
+    x = check_x(x, y)
     m = x.shape[-1]
     stacked = stack_for_input(net, x)
     y = check_y(y, m, stacked["ffW"].shape[0])

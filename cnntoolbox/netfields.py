@@ -54,6 +54,15 @@ WEIGHT_FIELDS = ("k", "b", "ffW", "ffb")
 #: Fields of the training options struct ``opts``.
 OPTS_FIELDS = ("alpha", "batchsize", "numepochs")
 
+#: The order in which the toolbox's routines create the net's fields, top
+#: level then per layer: cnnsetup.m (lines 34-35: ffb, ffW; k, b), cnntrain.m
+#: (line 7: rL), cnnff.m (a; fv, o), cnnbp.m (e, L, od, fvd; d, dk, db;
+#: dffW, dffb).  A net trained by the original has its fields in this order
+#: after the ones its user made (``layers``; ``type``, ``outputmaps``,
+#: ``kernelsize``, ``scale``); saved nets follow it (``matfile.netshape``).
+TOOLBOX_ORDER = (("ffb", "ffW", "rL", "fv", "o", "e", "L", "od", "fvd", "dffW", "dffb"),
+                 ("k", "b", "a", "d", "dk", "db"))
+
 #: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
 DEFAULT_LAYERS = "6c5-2s-12c5-2s"
 

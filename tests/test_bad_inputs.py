@@ -155,7 +155,7 @@ CORE = [
      r"^x has an empty image size"),
     ("setup-x-nan", lambda f: cnnsetup(NET, changed(X, (1, 2, 3), np.nan), Y), ValueError,
      r"^x contains NaN or Inf"),
-    ("setup-y-no-rows", lambda f: cnnsetup(NET, X, np.zeros((0, 4))), ValueError, r"^y must be"),
+    ("setup-y-no-rows", lambda f: cnnsetup(NET, X, np.zeros((0, 4))), ValueError, r"^y has no rows"),
     ("setup-y-3d", lambda f: cnnsetup(NET, X, np.zeros((3, 4, 1))), ValueError, r"^y must be 2-D"),
     ("setup-y-strings", lambda f: cnnsetup(NET, X, np.array([["a"] * 4] * 3)), TypeError,
      r"^y must be a numeric array"),
