@@ -105,6 +105,9 @@ def check_x(x, y=None):
     ``x`` whose first dimension is the number of samples the labels ``y``
     hold (their columns, or their rows when they have several columns) is
     Python's one-image-per-row layout (m, pixels) and is refused with the fix.
+    Integer images (MNIST's uint8) are refused: the toolbox's example divides
+    them by 255 first, and raw 0..255 values saturate the sigmoid of the
+    first layer.
     """
     shape = _shape(x)          # before any conversion: a (60000, 784) x is not copied
     if len(shape) == 2 and shape[0] > 1 and shape[0] in _sample_counts(y):
@@ -116,6 +119,10 @@ def check_x(x, y=None):
             f"the toolbox's layout is (rows, cols, m): pass "
             f"x.T.reshape({rows}, {cols}, -1, order=\"F\") (as test_example_CNN.m's "
             f"reshape(train_x', {rows}, {cols}, m))")
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer) and x.size:
+        raise ValueError(
+            f"x is {x.dtype} in {x.min()}..{x.max()}; the toolbox's example divides by 255: "
+            f"pass x / 255 (or x.astype(float) if you mean the raw values)")
     x = as_array(x, "x", copy=False)
     if x.ndim == 2:
         x = x[:, :, np.newaxis]
