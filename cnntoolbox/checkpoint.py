@@ -13,16 +13,17 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   ``batchsize``; ``alphas``, the rate of every epoch, when they differ;
   ``momentum`` when it is used), the net's ``output`` when it is not the
   original's, the layer specs, a fingerprint (BLAKE2b) and the shapes of
-  ``x`` and ``y``, the state of the generator that draws the permutations
+  ``x`` and ``y``, the
+  state of the generator that draws the permutations
   (``bit_generator.state``), and how training started: fingerprints of the
   initial weights and of the generator's state, and its seed.
 
 Resuming from it continues exactly where the uninterrupted run would be:
 the net, ``rL`` and the generator state are those after the last completed
 epoch, so the result is bit-identical.  A checkpoint made for other data,
-another ``batchsize`` or ``momentum``, other rates for the epochs it holds,
-another architecture, other initial weights or (when the caller gives
-``rng``) another seed is refused.
+other rates for the epochs it holds, another ``batchsize`` or
+``momentum``, another architecture, other initial weights or (when the
+caller gives ``rng``) another seed is refused.
 
 Every save writes a temporary file in the checkpoint's folder, syncs it to
 disk and renames it over the old checkpoint (``os.replace``); a crash or
@@ -257,8 +258,8 @@ def load_checkpoint(path):
                              f"expected {FORMAT!r} version {VERSION}")
         saved = {field: meta[field] for field in
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
-        saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
         saved["start"] = meta.get("start")
+        saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
         saved["rL"] = arrays.pop("rL")
         if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
             raise ValueError(f"epochs {saved['epochs']!r}")

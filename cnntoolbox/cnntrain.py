@@ -66,8 +66,8 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
         and the batch.
     checkpoint.CheckpointError
         When the checkpoint is damaged, or was made for other data, opts
-        (``alpha``, ``batchsize``, ``alpha_decay``, ``momentum``), another net or
-        other initial weights, or from another seed of ``rng``.
+        (``alpha``, ``batchsize``, ``alpha_decay``, ``momentum``), another net
+        or other initial weights, or from another seed of ``rng``.
     """
     alphas, batchsize, numepochs, momentum = check_opts(opts)
     x = check_x(x, y)
