@@ -222,8 +222,8 @@ def test_training_with_the_batch_split_in_parts_matches_the_routines_one_by_one(
     made = []
 
     class Forced(BatchParallel):
-        def __init__(self, net, batchsize):
-            super().__init__(net, batchsize, parts=parts)
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, parts=parts, **kwargs)
             made.append(self)
 
     monkeypatch.setattr(cnntrain_module, "BatchParallel", Forced)
