@@ -14,6 +14,8 @@ import pytest
 
 from cnntoolbox import cnnbp, cnnff, cnnsetup, cnntrain
 
+from helpers import max_rel_error
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
@@ -183,9 +185,11 @@ REFERENCE = BENCH.parent / "matlab_reference"
 
 
 def _relative(expected, actual):
-    expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    assert expected.shape == actual.shape
-    return float(np.max(np.abs(expected - actual))) / max(float(np.max(np.abs(expected))), 1e-300)
+    """The largest error relative to the largest magnitude, both stacked into one array.
+
+    Inf for NaN or Inf where ``expected`` is finite, or another shape.
+    """
+    return max_rel_error(np.asarray(expected, dtype=float), np.asarray(actual, dtype=float))[0]
 
 
 @needs_torch

@@ -35,14 +35,16 @@ def _close(expected, actual):
 
 
 def _conv_problem(seed):
-    """Random maps A (inmaps, rows, cols, m), kernels K (inmaps, outmaps, ks, ks), biases b."""
+    """Random maps A (inmaps, rows, cols, m), kernels K (inmaps, outmaps, ks, ks), biases b
+    and a delta D (outmaps, rows-ks+1, cols-ks+1, m) of the layer's output."""
     rng = np.random.default_rng(seed)
     inmaps, outmaps, ks, m = (int(v) for v in rng.integers(1, [4, 4, 6, 4], endpoint=True))
     rows, cols = (ks + int(v) for v in rng.integers(0, 6, 2))
     A = rng.random((inmaps, rows, cols, m))
     K = rng.uniform(-1, 1, (inmaps, outmaps, ks, ks))
     b = rng.uniform(-1, 1, outmaps)
-    return A, K, b, rng
+    D = rng.uniform(-1, 1, (outmaps, rows - ks + 1, cols - ks + 1, m))
+    return A, K, b, D
 
 
 def _pool_problem(seed):
@@ -84,10 +86,9 @@ def test_conv_forward(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_conv_delta_back(seed):
-    A, K, _, rng = _conv_problem(seed)
+    A, K, _, D = _conv_problem(seed)
     inmaps, outmaps, ks, _ = K.shape
-    _, rows, cols, m = A.shape
-    D = rng.uniform(-1, 1, (outmaps, rows - ks + 1, cols - ks + 1, m))
+    rows, cols = A.shape[1:3]
     got, spread = layerops.conv_delta_back(D, K, rows, cols)
     d = _maps(D)
     # cnnbp.m: z = z + convn(net.layers{l + 1}.d{j}, rot180(net.layers{l + 1}.k{i}{j}), 'full');
@@ -101,10 +102,8 @@ def test_conv_delta_back(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_conv_kernel_grad(seed):
-    A, K, _, rng = _conv_problem(seed)
+    A, K, _, D = _conv_problem(seed)
     inmaps, outmaps, ks, _ = K.shape
-    _, rows, cols, m = A.shape
-    D = rng.uniform(-1, 1, (outmaps, rows - ks + 1, cols - ks + 1, m))
     got = layerops.conv_kernel_grad(layerops.im2col(A, ks), D, ks)
     a, d = _maps(A), _maps(D)
     # cnnbp.m: net.layers{l}.dk{i}{j} = convn(flipall(net.layers{l - 1}.a{i}), net.layers{l}.d{j}, 'valid')
@@ -121,12 +120,11 @@ def test_conv_kernel_grad(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_three_convolution_products_are_adjoint(seed):
     # u = conv(A, K) is linear in A and in K: <u, D> = <A, conv_delta_back(D)> = <K, dk(A, D)>
-    A, K, _, rng = _conv_problem(seed)
+    A, K, _, D = _conv_problem(seed)
     inmaps, outmaps, ks, _ = K.shape
-    _, rows, cols, m = A.shape
+    rows, cols = A.shape[1:3]
     cols_ = layerops.im2col(A, ks)
     u = layerops.flipped_kernels(K) @ cols_
-    D = rng.uniform(-1, 1, (outmaps, rows - ks + 1, cols - ks + 1, m))
     forward = float(np.sum(u * D.reshape(outmaps, -1)))
     back = float(np.sum(A * layerops.conv_delta_back(D, K, rows, cols)[0]))
     grad = float(np.sum(K * layerops.conv_kernel_grad(cols_, D, ks)))
