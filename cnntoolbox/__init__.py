@@ -4,6 +4,11 @@ The routines mirror the toolbox's ``CNN/*.m`` files one to one and work on a
 dict ``net`` with Matlab's field names; see README.md for the mapping.
 """
 
+from . import interrupt
+
+if interrupt.command_starting():       # Ctrl-C during the imports below: one line, exit 130
+    interrupt.install()
+
 from .cnnapplygrads import cnnapplygrads
 from .cnnbp import cnnbp
 from .cnnff import cnnff

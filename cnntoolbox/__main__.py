@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import interrupt
 from .checkpoint import interrupted_message
 from .compare import RTOL, replay_file
 from .data import load_mnist, write_mnist_mat
@@ -303,6 +304,7 @@ def _prog(args):
 
 def main(argv=None):
     """Entry point; returns the exit status."""
+    interrupt.restore()                 # from here on, KeyboardInterrupt is handled below
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         return _delegate(argv[0], argv[1:])

@@ -8,14 +8,16 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   named ``layers.<l>.<field>`` (0-based l) and ``net.<field>``;
 * ``rL`` so far;
 * ``meta``: a JSON text with the number of epochs done, the opts, the layer
-  specs, a fingerprint (BLAKE2b) and the shapes of ``x`` and ``y``, and the
+  specs, a fingerprint (BLAKE2b) and the shapes of ``x`` and ``y``, the
   state of the generator that draws the permutations
-  (``bit_generator.state``).
+  (``bit_generator.state``), and how training started: fingerprints of the
+  initial weights and of the generator's state, and its seed.
 
 Resuming from it continues exactly where the uninterrupted run would be:
 the net, ``rL`` and the generator state are those after the last completed
 epoch, so the result is bit-identical.  A checkpoint made for other data,
-other ``alpha``/``batchsize`` or another architecture is refused.
+other ``alpha``/``batchsize``, another architecture, other initial weights
+or (when the caller gives ``rng``) another seed is refused.
 
 Every save writes a temporary file in the checkpoint's folder, syncs it to
 disk and renames it over the old checkpoint (``os.replace``); a crash or
@@ -41,6 +43,8 @@ FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
 #: Bit generators a checkpoint may name (nothing else is looked up in numpy.random).
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+#: The first bytes of a zip archive (an .npz file), also of an empty one.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 #: Bytes of x or y hashed per step of the fingerprint.
 _CHUNK = 2 ** 24
 
@@ -62,7 +66,13 @@ class Checkpoint:
     opts : (float, int, int)
         ``alpha``, ``batchsize``, ``numepochs`` of the run.
     stacked : dict
-        The net to train, in the stacked layout (its specs are kept).
+        The net to train, in the stacked layout (its specs and a
+        fingerprint of its initial weights are kept).
+    rng : numpy.random.Generator, optional
+        The generator of the permutations as training starts, when the
+        caller chose it (a seed or a Generator) and draws from it: a
+        checkpoint made from another generator state is refused, naming
+        the seeds.
 
     Raises
     ------
@@ -74,7 +84,7 @@ class Checkpoint:
         ``path`` is a folder.
     """
 
-    def __init__(self, path, x, y, opts, stacked):
+    def __init__(self, path, x, y, opts, stacked, rng=None):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"checkpoint must be a file path, got {type(path).__name__}")
         self.path = os.fspath(path)
@@ -85,6 +95,9 @@ class Checkpoint:
                        for layer in stacked["layers"]]
         self.data = {"fingerprint": data_fingerprint(x, y),
                      "x": list(x.shape), "y": list(y.shape)}
+        self.start = {"weights": _fingerprint(_weights(stacked)),
+                      "seed": None if rng is None else _seed_of(rng),
+                      "generator": None if rng is None else _state_fingerprint(rng)}
 
     def resume(self, stacked, rng):
         """Load the checkpoint, if the file exists, into ``stacked`` and ``rng``.
@@ -126,7 +139,7 @@ class Checkpoint:
         """Write the state after ``epochs`` completed epochs, atomically."""
         meta = {"format": FORMAT, "version": VERSION, "epochs": epochs,
                 "numepochs": self.numepochs, "opts": self.opts, "layers": self.layers,
-                "data": self.data, "rng": rng.bit_generator.state}
+                "data": self.data, "start": self.start, "rng": rng.bit_generator.state}
         arrays = _net_arrays(stacked)
         arrays["rL"] = np.array(rL, dtype=np.float64)
         write_atomic(self.path, meta, arrays)
@@ -149,6 +162,20 @@ class Checkpoint:
             raise CheckpointError(
                 f"{where} was made for the net {format_layers(saved['layers'], with_input=True)}, not "
                 f"{format_layers(self.layers, with_input=True)}; use another checkpoint path")
+        start = saved["start"]
+        if start is not None:                   # checkpoints written before it was kept lack it
+            if None not in (start["generator"], self.start["generator"]) \
+                    and start["generator"] != self.start["generator"]:
+                made, now = _seed_text(start["seed"]), _seed_text(self.start["seed"])
+                if made == now:
+                    made += " in another state"
+                raise CheckpointError(
+                    f"{where} was made with {made}, not {now}; resume with the same seed "
+                    f"(--seed, rng) or use another checkpoint path")
+            if start["weights"] != self.start["weights"]:
+                raise CheckpointError(
+                    f"{where} was made from other initial weights (another seed of cnnsetup, "
+                    f"or another net); resume from the same net or use another checkpoint path")
         if saved["epochs"] > self.numepochs:
             raise CheckpointError(
                 f"{where} holds {saved['epochs']} epochs, more than opts['numepochs'] = "
@@ -180,6 +207,9 @@ def load_checkpoint(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
+        with open(path, "rb") as fileobj:
+            if fileobj.read(4) not in ZIP_MAGIC:
+                raise ValueError("not a zip archive of arrays")
         with np.load(path, allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ValueError("a single .npy array, not a checkpoint")
@@ -190,6 +220,7 @@ def load_checkpoint(path):
                              f"expected {FORMAT!r} version {VERSION}")
         saved = {field: meta[field] for field in
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
+        saved["start"] = meta.get("start")
         saved["rL"] = arrays.pop("rL")
         if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
             raise ValueError(f"epochs {saved['epochs']!r}")
@@ -200,10 +231,19 @@ def load_checkpoint(path):
             raise ValueError("opts or data fields missing")
         if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
             raise ValueError("rL or L of a wrong shape")
+        start = saved["start"]
+        if start is not None and not (
+                isinstance(start, dict) and isinstance(start.get("weights"), str)
+                and isinstance(start.get("generator"), (str, type(None)))
+                and isinstance(start.get("seed"), (int, type(None)))):
+            raise ValueError(f"start {start!r}")
     except (OSError, EOFError, KeyError, TypeError, ValueError, AttributeError,
             zipfile.BadZipFile) as error:
+        detail = f"{type(error).__name__}: {error}"
+        if "allow_pickle" in detail:            # numpy's advice to unpickle: never taken here
+            detail = "it holds pickled Python objects, which are never loaded"
         raise CheckpointError(f"checkpoint {path} is damaged or not a cnntoolbox checkpoint "
-                              f"({type(error).__name__}: {error})") from None
+                              f"({detail})") from None
     saved["arrays"] = arrays
     return saved
 
@@ -227,8 +267,13 @@ def interrupted_message(path):
 
 def data_fingerprint(x, y):
     """BLAKE2b (128 bits, hex) of the shapes and float64 values of ``x`` and ``y``."""
+    return _fingerprint((x, y))
+
+
+def _fingerprint(arrays):
+    """BLAKE2b (128 bits, hex) of the shapes and float64 values of the arrays."""
     digest = hashlib.blake2b(digest_size=16)
-    for array in (x, y):
+    for array in arrays:
         digest.update(repr(array.shape).encode())
         per_sample = max(1, array[..., :1].nbytes)
         step = max(1, _CHUNK // per_sample)
@@ -259,6 +304,32 @@ def write_atomic(path, meta, arrays):
                 os.unlink(temp)
             raise
         _sync_folder(folder)
+
+
+def _weights(stacked):
+    """The weight arrays of a stacked net, in a fixed order."""
+    arrays = [layer[field] for layer in stacked["layers"] for field in WEIGHT_FIELDS if field in layer]
+    return arrays + [stacked[field] for field in WEIGHT_FIELDS if field in stacked]
+
+
+def _seed_of(rng):
+    """The integer seed a Generator was made from (``default_rng(seed)``), or None."""
+    seed_seq = getattr(rng.bit_generator, "seed_seq", None)
+    entropy = getattr(seed_seq, "entropy", None)
+    if isinstance(entropy, int) and not getattr(seed_seq, "spawn_key", ()):
+        return entropy
+    return None
+
+
+def _seed_text(seed):
+    return "a random generator of unknown seed" if seed is None else f"the random generator of seed {seed}"
+
+
+def _state_fingerprint(rng):
+    """BLAKE2b (128 bits, hex) of a Generator's state (arrays in it as lists)."""
+    text = json.dumps(rng.bit_generator.state, sort_keys=True,
+                      default=lambda value: np.asarray(value).tolist())
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _net_arrays(stacked):

@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from .checkpoint import Checkpoint
-from .checks import as_rng, check_opts, check_x, check_y
+from .checks import as_rng, check_opts, check_x, check_y, image_shape, map_sizes
 from .cnnapplygrads import applygrads
 from .errors import DivergenceError
 from .parallel import BatchParallel
@@ -18,8 +18,9 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
     Each epoch draws a random permutation of the m samples (Matlab's
     ``randperm``) and takes the batches in that order; each batch is one
     ``cnnff``, ``cnnbp`` and ``cnnapplygrads``.  A batch of 16 or more
-    samples is split over the machine's cores (``parallel.py``); that changes
-    results by rounding only.  ``rL`` is the running loss:
+    samples is split over the machine's cores, and a batch whose working
+    arrays would not fit a memory budget into more pieces (``parallel.py``);
+    that changes results by rounding only.  ``rL`` is the running loss:
     the first batch's ``L``, then ``0.99 * rL(end) + 0.01 * L`` after every
     batch.
 
@@ -27,7 +28,7 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
     ----------
     net : dict
         A net from ``cnnsetup`` (or loaded); not modified.
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
     opts : dict
         ``alpha`` (float), ``batchsize`` and ``numepochs`` (positive integers;
@@ -62,11 +63,12 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
         and the batch.
     checkpoint.CheckpointError
         When the checkpoint is damaged, or was made for other data, opts
-        (``alpha``, ``batchsize``) or another net.
+        (``alpha``, ``batchsize``), another net or other initial weights, or
+        from another seed of ``rng``.
     """
     alpha, batchsize, numepochs = check_opts(opts)
-    x = check_x(x)
-    m = x.shape[2]
+    x = check_x(x, y)
+    m = x.shape[-1]
     stacked = stack_for_input(net, x)
     y = check_y(y, m, stacked["ffW"].shape[0])
     if m % batchsize:
@@ -74,16 +76,19 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
     numbatches = m // batchsize
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable, got {type(progress).__name__}")
+    seeded = rng is not None and kk is None               # the caller chose the permutations' source
     rng = as_rng(rng)
     first, rL = 0, []
     if checkpoint is not None:
-        saver = Checkpoint(checkpoint, x, y, (alpha, batchsize, numepochs), stacked)
+        saver = Checkpoint(checkpoint, x, y, (alpha, batchsize, numepochs), stacked,
+                           rng if seeded else None)
         first, rL, rng = saver.resume(stacked, rng)
         if verbose and first:
             print(f"resumed from {saver.path} after epoch {first}/{numepochs}")
     orders = _permutations(kk, numepochs, m, rng, first)
 
-    with BatchParallel(stacked, batchsize) as parallel:
+    sizes = map_sizes(stacked["layers"], *image_shape(x))
+    with BatchParallel(stacked, batchsize, sizes) as parallel:
         for epoch in range(first, numepochs):
             if verbose:
                 print(f"epoch {epoch + 1}/{numepochs}")
@@ -91,9 +96,11 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
             order = next(orders)
             for batch in range(numbatches):
                 index = order[batch * batchsize:(batch + 1) * batchsize]
-                batch_x = x[:, :, index]
+                batch_x = x[..., index]
                 batch_y = y[:, index]
-                parallel.ffbp(batch_x, batch_y)        # cnnff then cnnbp, parts of the batch on all cores
+                # cnnff then cnnbp, pieces of the batch on all cores; the net keeps the
+                # per-sample fields of an epoch's last batch (for the checkpoint and the result)
+                parallel.ffbp(batch_x, batch_y, keep=batch == numbatches - 1)
                 applygrads(stacked, alpha)
                 if not np.isfinite(stacked["L"]):
                     raise DivergenceError(

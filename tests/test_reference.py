@@ -37,7 +37,8 @@ def check(expected, actual, stage):
 
 
 def test_cases_exist():
-    assert len(CASES) >= 8
+    assert len(CASES) >= 9
+    assert REFERENCE / "case_onlyinput.mat" in CASES     # the input layer alone (issue 12)
 
 
 def test_cnnff(case):
