@@ -159,6 +159,17 @@ def test_pool_delta_back(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_meanpool_delta_back(seed):
+    # pool_delta_back without the sigmoid's derivative (an 's' layer below, or another activation)
+    A, scale, rng = _pool_problem(seed)
+    D = rng.uniform(-1, 1, (A.shape[0], A.shape[1] // scale, A.shape[2] // scale, A.shape[3]))
+    got = layerops.meanpool_delta_back(D, scale)
+    expected = [literal.expand(d, [scale, scale, 1]) / scale ** 2 for d in _maps(D)]
+    _close(expected, _maps(got))
+    assert layerops.meanpool_delta_back(D, scale, out=got) is got
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_feature_vector_and_back(seed):
     A, _, _ = _pool_problem(seed)
     maps, rows, cols, m = A.shape
@@ -172,6 +183,14 @@ def test_feature_vector_and_back(seed):
                 for j in range(maps)]
     _close(expected, _maps(back))
     np.testing.assert_array_equal(back, A)
+
+
+def test_softmax_is_exp_over_its_sum_and_never_overflows():
+    U = np.random.default_rng(3).uniform(-5, 5, (4, 6))
+    expected = np.exp(U) / np.sum(np.exp(U), axis=0)
+    _close(expected, layerops.softmax(U.copy()))
+    big = layerops.softmax(np.array([[1000.0, -1000.0], [999.0, -1001.0]]))
+    _close(np.array([[1, 1], [np.exp(-1), np.exp(-1)]]) / (1 + np.exp(-1)), big)
 
 
 def test_sigm_is_the_toolboxs_and_saturates_like_matlab():
