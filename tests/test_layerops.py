@@ -48,10 +48,13 @@ def _conv_problem(seed):
 
 
 def _pool_problem(seed):
+    """Random maps A (maps, rows, cols, m) in [0, 1), a scale dividing rows and cols,
+    and a delta D (maps, rows/scale, cols/scale, m) of the pooled maps."""
     rng = np.random.default_rng(100 + seed)
     maps, scale, m = (int(v) for v in rng.integers(1, [4, 4, 4], endpoint=True))
     rows, cols = (scale * int(v) for v in rng.integers(1, 5, 2))
-    return rng.random((maps, rows, cols, m)), scale, rng
+    D = rng.uniform(-1, 1, (maps, rows // scale, cols // scale, m))
+    return rng.random((maps, rows, cols, m)), scale, D
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -146,9 +149,7 @@ def test_pool_forward(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_pool_delta_back(seed):
-    A, scale, rng = _pool_problem(seed)
-    maps, rows, cols, m = A.shape
-    D = rng.uniform(-1, 1, (maps, rows // scale, cols // scale, m))
+    A, scale, D = _pool_problem(seed)
     got = layerops.pool_delta_back(A, D, scale)
     # cnnbp.m: net.layers{l}.d{j} = net.layers{l}.a{j} .* (1 - net.layers{l}.a{j}) .*
     #          (expand(net.layers{l + 1}.d{j}, [net.layers{l + 1}.scale net.layers{l + 1}.scale 1]) / net.layers{l + 1}.scale ^ 2);
@@ -161,8 +162,7 @@ def test_pool_delta_back(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_meanpool_delta_back(seed):
     # pool_delta_back without the sigmoid's derivative (an 's' layer below, or another activation)
-    A, scale, rng = _pool_problem(seed)
-    D = rng.uniform(-1, 1, (A.shape[0], A.shape[1] // scale, A.shape[2] // scale, A.shape[3]))
+    _, scale, D = _pool_problem(seed)
     got = layerops.meanpool_delta_back(D, scale)
     expected = [literal.expand(d, [scale, scale, 1]) / scale ** 2 for d in _maps(D)]
     _close(expected, _maps(got))
