@@ -22,6 +22,12 @@ def cnnnumgradcheck(net, x, y):
     Matlab one: ``ffb``, ``ffW``, then each 'c' layer from the last, ``b``
     before ``k``.
 
+    The same check covers the opt-in kinds (README, "Beyond the original").
+    Where the loss has a kink within epsilon of a weight's value (a ReLU
+    input near 0, a max-pool block whose two largest inputs are within about
+    epsilon of each other) the central difference is not the derivative and
+    the check can fail there without a wrong gradient.
+
     Parameters
     ----------
     net : dict
