@@ -7,9 +7,11 @@ with the primitives of ``cnntoolbox/literal.py`` (``convn``, ``rot180``,
 ``flipall``, ``expand``, ``sigm``) map by map on Matlab's layout, as
 ``cnnff.m`` and ``cnnbp.m`` write it. The oracles are spelled out here,
 one .m line each, because ``literal.cnnff``/``cnnbp`` keep them inline to
-read line by line beside the ``.m`` files. On top, the convolution's three
-products are checked to be each other's adjoints (a dot-product test that
-needs no oracle at all).
+read line by line beside the ``.m`` files. The blocks of the opt-in keys
+(activations, max pooling) are held to literal.py's naive ``activation``,
+``fprime``, ``maxpool`` and ``maxpool_back``. On top, the convolution's
+three products are checked to be each other's adjoints (a dot-product test
+that needs no oracle at all).
 """
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 
 from cnntoolbox import layerops, literal
 from cnntoolbox.compare import compare
+from cnntoolbox.netfields import ACTIVATIONS
 
 from helpers import max_rel_error
 
@@ -167,6 +170,36 @@ def test_meanpool_delta_back(seed):
     expected = [literal.expand(d, [scale, scale, 1]) / scale ** 2 for d in _maps(D)]
     _close(expected, _maps(got))
     assert layerops.meanpool_delta_back(D, scale, out=got) is got
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_maxpool_forward_and_back(seed):
+    # values from a few levels, so that blocks hold ties: the first maximum in column-major
+    # order (Matlab's max of block(:)) must be the one that gets the delta
+    A, scale, D = _pool_problem(seed)
+    A = np.floor(A * 3) / 3
+    pooled, where = layerops.maxpool_forward(A, scale)
+    _close([literal.maxpool(a, scale) for a in _maps(A)], _maps(pooled))
+    got = layerops.maxpool_delta_back(where, D, scale)
+    _close([literal.maxpool_back(a, d, scale) for a, d in zip(_maps(A), _maps(D))], _maps(got))
+    assert layerops.maxpool_delta_back(where, D, scale, out=got) is got
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("seed", SEEDS[:4])
+def test_conv_forward_with_an_activation_and_its_derivative(seed, activation):
+    A, K, b, _ = _conv_problem(seed)
+    inmaps, outmaps, ks, _ = K.shape
+    rows, cols = A.shape[1] - ks + 1, A.shape[2] - ks + 1
+    got = layerops.conv_forward(layerops.im2col(A, ks), K, b, rows, cols, activation=activation)
+    a = _maps(A)
+    expected = [literal.activation(sum(literal.convn(a[i], K[i, j], "valid")
+                                       for i in range(inmaps)) + b[j], activation)
+                for j in range(outmaps)]
+    _close(expected, _maps(got))
+    slope = layerops.derivative(got, activation)
+    ones = np.ones_like(got)
+    _close(literal.fprime(got, activation), ones if slope is None else slope)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
