@@ -27,7 +27,7 @@ def cnnnumgradcheck(net, x, y):
     net : dict
         A net after ``cnnff(net, x)`` and ``cnnbp(net, y)``: its ``dffb``,
         ``dffW``, ``db`` and ``dk`` are the gradients checked.
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
 
     Raises
@@ -36,9 +36,9 @@ def cnnnumgradcheck(net, x, y):
         At the first gradient off by more than the tolerance, naming it in
         Matlab notation with both values.
     """
-    x = check_x(x)
+    x = check_x(x, y)
     stacked = stack_for_input(net, x)
-    y = check_y(y, x.shape[2], stacked["ffW"].shape[0])
+    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0])
     check_gradients(stacked)
 
     def loss():

@@ -24,7 +24,7 @@ def cnntest(net, x, y):
     Parameters
     ----------
     net : dict
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
 
     Returns
@@ -34,13 +34,13 @@ def cnntest(net, x, y):
     bad : ndarray of int, shape (nbad,)
         0-based indices of the misclassified samples (Matlab's ``find`` minus 1).
     """
-    x = check_x(x)
+    x = check_x(x, y)
     stacked = stack_for_input(net, x)
-    m = x.shape[2]
+    m = x.shape[-1]
     y = check_y(y, m, stacked["ffW"].shape[0])
     o = np.empty(y.shape)
     for start in range(0, m, CHUNK):                              # net = cnnff(net, x)
-        ff(stacked, x[:, :, start:start + CHUNK])
+        ff(stacked, x[..., start:start + CHUNK])
         o[:, start:start + CHUNK] = stacked["o"]
     if o.shape[0] == 1:
         wrong = (o[0] > 0.5) != (y[0] > 0.5)

@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from .checkpoint import Checkpoint
-from .checks import as_rng, check_opts, check_x, check_y, map_sizes
+from .checks import as_rng, check_opts, check_x, check_y
 from .cnnapplygrads import applygrads
 from .errors import DivergenceError
 from .parallel import BatchParallel
@@ -28,7 +28,7 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
     ----------
     net : dict
         A net from ``cnnsetup`` (or loaded); not modified.
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
     opts : dict
         ``alpha`` (float), ``batchsize`` and ``numepochs`` (positive integers;
@@ -67,8 +67,8 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
         from another seed of ``rng``.
     """
     alpha, batchsize, numepochs = check_opts(opts)
-    x = check_x(x)
-    m = x.shape[2]
+    x = check_x(x, y)
+    m = x.shape[-1]
     stacked = stack_for_input(net, x)
     y = check_y(y, m, stacked["ffW"].shape[0])
     if m % batchsize:
@@ -87,8 +87,8 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
             print(f"resumed from {saver.path} after epoch {first}/{numepochs}")
     orders = _permutations(kk, numepochs, m, rng, first)
 
-    sizes = map_sizes(stacked["layers"], x.shape[0], x.shape[1])
-    with BatchParallel(stacked, batchsize, sizes) as parallel:
+    with BatchParallel(stacked, batchsize) as parallel:
+        parallel.plan(x.shape)                                 # refuses a batch beyond memory
         for epoch in range(first, numepochs):
             if verbose:
                 print(f"epoch {epoch + 1}/{numepochs}")
@@ -96,7 +96,7 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
             order = next(orders)
             for batch in range(numbatches):
                 index = order[batch * batchsize:(batch + 1) * batchsize]
-                batch_x = x[:, :, index]
+                batch_x = x[..., index]
                 batch_y = y[:, index]
                 # cnnff then cnnbp, pieces of the batch on all cores; the net keeps the
                 # per-sample fields of an epoch's last batch (for the checkpoint and the result)

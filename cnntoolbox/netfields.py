@@ -12,8 +12,24 @@ import re
 
 #: Layer types: input, convolution, subsampling.
 LAYER_TYPES = ("i", "c", "s")
+
+# Opt-in keys beyond the original (README, "Beyond the original"); absent means
+# the original's choice, the first of each tuple of values.
+#: Key of a 'c' layer: its nonlinearity.
+ACTIVATION = "activation"
+#: Values of ``ACTIVATION``; "sigm" is the original's.
+ACTIVATIONS = ("sigm", "relu", "tanh", "linear")
+#: Key of an 's' layer: how a block is pooled.
+METHOD = "method"
+#: Values of ``METHOD``; "mean" is the original's.
+POOL_METHODS = ("mean", "max")
+#: Key of the net: the output layer and its loss.
+OUTPUT = "output"
+#: Values of ``OUTPUT``; "sigm" (squared error) is the original's.
+OUTPUTS = ("sigm", "softmax")
+
 #: Layer fields that describe the architecture (set by the user, not computed).
-SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale")
+SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale", ACTIVATION, METHOD)
 #: Layer fields holding one number.
 LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
 
@@ -37,6 +53,15 @@ GRADIENT_FIELDS = ("dffW", "dffb", "L")
 WEIGHT_FIELDS = ("k", "b", "ffW", "ffb")
 #: Fields of the training options struct ``opts``.
 OPTS_FIELDS = ("alpha", "batchsize", "numepochs")
+
+#: The order in which the toolbox's routines create the net's fields, top
+#: level then per layer: cnnsetup.m (lines 34-35: ffb, ffW; k, b), cnntrain.m
+#: (line 7: rL), cnnff.m (a; fv, o), cnnbp.m (e, L, od, fvd; d, dk, db;
+#: dffW, dffb).  A net trained by the original has its fields in this order
+#: after the ones its user made (``layers``; ``type``, ``outputmaps``,
+#: ``kernelsize``, ``scale``); saved nets follow it (``matfile.netshape``).
+TOOLBOX_ORDER = (("ffb", "ffW", "rL", "fv", "o", "e", "L", "od", "fvd", "dffW", "dffb"),
+                 ("k", "b", "a", "d", "dk", "db"))
 
 #: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
 DEFAULT_LAYERS = "6c5-2s-12c5-2s"

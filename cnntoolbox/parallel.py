@@ -39,13 +39,13 @@ from threadpoolctl import threadpool_limits
 
 from .cnnbp import bp
 from .cnnff import ff
+from .checks import map_sizes
 from .layerops import reuse
-from .netfields import GRADIENT_FIELDS, MAP_FIELDS, SAMPLE_FIELDS
+from .netfields import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
+                        SPEC_FIELDS)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
 MIN_PART = 8
-#: Number of workers; None: one per core (tests set it to split batches on any machine).
-PARTS = None
 #: Bytes the working arrays of all workers' pieces may take together.
 WORK_BUDGET = 512 * 2 ** 20
 
@@ -88,11 +88,12 @@ def sample_bytes(layers, sizes, onum):
     -------
     working : int
         Bytes that ``ff`` then ``bp`` on one piece hold at their peak, per
-        sample: ``a`` and ``d`` of every layer, the im2col windows of every
-        'c' layer (``cnnff``), the spread of an 's' layer below a 'c' layer
-        and the scaled delta of a 'c' layer below an 's' layer (``cnnbp``),
-        ``fv`` and ``fvd`` with their temporaries, and the output's few
-        rows.
+        sample: ``a`` and ``d`` of every layer; for a 'c' layer the im2col
+        windows (``cnnff``) and, below it, the spread of ``conv_delta_back``;
+        for an 's' layer the scaled delta (mean) or the maxima's positions
+        and masks (max); ``f'`` of a 'c' layer whose delta is not the
+        original's ``pool_delta_back``; ``fv`` and ``fvd`` with their
+        temporaries, and the output's few rows.
     kept : int
         Bytes per sample of what the trained net keeps of its last batch:
         ``a`` and ``d`` of every layer, ``fv``, ``fvd``, ``o``, ``e``, ``od``,
@@ -102,15 +103,18 @@ def sample_bytes(layers, sizes, onum):
     maps_and_deltas = values[0] + 2 * sum(values[1:])
     extra = 0
     for l in range(1, len(layers)):
-        rows, cols, maps = sizes[l]
-        if layers[l]["type"] == "c":
-            extra += sizes[l - 1][2] * layers[l]["kernelsize"] ** 2 * rows * cols   # windows
-            if layers[l - 1]["type"] == "s":
-                extra += sizes[l - 1][2] * layers[l]["kernelsize"] ** 2 * rows * cols  # spread
-        elif layers[l - 1]["type"] == "c":
-            extra += values[l]                                   # d / scale^2 of pool_delta_back
+        layer, below = layers[l], layers[l - 1]
+        if layer["type"] == "c":
+            windows = sizes[l - 1][2] * layer["kernelsize"] ** 2 * sizes[l][0] * sizes[l][1]
+            extra += windows if l == 1 else 2 * windows            # the spread back to layer l-1
+        else:
+            extra += values[l] if layer.get(METHOD, "mean") == "mean" else 2 * values[l]
+        original = (below["type"] == "c" and layer["type"] == "s" and below.get(ACTIVATION, "sigm")
+                    == "sigm" and layer.get(METHOD, "mean") == "mean")
+        if below["type"] == "c" and not original:
+            extra += 2 * values[l - 1]                             # f'(u) and its temporary
     fvnum = values[-1]
-    top = 4 * fvnum + 6 * onum            # fv, fvd and two temporaries; o, e, od and temporaries
+    top = 4 * fvnum + 8 * onum            # fv, fvd and two temporaries; o, e, od and temporaries
     working = 8 * (maps_and_deltas + extra + top)
     kept = 8 * (maps_and_deltas + values[0] + 2 * fvnum + 3 * onum)
     return working, kept
@@ -152,7 +156,8 @@ class BatchParallel:
 
     Use as a context manager around the training loop::
 
-        with BatchParallel(net, batchsize, image) as parallel:
+        with BatchParallel(net, batchsize) as parallel:
+            parallel.plan(x.shape)                      # or refuse a batch beyond memory
             for each batch:
                 parallel.ffbp(batch_x, batch_y, keep)   # ff(net, batch_x); bp(net, batch_y)
                 applygrads(net, alpha)                  # in place: the pieces share the weights
@@ -168,23 +173,54 @@ class BatchParallel:
         A stacked net.  Its weight arrays are shared with the pieces, so the
         weights must be updated in place (``cnnapplygrads.applygrads`` does).
     batchsize : int
-    sizes : list of (rows, cols, maps)
-        Map size and count of each layer (``checks.map_sizes``).
+    parts : int, optional
+        Workers, 1 to ``batchsize``; default one per core, each of at least
+        ``MIN_PART`` samples.
 
     Raises
     ------
     ValueError
-        Before anything is allocated: the last batch's per-sample fields
-        that the trained net keeps do not fit in the available memory, or
-        one sample's working arrays do not fit the budget left.
+        ``parts`` out of range.  From ``plan`` (or the first ``ffbp``):
+        the batch does not fit in memory.
     """
 
-    def __init__(self, net, batchsize, sizes):
+    def __init__(self, net, batchsize, parts=None):
         self.net = net
-        count = max(1, min(core_count(), batchsize // MIN_PART)) if PARTS is None \
-            else min(PARTS, batchsize)
-        working, kept = sample_bytes(net["layers"], sizes, net["ffW"].shape[0])
-        budget, available = WORK_BUDGET, available_memory()
+        self.batchsize = batchsize
+        if parts is None:
+            parts = max(1, min(core_count(), batchsize // MIN_PART))
+        elif not 1 <= parts <= batchsize:
+            raise ValueError(f"parts must be between 1 and the batch size {batchsize}, got {parts}")
+        self.count = parts
+        self.pieces = None
+        self.parts = [_share_weights(net) for _ in range(self.count)]
+        self._pool = None
+
+    def plan(self, shape):
+        """Cut batches of images of ``shape`` into pieces that fit the memory, or refuse.
+
+        Called by the first ``ffbp`` if not before; ``cnntrain`` calls it
+        before training, so that a batch too large is refused before
+        anything is allocated.
+
+        Parameters
+        ----------
+        shape : tuple
+            ``x.shape`` of the training data: (rows, cols, m) or (rows,
+            cols, channels, m).
+
+        Raises
+        ------
+        ValueError
+            What the trained net keeps of the last batch (``sample_bytes``)
+            does not fit in the available memory, or not even one sample per
+            worker fits the working budget left; the message names the
+            batch size and the GiB.
+        """
+        channels = shape[2] if len(shape) == 4 else 1
+        sizes = map_sizes(self.net["layers"], shape[0], shape[1], channels)
+        working, kept = sample_bytes(self.net["layers"], sizes, self.net["ffW"].shape[0])
+        batchsize, budget, available = self.batchsize, WORK_BUDGET, available_memory()
         if available is not None:
             if batchsize * kept + working > available:
                 raise ValueError(
@@ -193,17 +229,13 @@ class BatchParallel:
                     f"... of the last batch), more than the {available / 2**30:.1f} GiB of memory "
                     f"available; lower opts['batchsize']")
             budget = min(budget, available - batchsize * kept)
-        if working > budget:
+        if self.count * working > budget:
             raise ValueError(
-                f"a batch of {batchsize} samples cannot be processed: one sample's working "
-                f"arrays need {working / 2**30:.3f} GiB, more than the {budget / 2**30:.3f} GiB "
-                f"of memory left for them")
-        count = min(count, budget // working)
-        per_piece = budget // (count * working)
-        self.count = count
-        self.pieces = max(count, math.ceil(batchsize / per_piece))
-        self.parts = [_share_weights(net) for _ in range(count)]
-        self._pool = None
+                f"a batch of {batchsize} samples cannot be processed: {self.count} part(s) of "
+                f"one sample need {self.count * working / 2**30:.3f} GiB of working arrays, more "
+                f"than the {budget / 2**30:.3f} GiB of memory left for them")
+        per_piece = budget // (self.count * working)
+        self.pieces = max(self.count, math.ceil(batchsize / per_piece))
 
     def __enter__(self):
         if self.count > 1:
@@ -222,13 +254,15 @@ class BatchParallel:
 
         Parameters
         ----------
-        x : ndarray, shape (rows, cols, m)
+        x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         y : ndarray, shape (onum, m)
         keep : bool
             Put the per-sample fields of the whole batch into the net (for
             the last batch of an epoch); otherwise only the gradients and
             ``L`` are certain to be the batch's.
         """
+        if self.pieces is None:
+            self.plan(x.shape)
         if self.pieces == 1:
             ff(self.net, x)
             bp(self.net, y)
@@ -239,10 +273,10 @@ class BatchParallel:
         sums = {}
         for first in range(0, self.pieces, self.count):
             round_ = list(zip(self.parts, pieces[first:first + self.count]))
-            jobs = [self._pool.submit(_ffbp, part, x[:, :, start:end], y[:, start:end], m)
+            jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m)
                     for part, (start, end) in round_[1:]]
             part, (start, end) = round_[0]
-            _ffbp(part, x[:, :, start:end], y[:, start:end], m)
+            _ffbp(part, x[..., start:end], y[:, start:end], m)
             for job in jobs:
                 job.result()
             for part, (start, end) in round_:
@@ -283,9 +317,11 @@ def _add_gradients(sums, part):
 def _share_weights(net):
     """A stacked net for one worker: its own layer dicts, the same weight arrays."""
     part = {"ffW": net["ffW"], "ffb": net["ffb"], "layers": []}
+    if OUTPUT in net:
+        part[OUTPUT] = net[OUTPUT]
     for layer in net["layers"]:
         part["layers"].append({key: value for key, value in layer.items()
-                               if key in ("type", "outputmaps", "kernelsize", "scale", "k", "b")})
+                               if key in SPEC_FIELDS or key in ("k", "b")})
     return part
 
 

@@ -19,7 +19,7 @@ from cnntoolbox import cnntrain, parallel
 from cnntoolbox.checks import map_sizes
 from cnntoolbox.stacked import stack_for_input
 
-from helpers import max_rel_error, random_net
+from helpers import force_parts, max_rel_error, random_net
 
 TESTS = str(Path(__file__).resolve().parent)
 ROOT = str(Path(TESTS).parent)
@@ -31,18 +31,49 @@ def _working_bytes(net, x):
     return parallel.sample_bytes(stacked["layers"], sizes, stacked["ffW"].shape[0])[0]
 
 
-@pytest.mark.parametrize("spec, size", [("6c5-2s-12c5-2s", 28), ("2s-3c3-2s", 12),
-                                        ("3c3-2s-4c3", 12), ("4c5", 9), ("2c3-2s-5c3-3s", 24)])
-def test_the_memory_estimate_bounds_what_a_piece_allocates(spec, size):
+def _net_of_kind(spec, size, n, onum, options):
+    """random_net, with opt-in keys set: (layer index, key, value), ('net', key, value), channels."""
+    from cnntoolbox import cnnsetup
+    from cnntoolbox.netfields import parse_layers
+
+    rng = np.random.default_rng(2)
+    layers = parse_layers(spec)
+    net = {"layers": layers}
+    channels = 1
+    for where, key, value in options:
+        if where == "net":
+            net[key] = value
+        elif where == "channels":
+            channels = value
+        else:
+            layers[where][key] = value
+    x = rng.random((size, size, channels, n) if channels > 1 else (size, size, n))
+    y = rng.random((onum, n))
+    if net.get("output") == "softmax":
+        y = y / y.sum(axis=0)
+    return cnnsetup(net, x, y, rng=rng), x, y
+
+
+@pytest.mark.parametrize("spec, size, options", [
+    ("6c5-2s-12c5-2s", 28, []), ("2s-3c3-2s", 12, []), ("3c3-2s-4c3", 12, []), ("4c5", 9, []),
+    ("2c3-2s-5c3-3s", 24, []),
+    ("3c3-2s-4c3-2s", 18, [(1, "activation", "relu"), (3, "activation", "tanh")]),
+    ("3c3-2s-4c3-2s", 18, [(2, "method", "max"), (4, "method", "max")]),
+    ("3c3-3c3-2s-2s", 20, [(1, "activation", "relu"), ("net", "output", "softmax")]),
+    ("3c3-2s", 12, [("channels", None, 3), (1, "activation", "linear")]),
+])
+def test_the_memory_estimate_bounds_what_a_piece_allocates(spec, size, options):
     """sample_bytes is an upper bound of ff + bp's peak (tracemalloc), and not a loose one."""
     n = 200
-    net, x, y = random_net(spec, size, size, 2 * n, 3, seed=2)
-    working = _working_bytes(net, x)
+    net, x, y = _net_of_kind(spec, size, 2 * n, 3, options)
     stacked = stack_for_input(net, x)
+    channels = x.shape[2] if x.ndim == 4 else 1
+    sizes = map_sizes(stacked["layers"], x.shape[0], x.shape[1], channels)
+    working = parallel.sample_bytes(stacked["layers"], sizes, stacked["ffW"].shape[0])[0]
     part = parallel._share_weights(stacked)
     tracemalloc.start()
     try:
-        parallel._ffbp(part, x[:, :, :n], y[:, :n], 2 * n)          # a piece: a slice of the batch
+        parallel._ffbp(part, x[..., :n], y[:, :n], 2 * n)          # a piece: a slice of the batch
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -50,10 +81,11 @@ def test_the_memory_estimate_bounds_what_a_piece_allocates(spec, size):
 
 
 def _train_pieces(net, x, y, batchsize, monkeypatch, parts, budget):
-    monkeypatch.setattr(parallel, "PARTS", parts)
+    force_parts(parts, monkeypatch)
     monkeypatch.setattr(parallel, "WORK_BUDGET", budget)
-    sizes = map_sizes(stack_for_input(net, x)["layers"], x.shape[0], x.shape[1])
-    pieces = parallel.BatchParallel(stack_for_input(net, x), batchsize, sizes).pieces
+    planned = parallel.BatchParallel(stack_for_input(net, x), batchsize, parts)
+    planned.plan(x.shape)
+    pieces = planned.pieces
     opts = {"alpha": 0.7, "batchsize": batchsize, "numepochs": 2}
     return pieces, cnntrain(net, x, y, opts, rng=5, verbose=False)
 
@@ -81,8 +113,9 @@ def test_a_batch_whose_kept_fields_exceed_the_memory_is_refused_up_front(monkeyp
         cnntrain(net, x, y, {"alpha": 1.0, "batchsize": 600, "numepochs": 1}, verbose=False)
     monkeypatch.setattr(parallel, "available_memory", lambda: 2 ** 40)
     monkeypatch.setattr(parallel, "WORK_BUDGET", 1000)
-    with pytest.raises(ValueError, match=r"a batch of 600 samples cannot be processed: one "
-                                         r"sample's working arrays need 0\.000 GiB"):
+    force_parts(1, monkeypatch)
+    with pytest.raises(ValueError, match=r"a batch of 600 samples cannot be processed: 1 "
+                                         r"part\(s\) of one sample need 0\.000 GiB"):
         cnntrain(net, x, y, {"alpha": 1.0, "batchsize": 600, "numepochs": 1}, verbose=False)
 
 
@@ -92,7 +125,7 @@ def _blas_threads():
 
 def overlapping_trainings():
     """Subprocess: two trainings in threads, the first to start ends first; print the BLAS threads."""
-    parallel.PARTS = 2                                      # workers (and the limit) on any machine
+    force_parts(2)                                          # workers (and the limit) on any machine
     net, x, y = random_net("2c3-2s", 10, 10, 32, 2, seed=0)
     opts = {"alpha": 1.0, "batchsize": 16, "numepochs": 1}
     first_running, second_running, first_done = (threading.Event() for _ in range(3))

@@ -260,7 +260,9 @@ def test_mat73_sees_the_same_v73_net(tmp_path):
     for key in ours_net:
         if key != "layers":
             assert theirs_net[key] == ours_net[key], key
-    for l, (their_layer, our_layer) in enumerate(zip(theirs_net["layers"], ours_net["layers"])):
+    their_layers = [row[0] for row in theirs_net["layers"]]   # mat73: the n x 1 cell as n rows
+    assert len(their_layers) == len(ours_net["layers"]) == len(theirs_net["layers"])
+    for l, (their_layer, our_layer) in enumerate(zip(their_layers, ours_net["layers"])):
         for key in our_layer:
             assert np.array_equal(np.squeeze(their_layer[key]), np.squeeze(our_layer[key])), \
                 f"layers{{{l + 1}}}.{key}"

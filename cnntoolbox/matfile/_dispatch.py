@@ -8,7 +8,7 @@ import tempfile
 
 from . import _mat5, _mat73_read, _mat73_write
 from ._values import MatFileError, canonical, check_name
-from .netshape import OPTS_FIELDS, as_net, as_opts, is_net
+from .netshape import OPTS_FIELDS, as_net, as_opts, is_net, toolbox_struct
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -97,6 +97,8 @@ def savemat(path, variables, format="7"):
     for name, value in variables.items():
         check_name(name, "variable name")
         values[name] = canonical(value, name)
+        if is_net(value):                    # the toolbox's field order and column of layers
+            values[name] = toolbox_struct(values[name])
     _check_path(path)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))

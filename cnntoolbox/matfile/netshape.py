@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from ..netfields import (BIAS_FIELDS, COLUMN_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS, MAP_FIELDS,
-                        MATRIX_FIELDS, OPTS_FIELDS)
+                        MATRIX_FIELDS, OPTS_FIELDS, TOOLBOX_ORDER)
 
 
 def is_net(value):
@@ -68,6 +68,43 @@ def as_net(net, name="net"):
         out["L"] = _number(out["L"], f"{name}.L")
     if "rL" in out:
         out["rL"] = _array(out["rL"], None, f"{name}.rL").reshape(-1)
+    return out
+
+
+def toolbox_struct(net):
+    """The net as the toolbox's struct: its fields in the original's order, ``layers`` a column.
+
+    The fields the user makes (``layers``; a layer's ``type``,
+    ``outputmaps``, ``kernelsize``, ``scale``) and any other unknown field
+    keep their order and come first; then the fields the routines create, in
+    the order of :data:`cnntoolbox.netfields.TOOLBOX_ORDER`.  ``layers``
+    becomes an (n, 1) object array, which a MAT-file writer stores as the
+    n x 1 cell that ``cnn.layers = {...}`` makes in the toolbox's example.
+
+    Parameters
+    ----------
+    net : dict
+        A net whose ``layers`` is a list (or an object array) of dicts.
+
+    Returns
+    -------
+    dict
+        A new dict holding the same values (not copied).
+    """
+    out = _ordered(net, TOOLBOX_ORDER[0])
+    layers = list(np.asarray(net["layers"], dtype=object).ravel()
+                  if isinstance(net["layers"], np.ndarray) else net["layers"])
+    column = np.empty((len(layers), 1), dtype=object)
+    for index, layer in enumerate(layers):
+        column[index, 0] = _ordered(layer, TOOLBOX_ORDER[1])
+    out["layers"] = column
+    return out
+
+
+def _ordered(struct, made):
+    """``struct``'s fields: those not in ``made`` first as they are, then ``made``'s in its order."""
+    out = {key: value for key, value in struct.items() if key not in made}
+    out.update((key, struct[key]) for key in made if key in struct)
     return out
 
 
