@@ -105,9 +105,9 @@ def check_x(x, y=None):
     ``x`` whose first dimension is the number of samples the labels ``y``
     hold (their columns, or their rows when they have several columns) is
     Python's one-image-per-row layout (m, pixels) and is refused with the fix.
-    Integer images (MNIST's uint8) are refused: the toolbox's example
-    divides them by 255 first, and raw 0..255 values saturate the sigmoid
-    of the first layer.
+    Integer images (MNIST's uint8) are refused: the toolbox's example divides
+    them by 255 first, and raw 0..255 values saturate the sigmoid of the
+    first layer.
     """
     shape = _shape(x)          # before any conversion: a (60000, 784) x is not copied
     if len(shape) == 2 and shape[0] > 1 and shape[0] in _sample_counts(y):

@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from .checkpoint import Checkpoint
-from .checks import as_rng, check_opts, check_x, check_y
+from .checks import as_rng, check_opts, check_x, check_y, image_shape, map_sizes
 from .cnnapplygrads import applygrads
 from .errors import DivergenceError
 from .parallel import BatchParallel
@@ -87,8 +87,8 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
             print(f"resumed from {saver.path} after epoch {first}/{numepochs}")
     orders = _permutations(kk, numepochs, m, rng, first)
 
-    with BatchParallel(stacked, batchsize) as parallel:
-        parallel.plan(x.shape)                                 # refuses a batch beyond memory
+    sizes = map_sizes(stacked["layers"], *image_shape(x))
+    with BatchParallel(stacked, batchsize, sizes) as parallel:
         for epoch in range(first, numepochs):
             if verbose:
                 print(f"epoch {epoch + 1}/{numepochs}")

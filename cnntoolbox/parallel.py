@@ -39,13 +39,14 @@ from threadpoolctl import threadpool_limits
 
 from .cnnbp import bp
 from .cnnff import ff
-from .checks import map_sizes
 from .layerops import reuse
 from .netfields import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
                         SPEC_FIELDS)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
 MIN_PART = 8
+#: Number of workers; None: one per core (tests set it to split batches on any machine).
+PARTS = None
 #: Bytes the working arrays of all workers' pieces may take together.
 WORK_BUDGET = 512 * 2 ** 20
 
@@ -156,8 +157,7 @@ class BatchParallel:
 
     Use as a context manager around the training loop::
 
-        with BatchParallel(net, batchsize) as parallel:
-            parallel.plan(x.shape)                      # or refuse a batch beyond memory
+        with BatchParallel(net, batchsize, image) as parallel:
             for each batch:
                 parallel.ffbp(batch_x, batch_y, keep)   # ff(net, batch_x); bp(net, batch_y)
                 applygrads(net, alpha)                  # in place: the pieces share the weights
@@ -173,54 +173,32 @@ class BatchParallel:
         A stacked net.  Its weight arrays are shared with the pieces, so the
         weights must be updated in place (``cnnapplygrads.applygrads`` does).
     batchsize : int
+    sizes : list of (rows, cols, maps)
+        Map size and count of each layer (``checks.map_sizes``).
     parts : int, optional
-        Workers, 1 to ``batchsize``; default one per core, each of at least
-        ``MIN_PART`` samples.
+        Workers, 1 to ``batchsize``; default ``PARTS``, or one per core, each
+        of at least ``MIN_PART`` samples.
 
     Raises
     ------
     ValueError
-        ``parts`` out of range.  From ``plan`` (or the first ``ffbp``):
-        the batch does not fit in memory.
+        Before anything is allocated: the last batch's per-sample fields
+        that the trained net keeps do not fit in the available memory, or
+        one sample's working arrays do not fit the budget left.
     """
 
-    def __init__(self, net, batchsize, parts=None):
+    def __init__(self, net, batchsize, sizes, parts=None):
         self.net = net
-        self.batchsize = batchsize
+        if parts is None and PARTS is not None:
+            parts = min(PARTS, batchsize)
         if parts is None:
-            parts = max(1, min(core_count(), batchsize // MIN_PART))
-        elif not 1 <= parts <= batchsize:
+            count = max(1, min(core_count(), batchsize // MIN_PART))
+        elif 1 <= parts <= batchsize:
+            count = parts
+        else:
             raise ValueError(f"parts must be between 1 and the batch size {batchsize}, got {parts}")
-        self.count = parts
-        self.pieces = None
-        self.parts = [_share_weights(net) for _ in range(self.count)]
-        self._pool = None
-
-    def plan(self, shape):
-        """Cut batches of images of ``shape`` into pieces that fit the memory, or refuse.
-
-        Called by the first ``ffbp`` if not before; ``cnntrain`` calls it
-        before training, so that a batch too large is refused before
-        anything is allocated.
-
-        Parameters
-        ----------
-        shape : tuple
-            ``x.shape`` of the training data: (rows, cols, m) or (rows,
-            cols, channels, m).
-
-        Raises
-        ------
-        ValueError
-            What the trained net keeps of the last batch (``sample_bytes``)
-            does not fit in the available memory, or not even one sample per
-            worker fits the working budget left; the message names the
-            batch size and the GiB.
-        """
-        channels = shape[2] if len(shape) == 4 else 1
-        sizes = map_sizes(self.net["layers"], shape[0], shape[1], channels)
-        working, kept = sample_bytes(self.net["layers"], sizes, self.net["ffW"].shape[0])
-        batchsize, budget, available = self.batchsize, WORK_BUDGET, available_memory()
+        working, kept = sample_bytes(net["layers"], sizes, net["ffW"].shape[0])
+        budget, available = WORK_BUDGET, available_memory()
         if available is not None:
             if batchsize * kept + working > available:
                 raise ValueError(
@@ -229,13 +207,17 @@ class BatchParallel:
                     f"... of the last batch), more than the {available / 2**30:.1f} GiB of memory "
                     f"available; lower opts['batchsize']")
             budget = min(budget, available - batchsize * kept)
-        if self.count * working > budget:
+        if working > budget:
             raise ValueError(
-                f"a batch of {batchsize} samples cannot be processed: {self.count} part(s) of "
-                f"one sample need {self.count * working / 2**30:.3f} GiB of working arrays, more "
-                f"than the {budget / 2**30:.3f} GiB of memory left for them")
-        per_piece = budget // (self.count * working)
-        self.pieces = max(self.count, math.ceil(batchsize / per_piece))
+                f"a batch of {batchsize} samples cannot be processed: one sample's working "
+                f"arrays need {working / 2**30:.3f} GiB, more than the {budget / 2**30:.3f} GiB "
+                f"of memory left for them")
+        count = min(count, budget // working)
+        per_piece = budget // (count * working)
+        self.count = count
+        self.pieces = max(count, math.ceil(batchsize / per_piece))
+        self.parts = [_share_weights(net) for _ in range(count)]
+        self._pool = None
 
     def __enter__(self):
         if self.count > 1:
@@ -261,8 +243,6 @@ class BatchParallel:
             the last batch of an epoch); otherwise only the gradients and
             ``L`` are certain to be the batch's.
         """
-        if self.pieces is None:
-            self.plan(x.shape)
         if self.pieces == 1:
             ff(self.net, x)
             bp(self.net, y)

@@ -62,24 +62,3 @@ def assert_same_net(expected, actual, path="net"):
         if e.dtype.kind == "f" or a.dtype.kind == "f":
             assert not np.isnan(e).any() and not np.isnan(a).any(), f"{path}: NaN"
         assert e.astype(np.float64).tobytes() == a.astype(np.float64).tobytes(), f"{path} differs"
-
-
-def force_parts(parts, monkeypatch=None):
-    """Make ``cnntrain`` run every batch in ``parts`` workers (``parallel.BatchParallel``), on any machine.
-
-    With ``monkeypatch`` the change is undone after the test; without, it
-    lasts for the process (a test's subprocess).
-    """
-    import sys
-
-    from cnntoolbox.parallel import BatchParallel
-
-    class Forced(BatchParallel):
-        def __init__(self, net, batchsize):
-            super().__init__(net, batchsize, parts=parts)
-
-    module = sys.modules["cnntoolbox.cnntrain"]             # the name cnntrain is the function
-    if monkeypatch is None:
-        module.BatchParallel = Forced
-    else:
-        monkeypatch.setattr(module, "BatchParallel", Forced)

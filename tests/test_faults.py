@@ -19,7 +19,7 @@ from cnntoolbox import cnntrain, parallel
 from cnntoolbox.checks import map_sizes
 from cnntoolbox.stacked import stack_for_input
 
-from helpers import force_parts, max_rel_error, random_net
+from helpers import max_rel_error, random_net
 
 TESTS = str(Path(__file__).resolve().parent)
 ROOT = str(Path(TESTS).parent)
@@ -81,11 +81,10 @@ def test_the_memory_estimate_bounds_what_a_piece_allocates(spec, size, options):
 
 
 def _train_pieces(net, x, y, batchsize, monkeypatch, parts, budget):
-    force_parts(parts, monkeypatch)
+    monkeypatch.setattr(parallel, "PARTS", parts)
     monkeypatch.setattr(parallel, "WORK_BUDGET", budget)
-    planned = parallel.BatchParallel(stack_for_input(net, x), batchsize, parts)
-    planned.plan(x.shape)
-    pieces = planned.pieces
+    sizes = map_sizes(stack_for_input(net, x)["layers"], x.shape[0], x.shape[1])
+    pieces = parallel.BatchParallel(stack_for_input(net, x), batchsize, sizes).pieces
     opts = {"alpha": 0.7, "batchsize": batchsize, "numepochs": 2}
     return pieces, cnntrain(net, x, y, opts, rng=5, verbose=False)
 
@@ -113,9 +112,8 @@ def test_a_batch_whose_kept_fields_exceed_the_memory_is_refused_up_front(monkeyp
         cnntrain(net, x, y, {"alpha": 1.0, "batchsize": 600, "numepochs": 1}, verbose=False)
     monkeypatch.setattr(parallel, "available_memory", lambda: 2 ** 40)
     monkeypatch.setattr(parallel, "WORK_BUDGET", 1000)
-    force_parts(1, monkeypatch)
-    with pytest.raises(ValueError, match=r"a batch of 600 samples cannot be processed: 1 "
-                                         r"part\(s\) of one sample need 0\.000 GiB"):
+    with pytest.raises(ValueError, match=r"a batch of 600 samples cannot be processed: one "
+                                         r"sample's working arrays need 0\.000 GiB"):
         cnntrain(net, x, y, {"alpha": 1.0, "batchsize": 600, "numepochs": 1}, verbose=False)
 
 
@@ -125,7 +123,7 @@ def _blas_threads():
 
 def overlapping_trainings():
     """Subprocess: two trainings in threads, the first to start ends first; print the BLAS threads."""
-    force_parts(2)                                          # workers (and the limit) on any machine
+    parallel.PARTS = 2                                      # workers (and the limit) on any machine
     net, x, y = random_net("2c3-2s", 10, 10, 32, 2, seed=0)
     opts = {"alpha": 1.0, "batchsize": 16, "numepochs": 1}
     first_running, second_running, first_done = (threading.Event() for _ in range(3))
