@@ -219,3 +219,24 @@ def test_integer_images_are_refused_with_the_division_by_255(dtype):
         with pytest.raises(ValueError, match=message):
             call()
     assert np.array_equal(cnnff(net, raw / 255)["o"], cnnff(net, raw.astype(float) / 255)["o"])
+
+
+def test_cnntest_does_not_copy_the_last_training_batch():
+    """A net trained on one big batch carries its a, d, fv, ...; cnntest needs only the weights."""
+    from cnntoolbox import cnntest
+
+    net, x, y = random_net("2c3-2s", 12, 12, 400, 2, seed=0)
+    trained = cnntrain(net, x, y, {"alpha": 1.0, "batchsize": 400, "numepochs": 1}, rng=0,
+                       verbose=False)
+    carried = sum(np.asarray(value).nbytes for layer in trained["layers"]
+                  for field in ("a", "d") for value in layer.get(field, []))
+    tracemalloc.start()
+    try:
+        er, _ = cnntest(trained, x[:, :, :10], y[:, :10])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < carried / 10, (peak, carried)
+    assert er == cnntest({"layers": [{k: v for k, v in layer.items() if k not in ("a", "d")}
+                                     for layer in trained["layers"]],
+                          "ffW": trained["ffW"], "ffb": trained["ffb"]}, x[:, :, :10], y[:, :10])[0]
