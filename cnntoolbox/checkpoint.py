@@ -7,8 +7,13 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   ``ffW``, ``ffb``, the last batch's ``a``, ``d``, ``o``, ... and ``L``),
   named ``layers.<l>.<field>`` (0-based l) and ``net.<field>``;
 * ``rL`` so far;
-* ``meta``: a JSON text with the number of epochs done, the opts, the layer
-  specs, a fingerprint (BLAKE2b) and the shapes of ``x`` and ``y``, the
+* with ``opts["momentum"]``, the velocities ``vk``, ``vb``, ``vffW``, ``vffb``
+  (arrays of the net like the others);
+* ``meta``: a JSON text with the number of epochs done, the opts (``alpha``,
+  ``batchsize``; ``alphas``, the rate of every epoch, when they differ;
+  ``momentum`` when it is used), the net's ``output`` when it is not the
+  original's, the layer specs, a fingerprint (BLAKE2b) and the shapes of
+  ``x`` and ``y``, the
   state of the generator that draws the permutations
   (``bit_generator.state``), and how training started: fingerprints of the
   initial weights and of the generator's state, and its seed.
@@ -16,8 +21,9 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
 Resuming from it continues exactly where the uninterrupted run would be:
 the net, ``rL`` and the generator state are those after the last completed
 epoch, so the result is bit-identical.  A checkpoint made for other data,
-other ``alpha``/``batchsize``, another architecture, other initial weights
-or (when the caller gives ``rng``) another seed is refused.
+other rates for the epochs it holds, another ``batchsize`` or
+``momentum``, another architecture, other initial weights or (when the
+caller gives ``rng``) another seed is refused.
 
 Every save writes a temporary file in the checkpoint's folder, syncs it to
 disk and renames it over the old checkpoint (``os.replace``); a crash or
@@ -37,7 +43,7 @@ import zipfile
 
 import numpy as np
 
-from .netfields import SPEC_FIELDS, WEIGHT_FIELDS, format_layers
+from .netfields import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
@@ -63,8 +69,9 @@ class Checkpoint:
     x : ndarray, shape (rows, cols, m)
     y : ndarray, shape (onum, m)
         The checked training data (only their fingerprint is kept).
-    opts : (float, int, int)
-        ``alpha``, ``batchsize``, ``numepochs`` of the run.
+    opts : (float or sequence of float, int, int)
+        ``alpha`` (one rate, or the rate of each epoch), ``batchsize``,
+        ``numepochs`` of the run.
     stacked : dict
         The net to train, in the stacked layout (its specs and a
         fingerprint of its initial weights are kept).
@@ -73,6 +80,8 @@ class Checkpoint:
         caller chose it (a seed or a Generator) and draws from it: a
         checkpoint made from another generator state is refused, naming
         the seeds.
+    momentum : float
+        ``opts["momentum"]`` of the run (0: none, no velocities).
 
     Raises
     ------
@@ -84,15 +93,21 @@ class Checkpoint:
         ``path`` is a folder.
     """
 
-    def __init__(self, path, x, y, opts, stacked, rng=None):
+    def __init__(self, path, x, y, opts, stacked, rng=None, momentum=0.0):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"checkpoint must be a file path, got {type(path).__name__}")
         self.path = os.fspath(path)
         _check_writable(self.path)
         alpha, batchsize, self.numepochs = opts
-        self.opts = {"alpha": alpha, "batchsize": batchsize}
+        alphas = [float(a) for a in np.ravel(alpha)]
+        self.opts = {"alpha": alphas[0], "batchsize": batchsize}
+        if len(set(alphas)) > 1:
+            self.opts["alphas"] = alphas
+        if momentum:
+            self.opts["momentum"] = momentum
         self.layers = [{key: layer[key] for key in SPEC_FIELDS if key in layer}
                        for layer in stacked["layers"]]
+        self.output = stacked.get(OUTPUT, OUTPUTS[0])
         self.data = {"fingerprint": data_fingerprint(x, y),
                      "x": list(x.shape), "y": list(y.shape)}
         self.start = {"weights": _fingerprint(_weights(stacked)),
@@ -124,7 +139,7 @@ class Checkpoint:
             return 0, [], rng
         saved = load_checkpoint(self.path)
         self._check_match(saved)
-        _restore_arrays(stacked, saved["arrays"], self.path)
+        _restore_arrays(stacked, saved["arrays"], self.path, "momentum" in self.opts)
         state = saved["rng"]
         if type(rng.bit_generator).__name__ != state["bit_generator"]:
             rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
@@ -140,6 +155,8 @@ class Checkpoint:
         meta = {"format": FORMAT, "version": VERSION, "epochs": epochs,
                 "numepochs": self.numepochs, "opts": self.opts, "layers": self.layers,
                 "data": self.data, "start": self.start, "rng": rng.bit_generator.state}
+        if self.output != OUTPUTS[0]:
+            meta[OUTPUT] = self.output
         arrays = _net_arrays(stacked)
         arrays["rL"] = np.array(rL, dtype=np.float64)
         write_atomic(self.path, meta, arrays)
@@ -153,11 +170,27 @@ class Checkpoint:
                 f"y {tuple(saved['data']['y'])}, fingerprint {saved['data']['fingerprint']}), "
                 f"not this x {tuple(self.data['x'])}, y {tuple(self.data['y'])} (fingerprint "
                 f"{self.data['fingerprint']}); use another checkpoint path or delete it")
-        for field, value in self.opts.items():
-            if saved["opts"][field] != value:
+        for field in ("batchsize", "momentum"):
+            value, was = self.opts.get(field, 0.0), saved["opts"].get(field, 0.0)
+            if was != value:
                 raise CheckpointError(
-                    f"{where} was made with opts['{field}'] = {saved['opts'][field]!r}, not "
+                    f"{where} was made with opts['{field}'] = {was!r}, not "
                     f"{value!r}; resume with the same opts or use another checkpoint path")
+        done = min(saved["epochs"], self.numepochs)
+        rates, now = (_rates(opts, done) for opts in (saved["opts"], self.opts))
+        if rates != now and "alphas" not in saved["opts"] and "alphas" not in self.opts:
+            raise CheckpointError(
+                f"{where} was made with opts['alpha'] = {saved['opts']['alpha']!r}, not "
+                f"{self.opts['alpha']!r}; resume with the same opts or use another checkpoint path")
+        if rates != now:
+            raise CheckpointError(
+                f"{where} was made with the learning rates {rates!r} for its {done} epochs, not "
+                f"{now!r} (opts['alpha'], opts['alpha_decay']); resume with the same opts or "
+                f"use another checkpoint path")
+        if saved[OUTPUT] != self.output:
+            raise CheckpointError(
+                f"{where} was made for a net with net['{OUTPUT}'] = {saved[OUTPUT]!r}, not "
+                f"{self.output!r}; use another checkpoint path")
         if saved["layers"] != self.layers:
             raise CheckpointError(
                 f"{where} was made for the net {format_layers(saved['layers'], with_input=True)}, not "
@@ -180,6 +213,11 @@ class Checkpoint:
             raise CheckpointError(
                 f"{where} holds {saved['epochs']} epochs, more than opts['numepochs'] = "
                 f"{self.numepochs}")
+
+
+def _rates(opts, epochs):
+    """The learning rates of the first ``epochs`` epochs of a checkpoint's opts."""
+    return opts["alphas"][:epochs] if "alphas" in opts else [opts["alpha"]] * epochs
 
 
 def load_checkpoint(path):
@@ -221,6 +259,7 @@ def load_checkpoint(path):
         saved = {field: meta[field] for field in
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
         saved["start"] = meta.get("start")
+        saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
         saved["rL"] = arrays.pop("rL")
         if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
             raise ValueError(f"epochs {saved['epochs']!r}")
@@ -229,6 +268,11 @@ def load_checkpoint(path):
         if not ({"alpha", "batchsize"} <= set(saved["opts"])
                 and {"fingerprint", "x", "y"} <= set(saved["data"])):
             raise ValueError("opts or data fields missing")
+        opts = saved["opts"]
+        if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                   for value in [opts.get("momentum", 0.0), *opts.get("alphas", [])]) \
+                or not isinstance(opts.get("alphas", []), list):
+            raise ValueError("opts 'alphas' or 'momentum' not numbers")
         if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
             raise ValueError("rL or L of a wrong shape")
         start = saved["start"]
@@ -347,12 +391,15 @@ def _net_arrays(stacked):
     return arrays
 
 
-def _restore_arrays(stacked, arrays, path):
-    """Put a checkpoint's arrays into a stacked net, checking the weights' shapes."""
+def _restore_arrays(stacked, arrays, path, momentum=False):
+    """Put a checkpoint's arrays into a stacked net, checking the weights' (and velocities') shapes."""
     layers = stacked["layers"]
     expected = {(index, field): layer[field].shape for index, layer in enumerate(layers)
                 for field in WEIGHT_FIELDS if layer.get("type") == "c" and field in layer}
     expected.update({(None, field): stacked[field].shape for field in WEIGHT_FIELDS if field in stacked})
+    if momentum:
+        expected.update({(index, VELOCITY_FIELDS[field]): shape
+                         for (index, field), shape in list(expected.items())})
     restored = {}
     for name, value in arrays.items():
         parts = name.split(".")

@@ -286,23 +286,67 @@ def map_sizes(specs, rows, cols, channels=1):
 
 
 def check_opts(opts):
-    """Check training options and return (alpha, batchsize, numepochs).
+    """Check training options and return (alphas, batchsize, numepochs, momentum).
 
     Parameters
     ----------
     opts : dict
-        ``alpha`` (learning rate, float), ``batchsize`` and ``numepochs``
-        (positive integers; integer-valued floats accepted).
+        ``alpha``, ``batchsize`` and ``numepochs`` (positive integers;
+        integer-valued floats accepted), and the opt-in keys:
+
+        - ``alpha``: the learning rate (a float, as in the original), or a
+          sequence of ``numepochs`` floats, one per epoch;
+        - ``alpha_decay``: a positive float; the rate of each epoch is the
+          previous epoch's times ``alpha_decay`` (with a float ``alpha`` only);
+        - ``momentum``: a float in [0, 1) (see ``check_momentum``).
+
+    Returns
+    -------
+    alphas : tuple of float
+        The learning rate of each of the ``numepochs`` epochs:
+        ``alpha``, ``alpha * alpha_decay``, ``(alpha * alpha_decay) * alpha_decay``, ...
+        (one rounding per epoch, as multiplying after each epoch does).
+    batchsize, numepochs : int
+    momentum : float
+        0.0 when ``opts`` has no ``momentum``.
     """
     if not isinstance(opts, dict):
         raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
     for field in ("alpha", "batchsize", "numepochs"):
         if field not in opts:
             raise ValueError(f"opts has no '{field}'")
-    alpha = as_float(opts["alpha"], "opts['alpha']")
     batchsize = as_int(opts["batchsize"], "opts['batchsize']")
     numepochs = as_int(opts["numepochs"], "opts['numepochs']")
-    return alpha, batchsize, numepochs
+    alpha = opts["alpha"]
+    if isinstance(alpha, (list, tuple)) or isinstance(alpha, np.ndarray) and alpha.size > 1:
+        if "alpha_decay" in opts:
+            raise ValueError("opts has both 'alpha_decay' and a sequence of per-epoch 'alpha'; "
+                             "give one of them")
+        alphas = tuple(as_float(value, f"opts['alpha'][{e}]")
+                       for e, value in enumerate(np.ravel(np.asarray(alpha, dtype=object))))
+        if len(alphas) != numepochs:
+            raise ValueError(f"opts['alpha'] holds {len(alphas)} per-epoch rates but "
+                             f"opts['numepochs'] is {numepochs}")
+    else:
+        alphas, decay = [as_float(alpha, "opts['alpha']")], None
+        if "alpha_decay" in opts:
+            decay = as_float(opts["alpha_decay"], "opts['alpha_decay']")
+            if decay <= 0:
+                raise ValueError(f"opts['alpha_decay'] must be positive, got {decay!r}")
+        while len(alphas) < numepochs:      # alpha = alpha * alpha_decay after each epoch
+            alphas.append(alphas[-1] if decay is None else alphas[-1] * decay)
+        alphas = tuple(alphas)
+    return alphas, batchsize, numepochs, check_momentum(opts)
+
+
+def check_momentum(opts):
+    """``opts["momentum"]`` as a float in [0, 1); 0.0 when absent (plain gradient descent)."""
+    if "momentum" not in opts:
+        return 0.0
+    momentum = as_float(opts["momentum"], "opts['momentum']")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"opts['momentum'] must be in [0, 1), got {momentum!r}")
+    return momentum
 
 
 def check_weights(stacked, sizes):

@@ -32,7 +32,10 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
     y : ndarray, shape (onum, m)
     opts : dict
         ``alpha`` (float), ``batchsize`` and ``numepochs`` (positive integers;
-        batchsize must divide m).
+        batchsize must divide m).  Opt-in (see ``checks.check_opts``):
+        ``alpha`` as a sequence of one rate per epoch, or ``alpha_decay``
+        (the rate is multiplied by it after each epoch); ``momentum`` (the
+        velocity step of ``cnnapplygrads``; the velocities stay in the net).
     kk : sequence of numepochs permutations of range(m), optional
         0-based sample orders to use instead of drawing them, e.g. the
         permutations a recorded Matlab run drew (minus 1).
@@ -46,8 +49,8 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
     checkpoint : str or os.PathLike, optional
         A file to save the training state to after every epoch (atomically;
         see ``checkpoint.py``).  If it exists, training resumes from it: the
-        net, ``rL`` and the state of the permutations' generator after the
-        last saved epoch, so that the result is bit-identical to an
+        net (with its momentum velocities), ``rL`` and the state of the
+        permutations' generator after the last saved epoch, so that the result is bit-identical to an
         uninterrupted run; ``kk`` is still used by epoch index.
 
     Returns
@@ -63,10 +66,10 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
         and the batch.
     checkpoint.CheckpointError
         When the checkpoint is damaged, or was made for other data, opts
-        (``alpha``, ``batchsize``), another net or other initial weights, or
-        from another seed of ``rng``.
+        (``alpha``, ``batchsize``, ``alpha_decay``, ``momentum``), another net
+        or other initial weights, or from another seed of ``rng``.
     """
-    alpha, batchsize, numepochs = check_opts(opts)
+    alphas, batchsize, numepochs, momentum = check_opts(opts)
     x = check_x(x, y)
     m = x.shape[-1]
     stacked = stack_for_input(net, x)
@@ -80,8 +83,8 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
     rng = as_rng(rng)
     first, rL = 0, []
     if checkpoint is not None:
-        saver = Checkpoint(checkpoint, x, y, (alpha, batchsize, numepochs), stacked,
-                           rng if seeded else None)
+        saver = Checkpoint(checkpoint, x, y, (alphas, batchsize, numepochs), stacked,
+                           rng if seeded else None, momentum)
         first, rL, rng = saver.resume(stacked, rng)
         if verbose and first:
             print(f"resumed from {saver.path} after epoch {first}/{numepochs}")
@@ -93,7 +96,7 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
             if verbose:
                 print(f"epoch {epoch + 1}/{numepochs}")
             start = time.perf_counter()
-            order = next(orders)
+            order, alpha = next(orders), alphas[epoch]
             for batch in range(numbatches):
                 index = order[batch * batchsize:(batch + 1) * batchsize]
                 batch_x = x[..., index]
@@ -101,7 +104,7 @@ def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, ch
                 # cnnff then cnnbp, pieces of the batch on all cores; the net keeps the
                 # per-sample fields of an epoch's last batch (for the checkpoint and the result)
                 parallel.ffbp(batch_x, batch_y, keep=batch == numbatches - 1)
-                applygrads(stacked, alpha)
+                applygrads(stacked, alpha, momentum)
                 if not np.isfinite(stacked["L"]):
                     raise DivergenceError(
                         f"loss became {stacked['L']} in epoch {epoch + 1}, batch {batch + 1} "
