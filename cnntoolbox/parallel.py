@@ -22,7 +22,7 @@ Two things decide the pieces:
   together with the other workers' pieces.  A batch that does not is cut
   into more pieces, taken a round of one piece per worker at a time.
 
-An ordinary batch (the MNIST example's 50, up to some thousands of samples)
+An ordinary batch (the MNIST example's 50, up to about 1400 MNIST samples)
 is one round of one piece per worker, as it always was.  The last batch's
 per-sample fields (``a``, ``d``, ``fv``, ``o``, ...) of the whole batch are
 part of the trained net; they are copied piece by piece into the net, so
@@ -157,7 +157,7 @@ class BatchParallel:
 
     Use as a context manager around the training loop::
 
-        with BatchParallel(net, batchsize, image) as parallel:
+        with BatchParallel(net, batchsize, sizes) as parallel:
             for each batch:
                 parallel.ffbp(batch_x, batch_y, keep)   # ff(net, batch_x); bp(net, batch_y)
                 applygrads(net, alpha)                  # in place: the pieces share the weights
@@ -184,7 +184,8 @@ class BatchParallel:
     ValueError
         Before anything is allocated: the last batch's per-sample fields
         that the trained net keeps do not fit in the available memory, or
-        one sample's working arrays do not fit the budget left.
+        one sample's working arrays do not fit the budget left; the message
+        names the batch size and the GiB.  ``parts`` out of range.
     """
 
     def __init__(self, net, batchsize, sizes, parts=None):
