@@ -4,6 +4,8 @@ The routines mirror the toolbox's ``CNN/*.m`` files one to one and work on a
 dict ``net`` with Matlab's field names; see README.md for the mapping.
 """
 
+__version__ = "0.1.0"
+
 from .cnnapplygrads import cnnapplygrads
 from .cnnbp import cnnbp
 from .cnnff import cnnff
@@ -12,7 +14,9 @@ from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
 from .checkpoint import CheckpointError
+from .data import load_mnist
 from .errors import DivergenceError, GradientCheckError
 
 __all__ = ["cnnsetup", "cnnff", "cnnbp", "cnnapplygrads", "cnntrain", "cnntest",
-           "cnnnumgradcheck", "GradientCheckError", "DivergenceError", "CheckpointError"]
+           "cnnnumgradcheck", "load_mnist", "GradientCheckError", "DivergenceError",
+           "CheckpointError", "__version__"]

@@ -9,7 +9,7 @@ draws four small PNGs for ``docs/walkthrough.md``:
 * ``misclassified.png``: test digits the net gets wrong, true and predicted label.
 
 The example's images are the transposes of the MNIST digits (as in the
-original, see ``example.prepare_data``); the figures transpose every map
+original, see ``data.prepare_data``); the figures transpose every map
 and kernel back so that the digits read upright.  Needs matplotlib (the
 ``plot`` extra).
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..cnnff import cnnff
-from ..data import load_mnist
-from ..example import DEFAULT_OPTS, prepare_data, run_example
+from ..data import load_mnist, prepare_data
+from ..example import DEFAULT_OPTS, run_example
 from ..netfields import DEFAULT_LAYERS
 
 PROG = "cnntoolbox figures"
