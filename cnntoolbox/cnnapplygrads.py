@@ -4,7 +4,7 @@ from .checks import as_float, check_gradients
 from .stacked import stack_net, unstack_net
 
 
-def cnnapplygrads(net, opts):
+def cnnapplygrads(net: dict, opts: dict) -> dict:
     """Subtract ``opts["alpha"]`` times each gradient from its weight.
 
     Parameters

@@ -7,7 +7,7 @@ from .layerops import conv_delta_back, conv_kernel_grad, fv_to_maps, im2col, poo
 from .stacked import stack_net, unstack_net
 
 
-def cnnbp(net, y):
+def cnnbp(net: dict, y: np.ndarray) -> dict:
     """Back-propagate the squared error of the last forward pass.
 
     Parameters

@@ -7,7 +7,7 @@ from .layerops import conv_forward, im2col, maps_to_fv, pool_forward, sigm
 from .stacked import stack_for_input, unstack_net
 
 
-def cnnff(net, x):
+def cnnff(net: dict, x: np.ndarray) -> dict:
     """Feed a batch forward through the net.
 
     Parameters

@@ -104,8 +104,9 @@ def _one_hot(labels):
     return y
 
 
-def load_mnist(data_dir: "str | os.PathLike[str] | None" = None, layout: str = "mnist_uint8",
-               limit: "int | None" = None):
+def load_mnist(data_dir: str | os.PathLike[str] | None = None, layout: str = "mnist_uint8",
+               limit: int | None = None
+               ) -> dict | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load MNIST as the toolbox's ``mnist_uint8`` variables, or ready for ``cnnsetup``.
 
     Parameters
@@ -158,7 +159,8 @@ def load_mnist(data_dir: "str | os.PathLike[str] | None" = None, layout: str = "
     return prepare_data(mnist, limit) if layout == "toolbox" else mnist
 
 
-def prepare_data(mnist: dict, limit: "int | None" = None):
+def prepare_data(mnist: dict, limit: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ``mnist_uint8`` variables as test_example_CNN.m prepares them (lines 4-7).
 
     ``double(reshape(train_x', 28, 28, 60000)) / 255`` is Matlab's
@@ -194,7 +196,8 @@ def prepare_data(mnist: dict, limit: "int | None" = None):
             images(mnist["test_x"][:test_n]), mnist["test_y"][:test_n].T.astype(np.float64))
 
 
-def write_mnist_mat(path=None, data_dir=None):
+def write_mnist_mat(path: str | os.PathLike[str] | None = None,
+                    data_dir: str | os.PathLike[str] | None = None) -> Path:
     """Write ``mnist_uint8.mat`` (MATLAB v7, compressed) for the original example.
 
     The file holds ``train_x``, ``train_y``, ``test_x``, ``test_y`` as uint8

@@ -22,7 +22,7 @@ def is_net(value):
             and all(isinstance(layer, dict) for layer in value["layers"]))
 
 
-def as_net(net, name="net"):
+def as_net(net: dict, name: str = "net") -> dict:
     """Return ``net`` with every toolbox field in the shape of the port's contract.
 
     Parameters
@@ -71,7 +71,7 @@ def as_net(net, name="net"):
     return out
 
 
-def toolbox_struct(net):
+def toolbox_struct(net: dict) -> dict:
     """The net as the toolbox's struct: its fields in the original's order, ``layers`` a column.
 
     The fields before the first one a routine creates (those the user
