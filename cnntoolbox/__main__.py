@@ -1,11 +1,24 @@
-"""The command line: ``python -m cnntoolbox [train] [options]`` and friends.
+"""The command line: ``cnntoolbox [train] [options]`` and its other commands.
 
-``python -m cnntoolbox`` runs the toolbox's MNIST example (``train`` with
-its defaults); ``mnist-mat`` writes ``mnist_uint8.mat`` for MATLAB;
-``compare`` and ``figures`` hand their arguments to
-:mod:`cnntoolbox.compare` and :mod:`cnntoolbox.teaching.figures`. Bad usage or input
-ends with one line on stderr and exit status 2 (a traceback with
-``--debug``).
+Every command is parsed and dispatched here: ``train`` (the default: the
+toolbox's MNIST example, or ``--replay`` of the recorded Octave run),
+``mnist-mat`` (``mnist_uint8.mat`` for MATLAB), ``compare`` (replay a
+MATLAB-saved net and compare it field by field) and ``figures``. The modules
+behind them (:mod:`cnntoolbox.example`, :mod:`cnntoolbox.replay`,
+:mod:`cnntoolbox.compare`, :mod:`cnntoolbox.data`) hold only the logic and
+print nothing but ``cnntrain``'s epoch lines.
+
+``figures`` alone keeps its argument parsing in its module,
+:mod:`cnntoolbox.teaching.figures`, and gets its arguments untouched: it is
+part of the teaching subpackage, which is kept apart from the toolbox (the
+toolbox never imports it) and which needs matplotlib; its parser follows
+the same rules (program name ``cnntoolbox figures``, errors
+``cnntoolbox figures: error: ...``).
+
+Every command is named ``cnntoolbox <command>`` in its usage, and bad
+usage or input ends with one line on stderr, ``cnntoolbox <command>: error:
+...``, and exit status 2 (a traceback with ``--debug``). ``--quiet`` prints
+only the result.
 """
 
 import argparse
@@ -16,27 +29,31 @@ from pathlib import Path
 
 from . import __version__
 from .checkpoint import interrupted_message
+from .compare import RTOL, replay_file
 from .data import load_mnist, write_mnist_mat
-from .example import DEFAULT_OPTS, plot_rl, run_example
+from .example import DEFAULT_OPTS, check_plot_path, plot_rl, run_example
 from .netfields import DEFAULT_LAYERS, format_layers
 from .progress import make_progress
 
 PROG = "cnntoolbox"
-#: Subcommands that live in their own module: name -> (module, help).
+#: Subcommands that parse their own arguments: name -> (module, help).
 #: Their arguments are passed on untouched to ``module.main(argv)``.
 DELEGATED = {
-    "compare": ("cnntoolbox.compare", "compare a MATLAB-saved net with Python, field by field"),
     "figures": ("cnntoolbox.teaching.figures", "make the teaching figures"),
 }
 
 
 class UsageError(Exception):
-    """Bad command-line usage (exit status 2)."""
+    """Bad command-line usage (exit status 2); ``prog`` names the command."""
+
+    def __init__(self, message, prog=None):
+        super().__init__(message)
+        self.prog = prog
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(message)
+        raise UsageError(message, self.prog)
 
 
 def _integer(text, minimum, expected):
@@ -68,20 +85,31 @@ def _positive_float(text):
     return value
 
 
+def _tolerance(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def build_parser():
-    """The argparse parser of ``train`` and ``mnist-mat`` (delegated ones are listed only)."""
+    """The argparse parser of every command (``figures`` is listed only)."""
     parser = _Parser(prog=PROG, description=(
         "Python port of the CNN of the Matlab DeepLearnToolbox. Without a command, "
         "runs 'train': the toolbox's MNIST example (test_example_CNN.m)."))
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = _Parser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    common.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                        help="folder of the MNIST IDX files (default: those installed with the package)")
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    data = _Parser(add_help=False)
+    data.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                      help="folder of the MNIST IDX files (default: those installed with the package)")
 
     train = commands.add_parser(
-        "train", parents=[common], help="train and test the MNIST example (default)",
+        "train", parents=[debug, data], help="train and test the MNIST example (default)",
         description="Train the net on MNIST and print the test error, like test_example_CNN.m.")
     train.add_argument("--epochs", type=_positive_int,
                        help=f"numepochs (default {DEFAULT_OPTS['numepochs']})")
@@ -99,7 +127,8 @@ def build_parser():
                             "with --replay: replay the first N samples of the recorded order")
     train.add_argument("--save", type=Path, metavar="NET.mat", help="save the trained net as variable 'cnn'")
     train.add_argument("--format", choices=["7", "7.3"], help="MAT-file version of --save (default 7)")
-    train.add_argument("--plot", type=Path, metavar="RL.png", help="plot rL to an image (needs matplotlib)")
+    train.add_argument("--plot", type=Path, metavar="RL.png",
+                       help="plot rL to an image, in the format of its suffix (needs matplotlib)")
     train.add_argument("--replay", type=Path, metavar="REF.mat",
                        help="start from the recorded Octave run (matlab_reference/mnist_example.mat) "
                             "and check that Python ends exactly where it ended")
@@ -107,15 +136,32 @@ def build_parser():
                        help="save the training state after every epoch; if the file exists, resume "
                             "from it (same data, --alpha, --batchsize and --layers); Ctrl-C keeps "
                             "the last completed epoch")
-    train.add_argument("--quiet", action="store_true", help="no live progress display")
+    train.add_argument("--quiet", action="store_true",
+                       help="print only the result (the test error, or the replay's verdict)")
     train.set_defaults(func=_train)
 
     mnist_mat = commands.add_parser(
-        "mnist-mat", parents=[common], help="write mnist_uint8.mat for the MATLAB example",
+        "mnist-mat", parents=[debug, data], help="write mnist_uint8.mat for the MATLAB example",
         description="Write the toolbox's mnist_uint8.mat (MATLAB v7) from the bundled IDX files.")
     mnist_mat.add_argument("path", nargs="?", type=Path, metavar="PATH",
                            help="output file (default: mnist_uint8.mat in the current folder)")
     mnist_mat.set_defaults(func=_mnist_mat)
+
+    compare = commands.add_parser(
+        "compare", parents=[debug], help="compare a MATLAB-saved net with Python, field by field",
+        description=("Replay in Python what a MATLAB-saved net allows and compare every field "
+                     "with MATLAB's. Exit status 0: all within tolerance; 1: some field is not; "
+                     "2: unusable input."))
+    compare.add_argument("ref", metavar="REF.mat", help="MAT-file saved by MATLAB or Octave")
+    compare.add_argument("var", metavar="VAR", nargs="?",
+                         help="the net variable (default: the stages of a matlab_reference "
+                              "case file, else the first net with gradients, else the first "
+                              "struct with 'layers')")
+    compare.add_argument("--alpha", type=_positive_float, default=1.0,
+                         help="learning rate of the last update of a trained net (default 1)")
+    compare.add_argument("--rtol", type=_tolerance, default=RTOL,
+                         help=f"largest relative error that passes (default {RTOL:g})")
+    compare.set_defaults(func=_compare)
 
     for name, (_, text) in DELEGATED.items():
         commands.add_parser(name, help=f"{text} ('{name} --help' for its options)")
@@ -143,54 +189,65 @@ def _train(args):
     _check_output(args.checkpoint, "--checkpoint")
     if args.plot is not None:
         try:
-            import matplotlib  # noqa: F401
+            check_plot_path(args.plot)
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'cnntoolbox[plot]'") from None
+        except ValueError as exc:
+            raise UsageError(f"--plot: {exc}") from None
     if args.save is not None:
         from .matfile import savemat   # fail before training if the writer is missing
     if args.batchsize is not None and args.limit is not None and args.limit % args.batchsize:
         raise UsageError(f"--batchsize {args.batchsize} must divide the number of training "
                          f"samples, --limit {args.limit}")
 
+    say = (lambda *_: None) if args.quiet else print
     start = time.perf_counter()
     if args.replay is not None:
-        net, er, ok = _replay(args)
+        net, er, ok = _replay(args, say)
     else:
         numepochs = args.epochs or DEFAULT_OPTS["numepochs"]
+        progress = make_progress(numepochs, args.quiet)
         result = run_example(
             layers=DEFAULT_LAYERS if args.layers is None else args.layers,
             alpha=args.alpha or DEFAULT_OPTS["alpha"],
             batchsize=args.batchsize or DEFAULT_OPTS["batchsize"], numepochs=numepochs,
             seed=0 if args.seed is None else args.seed, limit=args.limit, data_dir=args.data_dir,
-            progress=make_progress(numepochs, args.quiet), checkpoint=args.checkpoint)
+            progress=progress, checkpoint=args.checkpoint,
+            verbose=progress is None and not args.quiet)
         net, er, ok = result["net"], result["er"], True
-        print(f"net {format_layers(net['layers'])}, {result['m_train']} training and "
-              f"{result['m_test']} test samples")
+        say(f"net {format_layers(net['layers'])}, {result['m_train']} training and "
+            f"{result['m_test']} test samples")
         print(f"test error: {100 * er:.2f}% ({len(result['bad'])} of {result['m_test']} wrong)")
-        print(f"training took {result['train_seconds']:.1f} s")
+        say(f"training took {result['train_seconds']:.1f} s")
     if args.save is not None:
         savemat(args.save, {"cnn": net}, format=args.format or "7")
-        print(f"saved the net as 'cnn' in {args.save} (MAT-file v{args.format or '7'})")
+        say(f"saved the net as 'cnn' in {args.save} (MAT-file v{args.format or '7'})")
     if args.plot is not None:
         plot_rl(net["rL"], args.plot)
-        print(f"plotted rL to {args.plot}")
-    print(f"elapsed: {time.perf_counter() - start:.1f} s")
+        say(f"plotted rL to {args.plot}")
+    say(f"elapsed: {time.perf_counter() - start:.1f} s")
     return 0 if ok else 1
 
 
-def _replay(args):
-    """--replay: train from the recording, print the comparison; (net, er, all fields OK)."""
-    from .replay import compare_replay, format_table, load_reference, replay
+def _replay(args, say):
+    """--replay: train from the recording, print the comparison; (net, er, all fields OK).
+
+    The verdict line is the result; the table comes first unless ``--quiet``
+    (and then too when a field differs).
+    """
+    from .replay import compare_replay, load_reference, replay
 
     reference = load_reference(args.replay)
     numepochs = 1 if args.limit else len(reference["kk"])
+    progress = make_progress(numepochs, args.quiet)
     net, er, bad = replay(reference, load_mnist(args.data_dir), nsamples=args.limit,
-                          progress=make_progress(numepochs, args.quiet))
-    rows = compare_replay(reference, net, er, bad)
-    ok = all(row[4] for row in rows)
-    print(format_table(rows))
+                          progress=progress, verbose=progress is None and not args.quiet)
+    comparisons = compare_replay(reference, net, er, bad)
+    ok = all(comparison.passed for comparison in comparisons)
+    for comparison in comparisons:
+        (print if not ok else say)(comparison.table())
     if er is not None:
-        print(f"test error: {100 * er:.2f}% (recorded: {100 * reference['er']:.2f}%)")
+        say(f"test error: {100 * er:.2f}% (recorded: {100 * reference['er']:.2f}%)")
     scope = (f"the first {args.limit // DEFAULT_OPTS['batchsize']} batches" if args.limit
              else "rL, weights, er and bad")
     print(f"replay of {args.replay}: {'exact match' if ok else 'MISMATCH'} ({scope})")
@@ -203,21 +260,47 @@ def _mnist_mat(args):
     return 0
 
 
+def _compare(args):
+    """``compare REF.mat [VAR]``: one table per replayed stage, then the verdict; the exit status."""
+    comparisons = replay_file(args.ref, args.var, args.alpha, args.rtol)
+    for comparison in comparisons:
+        print(f"== {comparison.title}")
+        print(comparison.table())
+        print()
+    ok = all(comparison.passed for comparison in comparisons)
+    total = sum(len(comparison.rows) for comparison in comparisons)
+    failed = sum(len(comparison.failures) for comparison in comparisons)
+    print(f"{args.ref}: {'PASS' if ok else 'FAIL'}: {total - failed} of {total} fields in "
+          f"{len(comparisons)} stages within rtol {args.rtol:g}")
+    return 0 if ok else 1
+
+
 def _delegate(name, argv):
-    """Run ``python -m cnntoolbox NAME ...`` by the module that owns it."""
+    """Run ``cnntoolbox NAME ...`` by the module that parses its own arguments."""
     module_name = DELEGATED[name][0]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        print(f"{PROG}: error: '{name}' is not available ({module_name} is missing)", file=sys.stderr)
+        print(f"{PROG} {name}: error: not available ({module_name} is missing)", file=sys.stderr)
         return 2
     return module.main(argv)
 
 
-def _one_line(exc):
-    return " ".join(str(exc).split())
+def describe(exc):
+    """One line for an exception: an OSError as ``file: reason`` (no ``[Errno 2]``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
+        text = f"{where}: {exc.strerror}" if where else exc.strerror
+    else:
+        text = str(exc)
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _prog(args):
+    """``cnntoolbox <command>`` once the arguments are parsed, else ``cnntoolbox``."""
+    return f"{PROG} {args.command}" if args is not None else PROG
 
 
 def main(argv=None):
@@ -230,26 +313,29 @@ def main(argv=None):
     debug = "--debug" in argv
     args = None
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args)
     except UsageError as exc:
-        print(f"{PROG}: error: {_one_line(exc)} (see '{PROG} --help')", file=sys.stderr)
+        where = exc.prog or _prog(args)
+        print(f"{where}: error: {describe(exc)} (see '{where} --help')", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         checkpoint = getattr(args, "checkpoint", None)
         saved = (f"; {interrupted_message(checkpoint)}; run the same command again to resume"
                  if checkpoint is not None else "")
-        print(f"\n{PROG}: interrupted{saved}", file=sys.stderr)
+        print(f"\n{_prog(args)}: interrupted{saved}", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as exc:
         if debug:
             raise
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{_prog(args)}: error: {describe(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         if debug:
             raise
-        print(f"{PROG}: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        print(f"{_prog(args)}: error: {type(exc).__name__}: {describe(exc)}", file=sys.stderr)
         return 1
 
 

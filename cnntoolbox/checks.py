@@ -11,7 +11,8 @@ import numbers
 
 import numpy as np
 
-from .netfields import LAYER_TYPES
+from .netfields import (ACTIVATION, ACTIVATIONS, LAYER_TYPES, METHOD, OUTPUT, OUTPUTS,
+                        POOL_METHODS)
 
 
 def as_int(value, name):
@@ -95,13 +96,15 @@ def as_rng(rng):
 
 
 def check_x(x, y=None):
-    """Check a batch of images and return it as float64 of shape (rows, cols, m).
+    """Check a batch of images and return it as float64, (rows, cols, m) or (rows, cols, channels, m).
 
     A single 2-D image is accepted as a batch of one (m = 1); Matlab would
-    drop that trailing singleton dimension and then fail.  A 2-D ``x`` whose
-    first dimension is the number of samples the labels ``y`` hold (their
-    columns, or their rows when they have several columns) is Python's
-    one-image-per-row layout (m, pixels) and is refused with the fix.
+    drop that trailing singleton dimension and then fail.  A 4-D ``x`` is an
+    input with channels (README, "Beyond the original"); a 3-D one has one
+    channel, as in the original.  The batch is always the last axis.  A 2-D
+    ``x`` whose first dimension is the number of samples the labels ``y``
+    hold (their columns, or their rows when they have several columns) is
+    Python's one-image-per-row layout (m, pixels) and is refused with the fix.
     """
     shape = _shape(x)          # before any conversion: a (60000, 784) x is not copied
     if len(shape) == 2 and shape[0] > 1 and shape[0] in _sample_counts(y):
@@ -116,13 +119,21 @@ def check_x(x, y=None):
     x = as_array(x, "x", copy=False)
     if x.ndim == 2:
         x = x[:, :, np.newaxis]
-    if x.ndim != 3:
-        raise ValueError(f"x must be 3-D (rows, cols, m) or one 2-D image, got shape {x.shape}")
-    if x.shape[2] == 0:
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x must be 3-D (rows, cols, m), 4-D (rows, cols, channels, m) "
+                         f"or one 2-D image, got shape {x.shape}")
+    if x.shape[-1] == 0:
         raise ValueError("x holds no samples (m == 0)")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"x has an empty image size {x.shape[:2]}")
+    if x.ndim == 4 and x.shape[2] == 0:
+        raise ValueError("x has no channels (x.shape[2] == 0)")
     return x
+
+
+def image_shape(x):
+    """(rows, cols, channels) of a checked batch: channels is 1 for a 3-D ``x``."""
+    return x.shape[0], x.shape[1], x.shape[2] if x.ndim == 4 else 1
 
 
 def check_y(y, m, onum=None):
@@ -169,22 +180,24 @@ def _sample_counts(y):
 def check_layers(layers):
     """Check a layer list and return the layer specs with ints for sizes.
 
-    Layer 1 is the input layer ``i``; after it ``c`` and ``s`` layers
-    alternate (an ``s`` may follow ``i`` directly); the last layer is ``c``
-    or ``s``.
+    Layer 1 is the input layer ``i``; after it come ``c`` and ``s`` layers in
+    any order, or none (the output layer then reads the pixels).  The
+    original alternates them; any order and the input layer alone are
+    opt-ins that its routines run too (the input alone) or fail on.
 
     Returns
     -------
     list of dict
         One dict per layer with ``type`` and, as ints, ``outputmaps`` and
-        ``kernelsize`` (``c``) or ``scale`` (``s``).
+        ``kernelsize`` (``c``) or ``scale`` (``s``); ``activation`` (``c``)
+        and ``method`` (``s``) when the layer has them.
     """
     if isinstance(layers, np.ndarray) and layers.dtype == object:
         layers = list(layers.ravel())
     if not isinstance(layers, (list, tuple)):
         raise TypeError(f"net['layers'] must be a list of layer dicts, got {type(layers).__name__}")
-    if len(layers) < 2:
-        raise ValueError("net['layers'] needs an input layer 'i' and at least one 'c' or 's' layer")
+    if len(layers) < 1:
+        raise ValueError("net['layers'] needs an input layer 'i'")
     specs = []
     for index, layer in enumerate(layers):
         where = f"layer {index + 1} (net['layers'][{index}])"
@@ -195,13 +208,10 @@ def check_layers(layers):
         kind = layer["type"]
         if not isinstance(kind, str) or kind not in LAYER_TYPES:
             raise ValueError(f"{where} has unknown type {kind!r}; expected 'i', 'c' or 's'")
-        previous = specs[-1]["type"] if specs else None
         if index == 0 and kind != "i":
             raise ValueError(f"{where} must be the input layer 'i', got {kind!r}")
         if index > 0 and kind == "i":
             raise ValueError(f"{where}: only the first layer may be an input layer 'i'")
-        if index > 0 and kind == previous:
-            raise ValueError(f"{where}: '{kind}' cannot follow '{previous}'; 'c' and 's' layers alternate")
         spec = {"type": kind}
         if kind == "c":
             for field in ("outputmaps", "kernelsize"):
@@ -212,22 +222,48 @@ def check_layers(layers):
             if "scale" not in layer:
                 raise ValueError(f"{where} is an 's' layer without 'scale'")
             spec["scale"] = as_int(layer["scale"], f"{where} 'scale'")
+        for key, owner, values in ((ACTIVATION, "c", ACTIVATIONS), (METHOD, "s", POOL_METHODS)):
+            if key in layer:
+                if kind != owner:
+                    raise ValueError(f"{where}: '{key}' belongs to '{owner}' layers, "
+                                     f"not to a '{kind}' layer")
+                spec[key] = _choice(layer[key], values, f"{where} '{key}'")
         specs.append(spec)
     return specs
 
 
-def map_sizes(specs, rows, cols):
-    """Map size and map count of every layer for an input of rows x cols.
+def _choice(value, values, name):
+    """``value`` if it is one of the strings ``values``, else a ValueError naming them."""
+    if not isinstance(value, str) or value not in values:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, values))}, got {value!r}")
+    return value
+
+
+def check_output(net, onum=None):
+    """The net's output kind: ``net["output"]`` checked, "sigm" when absent (the original).
+
+    With ``onum`` (the number of outputs), a softmax over fewer than 2 is refused.
+    """
+    output = _choice(net.get(OUTPUT, OUTPUTS[0]), OUTPUTS, f"net['{OUTPUT}']")
+    if output == "softmax" and onum is not None and onum < 2:
+        raise ValueError(f"net['{OUTPUT}'] 'softmax' needs at least 2 outputs (rows of y or "
+                         f"ffW), got {onum}: the softmax of one output is always 1")
+    return output
+
+
+def map_sizes(specs, rows, cols, channels=1):
+    """Map size and map count of every layer for an input of rows x cols x channels.
 
     Follows the size arithmetic of cnnsetup.m: a ``c`` layer shrinks the map
-    by kernelsize - 1, an ``s`` layer divides it by scale.
+    by kernelsize - 1, an ``s`` layer divides it by scale.  The input layer
+    has ``channels`` maps (1 in the original).
 
     Returns
     -------
     list of (int, int, int)
         (rows, cols, maps) of each layer.
     """
-    sizes = [(rows, cols, 1)]
+    sizes = [(rows, cols, channels)]
     for index, spec in enumerate(specs[1:], start=2):
         r, c, maps = sizes[-1]
         if spec["type"] == "c":
@@ -275,19 +311,19 @@ def check_weights(stacked, sizes):
     sizes : list of (int, int, int)
         ``map_sizes`` for the input the net is given.
     """
-    inputmaps = 1
     for index, layer in enumerate(stacked["layers"]):
         where = f"layer {index + 1} (net['layers'][{index}])"
         if layer["type"] != "c":
             continue
-        ks, outputmaps = layer["kernelsize"], layer["outputmaps"]
+        ks, outputmaps, inputmaps = layer["kernelsize"], layer["outputmaps"], sizes[index - 1][2]
         for field, shape in (("k", (inputmaps, outputmaps, ks, ks)), ("b", (outputmaps,))):
             if field not in layer:
                 raise ValueError(f"{where} has no '{field}'; run cnnsetup first")
             if layer[field].shape != shape:
+                hint = (f" (the input has {inputmaps} channel(s): set the net up with x of "
+                        f"that many channels)" if field == "k" and index == 1 else "")
                 raise ValueError(f"{where} '{field}' must hold {_describe(field, shape)}, "
-                                 f"got {_describe(field, layer[field].shape)}")
-        inputmaps = outputmaps
+                                 f"got {_describe(field, layer[field].shape)}{hint}")
     rows, cols, maps = sizes[-1]
     fvnum = rows * cols * maps
     for field in ("ffW", "ffb"):
@@ -299,6 +335,7 @@ def check_weights(stacked, sizes):
                          f"({maps} maps of {rows}x{cols}), got {stacked['ffW'].shape}")
     if stacked["ffb"].shape != (onum, 1):
         raise ValueError(f"net['ffb'] must be ({onum}, 1), got {stacked['ffb'].shape}")
+    check_output(stacked, onum)
 
 
 def check_forward(stacked):
@@ -321,8 +358,8 @@ def check_forward(stacked):
     for index, layer in enumerate(layers):
         if "a" not in layer:
             raise ValueError(f"layer {index + 1} has no 'a'; run cnnff before cnnbp")
-    _, rows, cols, m = layers[0]["a"].shape
-    sizes = map_sizes(layers, rows, cols)
+    channels, rows, cols, m = layers[0]["a"].shape
+    sizes = map_sizes(layers, rows, cols, channels)
     check_weights(stacked, sizes)
     for index, (layer, (r, c, maps)) in enumerate(zip(layers, sizes)):
         if layer["a"].shape != (maps, r, c, m):

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from .checks import check_x
-from .layerops import conv_forward, im2col, maps_to_fv, pool_forward, sigm
+from .checks import check_output, check_x
+from .layerops import conv_forward, im2col, maps_to_fv, maxpool_forward, pool_forward, sigm, softmax
+from .netfields import ACTIVATION, METHOD
 from .stacked import stack_for_input, unstack_net
 
 
@@ -15,8 +16,9 @@ def cnnff(net: dict, x: np.ndarray) -> dict:
     net : dict
         A net with the layer specs, ``k``, ``b``, ``ffW`` and ``ffb``
         (from ``cnnsetup``, training, or a Matlab file).
-    x : ndarray, shape (rows, cols, m)
-        The batch; a single 2-D image is a batch of one.
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
+        The batch; a single 2-D image is a batch of one.  A 4-D x has
+        channels: the input layer's ``a[i]`` is ``x[:, :, i, :]``.
 
     Returns
     -------
@@ -37,32 +39,43 @@ def ff(net, x):
     ----------
     net : dict
         A checked net in the stacked layout (see ``stacked.py``).
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         The batch.
     """
     layers = net["layers"]
     # net.layers{1}.a{1} = x; copied to C order when it is not, so that the m
     # samples of each pixel lie next to each other as the stacked layout wants
     # (x from loadmat or a column-major reshape has them a whole image apart,
-    # which made the first im2col two to three times slower)
-    layers[0]["a"] = np.ascontiguousarray(x)[np.newaxis]
+    # which made the first im2col two to three times slower).  With channels
+    # (a 4-D x, an opt-in) a{i} = x(:, :, i, :), one map per channel.
+    if x.ndim == 4:
+        layers[0]["a"] = np.ascontiguousarray(x.transpose(2, 0, 1, 3))
+    else:
+        layers[0]["a"] = np.ascontiguousarray(x)[np.newaxis]
     for l in range(1, len(layers)):
         layer, below = layers[l], layers[l - 1]
         if layer["type"] == "c":
-            # a{j} = sigm(sum_i convn(a{i}, k{i}{j}, 'valid') + b{j}), all j at once;
-            # the windows are kept for the kernel gradient in bp.  Arrays of the
-            # previous batch are written over when their shapes fit (layerops.reuse).
+            # a{j} = sigm(sum_i convn(a{i}, k{i}{j}, 'valid') + b{j}), all j at once
+            # (or the layer's "activation"); the windows are kept for the kernel
+            # gradient in bp.  Arrays of the previous batch are written over when
+            # their shapes fit (layerops.reuse).
             ks = layer["kernelsize"]
             _, rows, cols, _ = below["a"].shape
             layer["_windows"] = im2col(below["a"], ks, out=layer.get("_windows"))
             layer["a"] = conv_forward(layer["_windows"], layer["k"], layer["b"],
-                                      rows - ks + 1, cols - ks + 1, out=layer.get("a"))
+                                      rows - ks + 1, cols - ks + 1, out=layer.get("a"),
+                                      activation=layer.get(ACTIVATION, "sigm"))
+        elif layer["type"] == "s" and layer.get(METHOD, "mean") == "max":
+            # a{j} = maximum of each scale x scale block of a{j} below (an opt-in);
+            # where it is, for bp
+            layer["a"], layer["_where"] = maxpool_forward(
+                below["a"], layer["scale"], out=layer.get("a"), where=layer.get("_where"))
         elif layer["type"] == "s":
             # a{j} = mean of each scale x scale block of a{j} below
             layer["a"] = pool_forward(below["a"], layer["scale"], out=layer.get("a"))
     # fv = [reshape(a{1}, ...); reshape(a{2}, ...); ...]  (column-major)
     net["fv"] = maps_to_fv(layers[-1]["a"])
-    # o = sigm(ffW * fv + repmat(ffb, 1, m))
+    # o = sigm(ffW * fv + repmat(ffb, 1, m)), or its softmax over each column (an opt-in)
     u = net["ffW"] @ net["fv"]
     u += net["ffb"]
-    net["o"] = sigm(u)
+    net["o"] = softmax(u) if check_output(net) == "softmax" else sigm(u)

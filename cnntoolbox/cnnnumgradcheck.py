@@ -27,7 +27,7 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     net : dict
         A net after ``cnnff(net, x)`` and ``cnnbp(net, y)``: its ``dffb``,
         ``dffW``, ``db`` and ``dk`` are the gradients checked.
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
 
     Raises
@@ -38,7 +38,7 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     """
     x = check_x(x, y)
     stacked = stack_for_input(net, x)
-    y = check_y(y, x.shape[2], stacked["ffW"].shape[0])
+    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0])
     check_gradients(stacked)
 
     def loss():

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from .checks import as_rng, check_layers, check_x, check_y, map_sizes
+from .checks import as_rng, check_layers, check_output, check_x, check_y, image_shape, map_sizes
 
 
 def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
@@ -14,7 +14,8 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
 
     Kernels of a 'c' layer are drawn uniformly from
     ``(rand(ks) - 0.5) * 2 * sqrt(6 / (fan_in + fan_out))`` with
-    ``fan_in = inputmaps * ks^2`` and ``fan_out = outputmaps * ks^2``; the
+    ``fan_in = inputmaps * ks^2`` and ``fan_out = outputmaps * ks^2`` (the
+    first 'c' layer's inputmaps are the channels of x, 1 for a 3-D x); the
     output weights likewise with ``sqrt(6 / (onum + fvnum))``; every bias 0.
     Python cannot draw Matlab's random numbers: to reproduce a Matlab run,
     load the net Matlab set up (see ``matlab_reference/``).
@@ -24,8 +25,9 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
     net : dict
         ``{"layers": [{"type": "i"}, {"type": "c", "outputmaps": 6,
         "kernelsize": 5}, {"type": "s", "scale": 2}, ...]}``.
-    x : ndarray, shape (rows, cols, m)
-        Only its image size is used.
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
+        Only its image size and channel count are used; a 4-D x has channels
+        (an opt-in; ``x.ndim == 4``), a 3-D x one.
     y : ndarray, shape (onum, m)
         Its number of rows (onum) is used; its columns must be the m samples of ``x``.
     rng : numpy.random.Generator or int or None
@@ -42,13 +44,14 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
         raise ValueError("net must be a dict with a 'layers' field")
     specs = check_layers(net["layers"])
     x = check_x(x, y)
-    y = check_y(y, x.shape[2])
+    y = check_y(y, x.shape[-1])
+    check_output(net, y.shape[0])
     rng = as_rng(rng)
-    sizes = map_sizes(specs, x.shape[0], x.shape[1])
+    sizes = map_sizes(specs, *image_shape(x))
     _check_net_fits_in_memory(specs, sizes, y.shape[0])
 
     layers = []
-    inputmaps = 1
+    inputmaps = sizes[0][2]                                      # 1, or x's channels
     for layer, spec in zip(net["layers"], specs):
         out = copy.deepcopy(layer)
         if spec["type"] == "s":                                   # cnnsetup.m: b{j} = 0

@@ -24,7 +24,7 @@ def cnntest(net: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
     Parameters
     ----------
     net : dict
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
 
     Returns
@@ -36,11 +36,11 @@ def cnntest(net: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
     """
     x = check_x(x, y)
     stacked = stack_for_input(net, x)
-    m = x.shape[2]
+    m = x.shape[-1]
     y = check_y(y, m, stacked["ffW"].shape[0])
     o = np.empty(y.shape)
     for start in range(0, m, CHUNK):                              # net = cnnff(net, x)
-        ff(stacked, x[:, :, start:start + CHUNK])
+        ff(stacked, x[..., start:start + CHUNK])
         o[:, start:start + CHUNK] = stacked["o"]
     if o.shape[0] == 1:
         wrong = (o[0] > 0.5) != (y[0] > 0.5)

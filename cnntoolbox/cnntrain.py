@@ -33,7 +33,7 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     ----------
     net : dict
         A net from ``cnnsetup`` (or loaded); not modified.
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
     opts : dict
         ``alpha`` (float), ``batchsize`` and ``numepochs`` (positive integers;
@@ -72,7 +72,7 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     """
     alpha, batchsize, numepochs = check_opts(opts)
     x = check_x(x, y)
-    m = x.shape[2]
+    m = x.shape[-1]
     stacked = stack_for_input(net, x)
     y = check_y(y, m, stacked["ffW"].shape[0])
     if m % batchsize:
@@ -97,7 +97,7 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
             order = next(orders)
             for batch in range(numbatches):
                 index = order[batch * batchsize:(batch + 1) * batchsize]
-                batch_x = x[:, :, index]
+                batch_x = x[..., index]
                 batch_y = y[:, index]
                 parallel.ffbp(batch_x, batch_y)        # cnnff then cnnbp, parts of the batch on all cores
                 applygrads(stacked, alpha)

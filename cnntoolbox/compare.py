@@ -1,15 +1,19 @@
-"""Compare a net MATLAB saved with what the port computes, field by field.
+"""Compare two nets field by field: the package's one comparison, and MATLAB replays.
 
-:func:`compare` puts two nets (or any two structs) side by side: every
-field present in both, after both went through the same shape
-reconciliation as :func:`cnntoolbox.matfile.loadmat`.  One row per net
-field (``layers{4}.k`` covers all its kernels ``k{i}{j}``) gives the
-largest absolute error, the largest error relative to the largest
-magnitude of the reference field, and the element where it occurs
-(``layers{4}.k{2}{3}(1,4)``, MATLAB's 1-based indices).
+:func:`compare` puts two nets (or any two structs) side by side, after both
+went through the same shape reconciliation as
+:func:`cnntoolbox.matfile.loadmat`. One row per net field (``layers{4}.k``
+covers all its kernels ``k{i}{j}``), or per array with ``per="array"``,
+gives the largest absolute error, the largest error relative to the largest
+magnitude of the reference's values, and the element where it occurs
+(``layers{4}.k{2}{3}(1,4)``, MATLAB's 1-based indices). NaN or Inf where the
+reference holds a finite number, a field the reference has and the net
+lacks, and a shape, type or count that differs all fail; a NaN (or Inf) in
+the reference must be matched by the same value. Every comparison of nets
+in the package (``replay``) and in the tests goes through it.
 
-The command ``python -m cnntoolbox compare REF.mat [VAR]`` (:func:`main`)
-replays in Python what the file allows:
+What the ``compare`` command (:mod:`cnntoolbox.__main__`) replays, by
+:func:`replay_file`:
 
 * a ``matlab_reference/case_*.mat`` file (``net_setup``, ``x``, ``y``,
   ``opts`` and the saved stages): ``cnnff``, ``cnnbp``, ``cnnapplygrads``,
@@ -20,13 +24,8 @@ replays in Python what the file allows:
   ``ffW + alpha*dffW``, ``ffb + alpha*dffb``, the last batch is
   ``layers{1}.a{1}`` and its labels ``o - e``; ``cnnff``, ``cnnbp`` and
   ``cnnapplygrads`` run from there and each stage's fields are compared.
-
-Exit status: 0 when every compared field is within ``--rtol``, 1 when one
-is not (the table names it), 2 for unusable input (one line on stderr).
 """
 
-import argparse
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +72,6 @@ class Comparison:
     rows: list
     rtol: float
     title: str = ""
-    only_in_reference: list = field(default_factory=list)
     only_in_net: list = field(default_factory=list)
 
     @property
@@ -85,6 +83,16 @@ class Comparison:
     def failures(self):
         """The rows that failed."""
         return [row for row in self.rows if not row.passed]
+
+    def worst(self):
+        """``(relative error, where)`` of the worst row: Inf and the note for a failed one.
+
+        Inf also when there is no row at all.
+        """
+        if not self.rows:
+            return np.inf, "no field to compare"
+        row = max(self.rows, key=lambda row: np.inf if row.note else row.max_rel)
+        return (np.inf, row.note) if row.note else (row.max_rel, row.worst)
 
     def verdict(self):
         """One line: PASS or FAIL, how many fields, the worst one."""
@@ -110,9 +118,6 @@ class Comparison:
                             for row in self.rows]
         widths = [max(len(cell[i]) for cell in cells) for i in range(len(header))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
-        if self.only_in_reference:
-            lines.append("only in the reference (not compared): "
-                         + ", ".join(self.only_in_reference))
         if self.only_in_net:
             lines.append("only in the net (not compared): " + ", ".join(self.only_in_net))
         return "\n".join(lines + [self.verdict()])
@@ -121,8 +126,16 @@ class Comparison:
         return self.table()
 
 
-def compare(reference, net, rtol=RTOL, fields=None, title=""):
+def compare(reference, net, rtol=RTOL, fields=None, title="", per="field"):
     """Compare ``net`` with ``reference`` field by field.
+
+    The one comparison of the package and its tests. A value that is not
+    finite passes only where the reference holds the same value (NaN where
+    the reference has NaN, +Inf where it has +Inf): NaN or Inf in ``net``
+    against a finite reference is an error of Inf. A field of the reference
+    that ``net`` lacks, a shape, type, text or cell count that differs, is a
+    failing row with a note; a field only ``net`` has is listed
+    (``only_in_net``) and does not fail.
 
     Parameters
     ----------
@@ -131,31 +144,40 @@ def compare(reference, net, rtol=RTOL, fields=None, title=""):
         returns it, or a port net), or any two structs of arrays, numbers
         and strings.
     rtol : float
-        A field passes when its largest absolute error is at most ``rtol``
-        times the largest magnitude of the reference field (or at most
-        ``rtol`` when that is 0); strings must be equal and shapes the same.
+        A row passes when its largest absolute error is at most ``rtol``
+        times the largest finite magnitude of the reference's values in that
+        row (or at most ``rtol`` when that is 0); strings must be equal and
+        shapes the same.
     fields : set of str, optional
         Compare only these field names (top-level fields, or fields of each
-        layer such as ``"k"``); all fields present in both by default.
+        layer such as ``"k"``); all fields of the reference by default.
     title : str
         Names the comparison in the verdict.
+    per : {"field", "array"}
+        ``"field"``: one row per net field (``layers{4}.k`` holds all its
+        kernels, judged against the largest magnitude of them all), as the
+        ``compare`` command prints it. ``"array"``: one row per array or
+        number (``layers{4}.k{2}{3}``, ``layers{2}.db{1}``), each against its
+        own largest magnitude, which is stricter.
 
     Returns
     -------
     Comparison
-        ``.rows`` (one :class:`FieldRow` per field), ``.passed``,
-        ``.verdict()``, ``.table()``.
+        ``.rows`` (one :class:`FieldRow` per field or array), ``.passed``,
+        ``.verdict()``, ``.table()``, ``.worst()``.
     """
     if not isinstance(reference, dict) or not isinstance(net, dict):
         raise TypeError("compare takes two dicts (nets or structs)")
+    if per not in ("field", "array"):
+        raise ValueError(f"per must be 'field' or 'array', got {per!r}")
     if is_net(reference):
         reference = as_net(reference, "reference")
     if is_net(net):
         net = as_net(net, "net")
-    walker = _Walker(fields)
+    walker = _Walker(fields, per == "array")
     walker.struct(reference, net, "", top=True)
     rows = [group.row(rtol) for group in walker.groups.values()]
-    return Comparison(rows, rtol, title, walker.only_in_reference, walker.only_in_net)
+    return Comparison(rows, rtol, title, walker.only_in_net)
 
 
 class _Group:
@@ -212,10 +234,10 @@ class _Group:
 class _Walker:
     """Walks two values in parallel, filing leaves under their field's group."""
 
-    def __init__(self, fields):
+    def __init__(self, fields, per_array):
         self.fields = fields
+        self.per_array = per_array
         self.groups = {}
-        self.only_in_reference = []
         self.only_in_net = []
 
     def group(self, name):
@@ -223,17 +245,23 @@ class _Walker:
             self.groups[name] = _Group(name)
         return self.groups[name]
 
+    def wanted(self, key, value):
+        return self.fields is None or key in self.fields or isinstance(value, dict)
+
     def struct(self, ref, got, prefix, top=False):
         for key in ref:
             path = f"{prefix}.{key}" if prefix else key
+            layers = key == "layers" and top and isinstance(ref[key], list)
+            if not (layers or self.wanted(key, ref[key])):
+                continue
             if key not in got:
-                self.only_in_reference.append(path)
-            elif key == "layers" and top and isinstance(ref[key], list):
+                self.group(path).add_mismatch(f"{path}: missing here (only in the reference)")
+            elif layers:
                 self.layers(ref[key], got[key], path)
-            elif self.fields is None or key in self.fields or isinstance(ref[key], dict):
+            else:
                 self.value(ref[key], got[key], path, path)
         self.only_in_net.extend(f"{prefix}.{key}" if prefix else key
-                                for key in got if key not in ref)
+                                for key in got if key not in ref and self.wanted(key, got[key]))
 
     def layers(self, ref, got, path):
         if not isinstance(got, list) or len(got) != len(ref):
@@ -258,7 +286,8 @@ class _Walker:
                                               f"{count} here")
                 return
             for i, (r, g) in enumerate(zip(ref, got)):
-                self.value(r, g, name, f"{path}{{{i + 1}}}")
+                cell = f"{path}{{{i + 1}}}"
+                self.value(r, g, cell if self.per_array else name, cell)
         elif isinstance(ref, str):
             group = self.group(name)
             group.shapes.append("text")
@@ -297,76 +326,49 @@ def _number(value):
     return "-" if np.isnan(value) else f"{value:.3g}"
 
 
-# --- the command line -------------------------------------------------------------------
+def replay_file(path, var=None, alpha=1.0, rtol=RTOL):
+    """Load a MAT-file and replay in Python what it allows (the ``compare`` command).
 
-class _UsageError(Exception):
-    """Unusable arguments or input (exit status 2)."""
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``matlab_reference/case_*.mat`` file, or a file holding a net saved
+        after ``cnntrain`` (or ``cnnapplygrads``).
+    var : str, optional
+        The net variable; by default the stages of a case file, else the
+        first net with gradients, else the first struct with ``layers``.
+    alpha : float
+        ``opts.alpha`` of the last update of a trained net.
+    rtol : float
+        Tolerance of :func:`compare`.
 
+    Returns
+    -------
+    list of Comparison
+        One per replayed stage.
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise _UsageError(message)
-
-
-def _parser():
-    parser = _Parser(prog="python -m cnntoolbox compare", description=(
-        "Replay in Python what a MATLAB-saved net allows and compare every field "
-        "with MATLAB's. Exit status 0: all within tolerance; 1: some field is not; "
-        "2: unusable input."))
-    parser.add_argument("ref", metavar="REF.mat", help="MAT-file saved by MATLAB or Octave")
-    parser.add_argument("var", metavar="VAR", nargs="?",
-                        help="the net variable (default: the stages of a matlab_reference "
-                             "case file, else the first net with gradients, else the first "
-                             "struct with 'layers')")
-    parser.add_argument("--alpha", type=float, default=1.0,
-                        help="learning rate of the last update of a trained net (default 1)")
-    parser.add_argument("--rtol", type=float, default=RTOL,
-                        help=f"largest relative error that passes (default {RTOL:g})")
-    return parser
-
-
-def main(argv=None):
-    """``python -m cnntoolbox compare REF.mat [VAR] [--alpha A] [--rtol R]``; the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = _parser().parse_args(argv)
-        comparisons = _run(args)
-    except SystemExit as exit_:                 # --help
-        return int(exit_.code or 0)
-    except (_UsageError, ValueError, TypeError, KeyError, IndexError, OSError) as error:
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"compare: error: {message}", file=sys.stderr)
-        return 2
-    for comparison in comparisons:
-        print(f"== {comparison.title}")
-        print(comparison.table())
-        print()
-    ok = all(comparison.passed for comparison in comparisons)
-    total = sum(len(comparison.rows) for comparison in comparisons)
-    failed = sum(len(comparison.failures) for comparison in comparisons)
-    print(f"{args.ref}: {'PASS' if ok else 'FAIL'}: {total - failed} of {total} fields in "
-          f"{len(comparisons)} stages within rtol {args.rtol:g}")
-    return 0 if ok else 1
-
-
-def _run(args):
-    """Load the file and replay what it allows: a list of Comparisons."""
+    Raises
+    ------
+    ValueError
+        When ``rtol`` is negative or NaN, or the file holds no usable net
+        (naming what it holds).
+    """
     from .matfile import loadmat
 
-    if not args.rtol >= 0:
-        raise _UsageError(f"--rtol must be >= 0, got {args.rtol}")
-    variables = loadmat(args.ref, args.var) if args.var else loadmat(args.ref)
-    if args.var is None and all(name in variables for name in CASE_VARIABLES):
-        return replay_case(variables, args.rtol)
+    if not rtol >= 0:
+        raise ValueError(f"--rtol must be >= 0, got {rtol}")
+    variables = loadmat(path, var) if var else loadmat(path)
+    if var is None and all(name in variables for name in CASE_VARIABLES):
+        return replay_case(variables, rtol)
     nets = [key for key, value in variables.items() if is_net(value)]
     trained = [key for key in nets if "dffW" in variables[key]]
-    name = args.var or (trained + nets + [None])[0]
+    name = var or (trained + nets + [None])[0]
     if name is None:
-        raise _UsageError(f"{args.ref} holds no net (a struct with 'layers'); it holds "
-                          f"{', '.join(variables) or 'nothing'}")
+        raise ValueError(f"{path} holds no net (a struct with 'layers'); it holds "
+                         f"{', '.join(variables) or 'nothing'}")
     if not is_net(variables[name]):
-        raise _UsageError(f"{name} in {args.ref} is not a net (a struct with 'layers')")
-    return replay_trained(variables[name], name, args.alpha, args.rtol)
+        raise ValueError(f"{name} in {path} is not a net (a struct with 'layers')")
+    return replay_trained(variables[name], name, alpha, rtol)
 
 
 def replay_case(variables, rtol=RTOL):

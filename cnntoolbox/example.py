@@ -25,7 +25,7 @@ DEFAULT_OPTS = {"alpha": 1.0, "batchsize": 50, "numepochs": 1}
 
 
 def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,
-                limit=None, data_dir=None, progress=None, checkpoint=None):
+                limit=None, data_dir=None, progress=None, checkpoint=None, verbose=True):
     """Run test_example_CNN.m: set up, train and test the net on MNIST.
 
     Parameters
@@ -45,6 +45,8 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     checkpoint : path, optional
         Checkpoint file of ``cnntrain``: saved after every epoch, resumed
         from if it exists.
+    verbose : bool
+        Passed to ``cnntrain`` (Matlab's ``epoch i/n`` and elapsed-time lines).
 
     Returns
     -------
@@ -59,22 +61,45 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     opts = {"alpha": alpha, "batchsize": batchsize, "numepochs": numepochs}
     start = time.perf_counter()
     net = cnntrain(net, train_x, train_y, opts, rng=rng, progress=progress,        # line 29
-                   checkpoint=checkpoint)
+                   checkpoint=checkpoint, verbose=verbose)
     train_seconds = time.perf_counter() - start
     er, bad = cnntest(net, test_x, test_y)                                         # line 31
     return {"net": net, "er": er, "bad": bad, "train_seconds": train_seconds,
             "m_train": train_x.shape[2], "m_test": test_x.shape[2]}
 
 
+def check_plot_path(path):
+    """The image format of ``path`` (its suffix, ``png`` without one), checked before any work.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib.
+    ValueError
+        When matplotlib cannot write that format (naming the ones it can).
+    """
+    import matplotlib  # noqa: F401  (an ImportError here, not after training)
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in formats:
+        raise ValueError(f"matplotlib cannot write '.{fmt}' images ({path}); use one of "
+                         f"{', '.join(sorted(formats))}")
+    return fmt
+
+
 def plot_rl(rL, path):
     """Save the plot of the running loss, like the example's ``plot(cnn.rL)`` (line 34).
 
-    Needs matplotlib (the ``plot`` extra); raises ImportError without it.
+    Needs matplotlib (the ``plot`` extra); raises ImportError without it,
+    ValueError for a suffix it cannot write (:func:`check_plot_path`).
     The image is written to a temporary file in the same folder and renamed.
     """
     from matplotlib.figure import Figure
 
     target = Path(path)
+    fmt = check_plot_path(target)
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     ax.plot(np.arange(len(rL)), rL)                   # rL(1) is the first batch's L
@@ -85,7 +110,7 @@ def plot_rl(rL, path):
     fig.tight_layout()
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        fig.savefig(tmp, format=target.suffix.lstrip(".") or "png")
+        fig.savefig(tmp, format=fmt)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

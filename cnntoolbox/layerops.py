@@ -7,7 +7,13 @@ the ``.m`` files; the docstrings give the Matlab expression each one computes.
 
 Notation (Bouvrie): ``u`` is a layer's input to its nonlinearity, ``x = f(u)``
 its output (the toolbox's ``a``), ``delta = dE/du`` (the toolbox's ``d``),
-``f'(u) = x .* (1 - x)`` for the sigmoid.
+``f'(u) = x .* (1 - x)`` for the sigmoid.  An 's' layer has no nonlinearity:
+its delta is ``dE/dx``.
+
+Beyond the original (opt-in keys, README): the other activations
+(``activate``, ``derivative``), max-pooling (``maxpool_forward``,
+``maxpool_delta_back``), the mean-pool's delta below any layer
+(``meanpool_delta_back``) and the softmax output (``softmax``).
 """
 
 import numpy as np
@@ -30,6 +36,71 @@ def sigm(P):
         np.exp(P, out=P)
         P += 1.0
         return np.reciprocal(P, out=P)
+
+
+def activate(U, activation):
+    """The nonlinearity of a 'c' layer, elementwise, in place; returns ``U``.
+
+    ``"sigm"`` (the original) ``1 ./ (1 + exp(-u))``, ``"relu"`` ``max(u, 0)``,
+    ``"tanh"`` ``tanh(u)``, ``"linear"`` ``u``.
+
+    Parameters
+    ----------
+    U : ndarray of float64
+        Overwritten with the result.
+    activation : str
+        One of ``netfields.ACTIVATIONS``.
+    """
+    if activation == "sigm":
+        return sigm(U)
+    if activation == "relu":
+        return np.maximum(U, 0.0, out=U)
+    if activation == "tanh":
+        return np.tanh(U, out=U)
+    return U                                                     # "linear"
+
+
+def derivative(A, activation):
+    """``f'(u)`` written with the layer's output ``a = f(u)``, or None for f' = 1.
+
+    ``"sigm"``: ``a .* (1 - a)``; ``"tanh"``: ``1 - a.^2``; ``"relu"``:
+    ``a > 0`` (1 where u > 0, 0 where u <= 0: at u = 0 the gradient is 0, as
+    in PyTorch); ``"linear"``: None (multiplying by 1 is left out).
+
+    Parameters
+    ----------
+    A : ndarray
+        The layer's output (maps, or the feature vector of a last 'c' layer).
+    activation : str
+
+    Returns
+    -------
+    ndarray of A's shape, or None
+    """
+    if activation == "sigm":
+        return A * (1 - A)
+    if activation == "tanh":
+        return 1 - A * A
+    if activation == "relu":
+        return (A > 0).astype(np.float64)
+    return None
+
+
+def softmax(U):
+    """``exp(u) ./ sum(exp(u))`` over each column, in place; returns ``U``.
+
+    The column's maximum is subtracted first (the result is the same, and
+    exp cannot overflow).
+
+    Parameters
+    ----------
+    U : ndarray, shape (onum, m)
+        Overwritten with the result.
+    """
+    U -= U.max(axis=0)
+    np.exp(U, out=U)
+    U /= U.sum(axis=0)
+    return U
 
 
 def reuse(out, shape):
@@ -88,11 +159,12 @@ def flipped_kernels(K):
 
 # --- convolution layer ---------------------------------------------------------
 
-def conv_forward(cols, K, b, rows, cols_out, out=None):
+def conv_forward(cols, K, b, rows, cols_out, out=None, activation="sigm"):
     """Output maps of a convolution layer (cnnff.m, the 'c' branch).
 
     ``a{j} = sigm(sum_i convn(a_prev{i}, k{i}{j}, 'valid') + b{j})`` for all
-    j at once: one product of the flipped kernels with the windows.
+    j at once: one product of the flipped kernels with the windows.  Another
+    ``activation`` replaces sigm (see ``activate``).
 
     Parameters
     ----------
@@ -104,6 +176,8 @@ def conv_forward(cols, K, b, rows, cols_out, out=None):
         Output map size, (rows-ks+1) x (cols-ks+1) of the input.
     out : ndarray, optional
         Written to if it has the shape of the result (see ``reuse``).
+    activation : str
+        One of ``netfields.ACTIVATIONS``.
 
     Returns
     -------
@@ -113,7 +187,7 @@ def conv_forward(cols, K, b, rows, cols_out, out=None):
     out = reuse(out, (outmaps, rows, cols_out, cols.shape[1] // (rows * cols_out)))
     u = np.matmul(flipped_kernels(K), cols, out=out.reshape(outmaps, -1))  # sum_i convn(a{i}, k{i}{j}, 'valid')
     u += b[:, np.newaxis]                                      # + b{j}
-    sigm(u)
+    activate(u, activation)
     return out
 
 
@@ -123,7 +197,8 @@ def conv_delta_back(D, K, rows, cols, out=None, spread=None):
     ``d{i} = sum_j convn(d_next{j}, rot180(k{i}{j}), 'full')``: the 'full'
     convolution with the kernel rotated by 180 degrees is the transpose of the
     forward 'valid' convolution, so each output delta is spread back over the
-    ks x ks window it came from (a col2im).
+    ks x ks window it came from (a col2im).  This is ``dE/da`` of the layer
+    below; below a 'c' layer (an opt-in) it is then multiplied by f'.
 
     Parameters
     ----------
@@ -243,6 +318,97 @@ def pool_delta_back(A, D, scale, out=None):
     delta *= A                                                   # a .* (1 - a)
     blocks = delta.reshape(maps, rows, scale, cols, scale, m)    # a view: every block's inputs
     blocks *= (D / scale ** 2)[:, :, np.newaxis, :, np.newaxis, :]   # .* expand(d / scale^2)
+    return delta
+
+
+def meanpool_delta_back(D, scale, out=None):
+    """``dE/da`` of the layer below a mean-pool layer: ``expand(d_next, [scale scale 1]) / scale^2``.
+
+    The mean-pool's part of ``pool_delta_back`` without the sigmoid's
+    derivative: for an 's' layer below (no nonlinearity) or a 'c' layer with
+    another activation (the caller multiplies by f').
+
+    Parameters
+    ----------
+    D : ndarray, shape (maps, rows, cols, m)
+        The mean-pool layer's delta.
+    scale : int
+    out : ndarray, optional
+        Written to if it has the shape of the result (see ``reuse``).
+
+    Returns
+    -------
+    ndarray, shape (maps, rows * scale, cols * scale, m)
+    """
+    maps, rows, cols, m = D.shape
+    delta = reuse(out, (maps, rows * scale, cols * scale, m))
+    blocks = delta.reshape(maps, rows, scale, cols, scale, m)
+    blocks[...] = (D / scale ** 2)[:, :, np.newaxis, :, np.newaxis, :]
+    return delta
+
+
+def maxpool_forward(A, scale, out=None, where=None):
+    """Maximum of every scale x scale block, and where it is.
+
+    Ties: the first maximum in column-major order within the block (down the
+    block's first column, then the next), Matlab's order for ``max`` of the
+    block as a column; the position is ``q * scale + p`` for row offset p and
+    column offset q.  Only that position receives the block's delta.
+
+    Parameters
+    ----------
+    A : ndarray, shape (maps, rows, cols, m)
+    scale : int
+        Divides rows and cols.
+    out, where : ndarray, optional
+        Written to if they have the shapes and types of the results.
+
+    Returns
+    -------
+    pooled : ndarray, shape (maps, rows/scale, cols/scale, m)
+    where : ndarray of intp, same shape
+        The position of each block's maximum, ``q * scale + p``.
+    """
+    maps, rows, cols, m = A.shape
+    shape = (maps, rows // scale, cols // scale, m)
+    best = reuse(out, shape)
+    if where is None or where.shape != shape or where.dtype != np.intp:
+        where = np.empty(shape, dtype=np.intp)
+    np.copyto(best, A[:, 0::scale, 0::scale, :])
+    where.fill(0)
+    for q in range(scale):                                       # column-major: p runs fastest
+        for p in range(scale):
+            if p or q:
+                candidate = A[:, p::scale, q::scale, :]
+                larger = candidate > best                        # strictly: the first maximum stays
+                np.copyto(best, candidate, where=larger)
+                where[larger] = q * scale + p
+    return best, where
+
+
+def maxpool_delta_back(where, D, scale, out=None):
+    """``dE/da`` of the layer below a max-pool layer: each block's delta at its maximum, 0 elsewhere.
+
+    Parameters
+    ----------
+    where : ndarray of intp, shape (maps, rows, cols, m)
+        From ``maxpool_forward``.
+    D : ndarray, shape (maps, rows, cols, m)
+        The max-pool layer's delta.
+    scale : int
+    out : ndarray, optional
+        Written to if it has the shape of the result (see ``reuse``).
+
+    Returns
+    -------
+    ndarray, shape (maps, rows * scale, cols * scale, m)
+    """
+    maps, rows, cols, m = D.shape
+    delta = reuse(out, (maps, rows * scale, cols * scale, m))
+    blocks = delta.reshape(maps, rows, scale, cols, scale, m)
+    for q in range(scale):
+        for p in range(scale):
+            np.multiply(D, where == q * scale + p, out=blocks[:, :, p, :, q, :])
     return delta
 
 

@@ -12,8 +12,24 @@ import re
 
 #: Layer types: input, convolution, subsampling.
 LAYER_TYPES = ("i", "c", "s")
+
+# Opt-in keys beyond the original (README, "Beyond the original"); absent means
+# the original's choice, the first of each tuple of values.
+#: Key of a 'c' layer: its nonlinearity.
+ACTIVATION = "activation"
+#: Values of ``ACTIVATION``; "sigm" is the original's.
+ACTIVATIONS = ("sigm", "relu", "tanh", "linear")
+#: Key of an 's' layer: how a block is pooled.
+METHOD = "method"
+#: Values of ``METHOD``; "mean" is the original's.
+POOL_METHODS = ("mean", "max")
+#: Key of the net: the output layer and its loss.
+OUTPUT = "output"
+#: Values of ``OUTPUT``; "sigm" (squared error) is the original's.
+OUTPUTS = ("sigm", "softmax")
+
 #: Layer fields that describe the architecture (set by the user, not computed).
-SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale")
+SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale", ACTIVATION, METHOD)
 #: Layer fields holding one number.
 LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
 

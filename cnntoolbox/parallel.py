@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from .cnnbp import bp
 from .cnnff import ff
-from .netfields import GRADIENT_FIELDS, SAMPLE_FIELDS
+from .netfields import GRADIENT_FIELDS, OUTPUT, SAMPLE_FIELDS, SPEC_FIELDS
 
 #: Fewest samples a part gets; smaller batches run in one piece.
 MIN_PART = 8
@@ -55,11 +55,18 @@ class BatchParallel:
         A stacked net.  Its weight arrays are shared with the parts, so the
         weights must be updated in place (``cnnapplygrads.applygrads`` does).
     batchsize : int
+    parts : int, optional
+        Parts per batch, 1 to ``batchsize``; default one per core, each of at
+        least ``MIN_PART`` samples.
     """
 
-    def __init__(self, net, batchsize):
+    def __init__(self, net, batchsize, parts=None):
         self.net = net
-        self.count = max(1, min(core_count(), batchsize // MIN_PART))
+        if parts is None:
+            parts = max(1, min(core_count(), batchsize // MIN_PART))
+        elif not 1 <= parts <= batchsize:
+            raise ValueError(f"parts must be between 1 and the batch size {batchsize}, got {parts}")
+        self.count = parts
         self.parts = [_share_weights(net) for _ in range(self.count)]
         self._pool = None
         self._limits = None
@@ -83,7 +90,7 @@ class BatchParallel:
 
         Parameters
         ----------
-        x : ndarray, shape (rows, cols, m)
+        x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         y : ndarray, shape (onum, m)
         """
         if self.count == 1:
@@ -92,9 +99,9 @@ class BatchParallel:
             return
         m = y.shape[1]
         bounds = np.linspace(0, m, self.count + 1).astype(int)
-        jobs = [self._pool.submit(_ffbp, part, x[:, :, start:end], y[:, start:end], m)
+        jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m)
                 for part, start, end in zip(self.parts[1:], bounds[1:-1], bounds[2:])]
-        _ffbp(self.parts[0], x[:, :, :bounds[1]], y[:, :bounds[1]], m)
+        _ffbp(self.parts[0], x[..., :bounds[1]], y[:, :bounds[1]], m)
         for job in jobs:
             job.result()
         first, rest = self.parts[0], self.parts[1:]
@@ -122,9 +129,11 @@ class BatchParallel:
 def _share_weights(net):
     """A stacked net for one part: its own layer dicts, the same weight arrays."""
     part = {"ffW": net["ffW"], "ffb": net["ffb"], "layers": []}
+    if OUTPUT in net:
+        part[OUTPUT] = net[OUTPUT]
     for layer in net["layers"]:
         part["layers"].append({key: value for key, value in layer.items()
-                               if key in ("type", "outputmaps", "kernelsize", "scale", "k", "b")})
+                               if key in SPEC_FIELDS or key in ("k", "b")})
     return part
 
 

@@ -6,11 +6,13 @@ Octave and saves ``mnist_example.mat`` with ``net_setup`` (the net after
 per epoch), ``rL``, ``net_final`` (the trained net without the last batch's
 ``a`` and ``d``), ``er`` and ``bad`` (1-based). :func:`replay` starts from
 ``net_setup`` and ``kk - 1`` and trains again in Python; :func:`compare_replay`
-puts the result next to the recording.
+puts the result next to the recording with the package's one comparison,
+:func:`cnntoolbox.compare.compare`.
 """
 
 import numpy as np
 
+from .compare import compare
 from .cnntest import cnntest
 from .cnntrain import cnntrain
 from .data import prepare_data
@@ -19,6 +21,9 @@ from .example import DEFAULT_OPTS
 #: Largest error, relative to the largest magnitude of the reference field,
 #: that still counts as the same number (a faithful port stays near 1e-14).
 RTOL = 1e-9
+
+#: The fields the replay's verdict compares within RTOL (``k`` and ``b`` of every conv layer).
+WEIGHTS = {"rL", "ffW", "ffb", "k", "b"}
 
 _VARIABLES = ("net_setup", "kk", "rL", "net_final", "er", "bad")
 
@@ -111,58 +116,27 @@ def replay(reference, mnist, nsamples=None, progress=None, verbose=True):
     return net, er, bad
 
 
-def _row(name, ref, got, rtol):
-    """One table row for two arrays (or lists of same-shape arrays)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    got = np.asarray(got, dtype=np.float64)
-    if ref.shape != got.shape:
-        return (name, f"{got.shape} vs {ref.shape}", "", "", False)
-    abs_err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    rel_err = abs_err / scale if scale else abs_err
-    return (name, "x".join(map(str, ref.shape)), f"{abs_err:.3g}", f"{rel_err:.3g}",
-            bool(rel_err <= rtol))
-
-
 def compare_replay(reference, net, er=None, bad=None, rtol=RTOL):
-    """Compare a replayed net with the recording, field by field.
+    """Compare a replayed net with the recording, with :func:`cnntoolbox.compare.compare`.
 
     ``rL`` is compared over the replayed length (a prefix for a partial
     replay); the weights (every ``k`` and ``b`` of the convolution layers,
     ``ffW``, ``ffb``), ``er`` and ``bad`` only after a full replay (``er``
-    given). Arrays pass when their largest error relative to the largest
-    magnitude of the reference field is at most ``rtol``; ``er`` and ``bad``
-    must be equal.
+    given). ``rL`` and the weights pass when their largest error relative
+    to the largest magnitude of the reference field is at most ``rtol``;
+    ``er`` and ``bad`` (0-based) must be equal.
 
     Returns
     -------
-    list of tuple
-        ``(field, shape, max abs err, max rel err, ok)`` per compared field.
+    list of Comparison
+        ``rL`` and the weights; then ``er`` and ``bad`` after a full replay.
     """
     rL = np.asarray(net["rL"], dtype=np.float64)
-    ref_rL = reference["rL"] if er is not None else reference["rL"][:len(rL)]
-    rows = [_row("rL", ref_rL, rL, rtol)]
     if er is None:
-        return rows
-    final = reference["net_final"]
-    rows.append(_row("ffW", final["ffW"], net["ffW"], rtol))
-    rows.append(_row("ffb", final["ffb"], net["ffb"], rtol))
-    for number, (ref_layer, layer) in enumerate(zip(final["layers"], net["layers"]), start=1):
-        if "k" not in ref_layer:
-            continue
-        rows.append(_row(f"layers{{{number}}}.k", ref_layer["k"], layer["k"], rtol))
-        rows.append(_row(f"layers{{{number}}}.b", ref_layer["b"], layer["b"], rtol))
-    rows.append(("er", "1", f"{abs(er - reference['er']):.3g}",
-                 f"{er:.4f} vs {reference['er']:.4f}", er == reference["er"]))
-    same_bad = np.array_equal(np.asarray(bad), reference["bad"])
-    rows.append(("bad", str(len(reference["bad"])), "", "equal" if same_bad else "differ", same_bad))
-    return rows
-
-
-def format_table(rows):
-    """The rows of :func:`compare_replay` as a text table."""
-    header = ("field", "shape", "max abs err", "max rel err", "")
-    cells = [header] + [row[:4] + ("OK" if row[4] else "NOT OK",) for row in rows]
-    widths = [max(len(str(cell[i])) for cell in cells) for i in range(5)]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(cell, widths)).rstrip()
-                     for cell in cells)
+        return [compare({"rL": reference["rL"][:len(rL)]}, {"rL": rL}, rtol,
+                        title="rL of the replayed batches")]
+    weights = compare(reference["net_final"], net, rtol, fields=WEIGHTS,
+                      title="rL and weights after the replay")
+    test = compare({"er": reference["er"], "bad": reference["bad"]},
+                   {"er": er, "bad": np.asarray(bad)}, 0.0, title="cnntest: er and bad equal")
+    return [weights, test]

@@ -27,7 +27,7 @@ import copy
 
 import numpy as np
 
-from .checks import as_array, as_float, check_layers, check_weights, map_sizes
+from .checks import as_array, as_float, check_layers, check_weights, image_shape, map_sizes
 from .netfields import ARRAY_FIELDS, BIAS_FIELDS, KERNEL_FIELDS, MAP_FIELDS
 
 
@@ -141,7 +141,7 @@ def stack_for_input(net, x):
     ----------
     net : dict
         A public net.
-    x : ndarray, shape (rows, cols, m)
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         A checked batch (``checks.check_x``).
 
     Returns
@@ -150,7 +150,7 @@ def stack_for_input(net, x):
         The net in the stacked layout.
     """
     stacked = stack_net(net)
-    check_weights(stacked, map_sizes(stacked["layers"], x.shape[0], x.shape[1]))
+    check_weights(stacked, map_sizes(stacked["layers"], *image_shape(x)))
     return stacked
 
 

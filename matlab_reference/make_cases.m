@@ -1,15 +1,18 @@
 % make_cases.m - reference cases for the Python port, made by the original toolbox.
 %
 % Usage (from the repository root):
-%   octave -q --no-gui matlab_reference/make_cases.m TOOLBOX
+%   octave -q --no-gui matlab_reference/make_cases.m TOOLBOX [NAME ...]
 % TOOLBOX is a checkout of DeepLearnToolbox (its CNN/ and util/ are put on
-% the path). In MATLAB, set toolbox_dir by hand and run the script.
+% the path); NAMEs, if given, remake only those cases. In MATLAB, set
+% toolbox_dir (and optionally only_cases, a cell of names) by hand and run
+% the script.
 % Writes case_<name>.mat next to this script; see README.md for the contents.
 
 here = fileparts(mfilename('fullpath'));
 if exist('OCTAVE_VERSION', 'builtin')
   args = argv();
   if numel(args) >= 1, toolbox_dir = args{1}; end
+  if numel(args) >= 2, only_cases = args(2 : end); end
   warning('off', 'Octave:shadowed-function');
 end
 if ~exist('toolbox_dir', 'var')
@@ -35,9 +38,13 @@ cases = {
   'scale3',    6, [21 21], {I; C(2, 4); S(3); C(2, 3); S(2)},   4,  8, O(1, 4, 2),    'onehot',  8, 0
   'onebyone',  7, [12 12], {I; C(2, 5); S(2); C(3, 3); S(2)},   3, 12, O(1, 4, 2),    'onehot', 12, 0
   'epochs',    8, [12 12], {I; C(2, 3); S(2); C(2, 2); S(2)},   4, 40, O(0.5, 10, 3), 'onehot', 20, 0
+  'onlyinput', 9, [10 8],  {I},                                 3,  8, O(1, 4, 2),    'onehot',  8, 0
 };
+if ~exist('only_cases', 'var')
+  only_cases = cases(:, 1);
+end
 
-for c = 1 : size(cases, 1)
+for c = find(ismember(cases(:, 1), only_cases))'
   out_file = fullfile(here, ['case_' cases{c, 1} '.mat']);
   run_case(out_file, cases{c, 2 : end});
   fprintf('%s written\n', out_file);

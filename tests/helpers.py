@@ -1,7 +1,8 @@
-"""Small builders shared by the tests."""
+"""Small builders shared by the tests, and the tests' use of the one comparison."""
 
 import numpy as np
 
+from cnntoolbox.compare import compare
 from cnntoolbox.netfields import parse_layers
 
 
@@ -17,27 +18,21 @@ def random_net(spec, rows, cols, m, onum, seed=0):
 
 
 def max_rel_error(expected, actual, path="net"):
-    """Largest error of any field, relative to the field's largest magnitude.
+    """Largest error of any array, relative to that array's largest magnitude.
 
-    Walks dicts and lists in parallel; returns (error, path of the worst field).
+    :func:`cnntoolbox.compare.compare` with one row per array (``per="array"``);
+    two arrays or numbers are compared as one field named ``path``.
+
+    Returns
+    -------
+    error : float
+        Inf when a value is NaN or Inf where the reference is not, a field
+        of ``expected`` is missing from ``actual``, or a shape, type or
+        count differs.
+    where : str
+        The worst element (``path:layers{2}.k{1}{3}(2,4)``) or the failure's note.
     """
-    if isinstance(expected, dict):
-        pairs = [(expected[k], actual[k], f"{path}.{k}") for k in expected if k in actual]
-    elif isinstance(expected, (list, tuple)):
-        assert len(expected) == len(actual), f"{path}: {len(expected)} != {len(actual)} entries"
-        pairs = [(e, a, f"{path}[{i}]") for i, (e, a) in enumerate(zip(expected, actual))]
-    elif isinstance(expected, str):
-        assert expected == actual, path
-        return 0.0, path
-    else:
-        e = np.asarray(expected, dtype=float)
-        a = np.asarray(actual, dtype=float)
-        assert e.shape == a.shape, f"{path}: shape {e.shape} != {a.shape}"
-        if e.size == 0:
-            return 0.0, path
-        scale = max(float(np.max(np.abs(e))), np.finfo(float).tiny)
-        return float(np.max(np.abs(e - a))) / scale, path
-    worst = (0.0, path)
-    for e, a, p in pairs:
-        worst = max(worst, max_rel_error(e, a, p))
-    return worst
+    if not isinstance(expected, dict):
+        expected, actual = {"value": expected}, {"value": actual}
+    error, where = compare(expected, actual, per="array").worst()
+    return error, f"{path}:{where}"

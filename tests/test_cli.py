@@ -31,8 +31,8 @@ def run_command(*args, cwd):
 def test_command_end_to_end(tmp_path, fmt):
     net_file = tmp_path / "net.mat"
     plot = ["--plot", tmp_path / "rl.png"] if HAVE_MATPLOTLIB else []
-    # No subcommand: the default is `train`.
-    run = run_command(*SMALL, "--save", net_file, "--format", fmt, *plot, cwd=tmp_path)
+    # No subcommand: the default is `train`; without --quiet it says what it does.
+    run = run_command(*SMALL[:-1], "--save", net_file, "--format", fmt, *plot, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "epoch 1/1" in run.stdout
     printed = re.search(r"^test error: (\d+\.\d\d)% \((\d+) of 200 wrong\)$", run.stdout, re.M)
@@ -85,6 +85,9 @@ def test_bad_usage_exits_2_with_one_line(tmp_path):
     (["--unknown"], "--unknown"),
     (["nosuchcommand"], "nosuchcommand"),
     (["mnist-mat", "nowhere/mnist_uint8.mat"], "nowhere"),
+    (["compare", "absent.mat"], "absent.mat: No such file or directory"),
+    (["compare", "absent.mat", "--rtol", "-1"], "--rtol"),
+    (["compare", "absent.mat", "--alpha", "0"], "--alpha"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, words, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
@@ -92,7 +95,42 @@ def test_bad_input_exits_2_with_one_line(argv, words, capsys, monkeypatch, tmp_p
     out, err = capsys.readouterr()
     assert "epoch" not in out                   # nothing was trained
     assert len(err.splitlines()) == 1 and words in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "Errno" not in err
+
+
+@pytest.mark.parametrize("argv, prog", [
+    (["--epochs", "0"], "cnntoolbox train"),
+    (["train", "--limit", "210"], "cnntoolbox train"),
+    (["train", "--replay", "absent.mat"], "cnntoolbox train"),
+    (["mnist-mat", "a", "b"], "cnntoolbox mnist-mat"),
+    (["mnist-mat", "nowhere/mnist_uint8.mat"], "cnntoolbox mnist-mat"),
+    (["compare"], "cnntoolbox compare"),
+    (["compare", "absent.mat"], "cnntoolbox compare"),
+    (["figures", "--limit", "7", "--out", "."], "cnntoolbox figures"),
+    (["nosuchcommand"], "cnntoolbox"),
+])
+def test_every_command_names_itself_in_its_errors(argv, prog, capsys, monkeypatch, tmp_path):
+    # One program name and one error prefix, `cnntoolbox <command>: error: ...`, for every command.
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{prog}: error: ") and len(err.splitlines()) == 1, err
+    assert "Errno" not in err
+
+
+@pytest.mark.parametrize("command", ["train", "mnist-mat", "compare", "figures"])
+def test_every_command_names_itself_in_its_usage(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: cnntoolbox {command} ")
+
+
+def test_quiet_prints_only_the_result(capsys):
+    assert main(SMALL) == 0
+    out, err = capsys.readouterr()
+    assert re.fullmatch(r"test error: \d+\.\d\d% \(\d+ of 200 wrong\)\n", out), out
+    assert err == ""
 
 
 def test_corrupt_data_exits_2_naming_the_file(tmp_path, capsys):
@@ -108,6 +146,16 @@ def test_corrupt_data_exits_2_naming_the_file(tmp_path, capsys):
 def test_debug_shows_the_traceback():
     with pytest.raises(ValueError, match="cannot read"):
         main(["--layers", "6q5", "--debug"])
+
+
+@pytest.mark.skipif(not HAVE_MATPLOTLIB, reason="needs matplotlib")
+@pytest.mark.parametrize("name", ["rl.txt", "rl.docx"])
+def test_plot_format_is_checked_before_training(name, capsys, tmp_path):
+    assert main([*SMALL, "--plot", str(tmp_path / name)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    assert err.startswith("cnntoolbox train: error: --plot: ") and "png" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_plot_without_matplotlib_stops_before_training(monkeypatch, capsys, tmp_path):
@@ -129,7 +177,7 @@ def test_mnist_mat_subcommand(tmp_path, capsys):
                          "test_x": ((10000, 784), "uint8"), "test_y": ((10000, 10), "uint8")}
 
 
-@pytest.mark.parametrize("name", ["compare", "figures"])
+@pytest.mark.parametrize("name", ["figures"])
 def test_delegated_subcommands_get_their_arguments(name, monkeypatch):
     seen = []
     from cnntoolbox.__main__ import DELEGATED
@@ -152,6 +200,9 @@ def test_progress_is_drawn_on_a_terminal(monkeypatch, capsys):
     drawn = terminal.getvalue()
     assert drawn.startswith("\r") and drawn.endswith("\n")
     assert "epoch 1/1" in drawn and "4/4" in drawn and "rL " in drawn
+    # The progress line names the epoch: Matlab's `epoch 1/1` line is not printed a second time.
+    out = capsys.readouterr().out
+    assert "epoch" not in out and "Elapsed time" not in out and "test error: " in out
     terminal.seek(0)
     terminal.truncate()
     assert main(["--limit", "200", "--batchsize", "50", "--quiet"]) == 0

@@ -6,13 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnntoolbox.compare import compare, main
+from cnntoolbox.__main__ import main as cnntoolbox_main
+from cnntoolbox.compare import compare
 from cnntoolbox.matfile import loadmat, savemat
 
 REFERENCE = Path(__file__).parent.parent / "matlab_reference"
 CASES = sorted(REFERENCE.glob("case_*.mat"))
 needs_cases = pytest.mark.skipif(not CASES, reason="matlab_reference/case_*.mat not present "
                                  "(made by matlab_reference/make_cases.m)")
+
+
+def main(argv):
+    """``cnntoolbox compare ARGV...``; the exit status."""
+    return cnntoolbox_main(["compare", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +125,125 @@ def test_unusable_input_exits_2_with_one_line(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (argv, err)
+
+
+# --- every comparison helper fails on NaN, Inf, a missing field and a shape change ----------
+
+def _defective(net, defect):
+    """A copy of ``net`` with one defect in ``ffW`` or in a conv layer's kernels."""
+    net = copy.deepcopy(net)
+    if defect == "nan":
+        net["ffW"][1, 2] = np.nan
+    elif defect == "inf":
+        net["layers"][1]["k"][0][1][2, 0] = np.inf
+    elif defect == "-inf in ffb":
+        net["ffb"][0, 0] = -np.inf
+    elif defect == "missing field":
+        del net["ffW"]
+    elif defect == "missing layer field":
+        del net["layers"][1]["dk"]
+    elif defect == "shape change":
+        net["ffW"] = net["ffW"][:, :-1]
+    elif defect == "map shape":
+        net["layers"][2]["a"][0] = net["layers"][2]["a"][0][:, :-1]
+    elif defect == "one kernel fewer":
+        net["layers"][1]["k"][0] = net["layers"][1]["k"][0][:-1]
+    return net
+
+
+DEFECTS = ["nan", "inf", "-inf in ffb", "missing field", "missing layer field", "shape change",
+           "map shape", "one kernel fewer"]
+
+
+@pytest.fixture(scope="module")
+def trained_net():
+    from cnntoolbox import cnnbp, cnnff
+
+    from helpers import random_net
+
+    net, x, y = random_net("2c3-2s", 8, 8, 3, 4, seed=5)
+    return cnnbp(cnnff(net, x), y)
+
+
+def _helpers():
+    """Every comparison the package and the tests use: name -> (reference, net) -> passed."""
+    from test_reference import check
+
+    from helpers import max_rel_error
+
+    def checked(reference, net):
+        try:
+            check(reference, net, "stage")
+        except AssertionError:
+            return False
+        return True
+
+    return {
+        "compare per field": lambda reference, net: compare(reference, net).passed,
+        "compare per array": lambda reference, net: compare(reference, net, per="array").passed,
+        "tests/helpers.max_rel_error": lambda reference, net: max_rel_error(reference, net)[0] < 1e-13,
+        "tests/test_reference.check": checked,
+    }
+
+
+@pytest.mark.parametrize("helper", list(_helpers()))
+@pytest.mark.parametrize("defect", DEFECTS)
+def test_every_helper_fails_on_the_defect(helper, defect, trained_net):
+    judge = _helpers()[helper]
+    assert judge(trained_net, copy.deepcopy(trained_net))
+    assert not judge(trained_net, _defective(trained_net, defect))
+
+
+@pytest.mark.parametrize("defect", ["nan", "inf", "missing", "shape change"])
+def test_the_replay_verdict_fails_on_the_defect(defect, trained_net):
+    from cnntoolbox.replay import compare_replay
+
+    net = dict(copy.deepcopy(trained_net), rL=np.array([0.5, 0.4, 0.3]))
+    reference = {"net_final": copy.deepcopy(net), "rL": net["rL"].copy(), "er": 0.25,
+                 "bad": np.array([0, 2])}
+    assert all(c.passed for c in compare_replay(reference, net, 0.25, np.array([0, 2])))
+    assert all(c.passed for c in compare_replay(reference, dict(net, rL=net["rL"][:2])))
+    if defect == "nan":
+        bad = [(dict(net, rL=np.array([0.5, np.nan, 0.3])), 0.25, [0, 2]),
+               (net, np.nan, [0, 2])]
+    elif defect == "inf":
+        bad = [(dict(net, ffb=np.full_like(net["ffb"], np.inf)), 0.25, [0, 2]),
+               (net, np.inf, [0, 2])]
+    elif defect == "missing":
+        bad = [({key: value for key, value in net.items() if key != "ffW"}, 0.25, [0, 2])]
+    else:
+        bad = [(dict(net, ffW=net["ffW"][:1]), 0.25, [0, 2]), (net, 0.25, [0, 2, 3]),
+               (net, 0.25, [0])]
+    for got, er, wrong in bad:
+        assert not all(c.passed for c in compare_replay(reference, got, er, np.array(wrong)))
+    if defect in ("nan", "inf"):              # the partial replay compares rL alone
+        prefix = dict(net, rL=np.array([0.5, np.nan if defect == "nan" else np.inf]))
+        assert not all(c.passed for c in compare_replay(reference, prefix))
+
+
+def test_a_non_finite_reference_value_must_be_matched():
+    reference = {"v": np.array([1.0, np.nan, np.inf, -np.inf])}
+    assert compare(reference, {"v": np.array([1.0, np.nan, np.inf, -np.inf])}).passed
+    for got in ([1.0, 0.0, np.inf, -np.inf], [1.0, np.nan, 1e300, -np.inf],
+                [1.0, np.nan, -np.inf, -np.inf], [1.0, np.inf, np.inf, -np.inf]):
+        row = compare(reference, {"v": np.array(got)}).rows[0]
+        assert not row.passed and row.max_abs == np.inf, got
+
+
+def test_a_field_only_in_the_result_is_reported_and_does_not_fail(trained_net):
+    net = dict(copy.deepcopy(trained_net), extra=np.ones(2))
+    net["layers"][1]["note"] = "x"
+    result = compare(trained_net, net)
+    assert result.passed
+    assert result.only_in_net == ["layers{2}.note", "extra"]
+    assert "only in the net (not compared): layers{2}.note, extra" in result.table()
+
+
+def test_a_missing_field_is_a_failing_row(trained_net):
+    result = compare(trained_net, _defective(trained_net, "missing layer field"))
+    assert [row.name for row in result.failures] == ["layers{2}.dk"]
+    assert "missing here" in result.failures[0].note
+    assert result.worst() == (np.inf, result.failures[0].note)
+    # ... unless the comparison is asked for other fields only
+    assert compare(trained_net, _defective(trained_net, "missing layer field"),
+                   fields={"k", "ffW"}).passed

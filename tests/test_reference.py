@@ -12,32 +12,12 @@ import numpy as np
 import pytest
 
 from cnntoolbox import cnnapplygrads, cnnbp, cnnff, cnntest, cnntrain
+from cnntoolbox.compare import compare
 from cnntoolbox.matfile import loadmat
 
 REFERENCE = Path(__file__).resolve().parent.parent / "matlab_reference"
 CASES = sorted(REFERENCE.glob("case_*.mat"))
 TOLERANCE = 1e-10
-
-
-def field_errors(expected, actual, path="net"):
-    """(relative error, path) of every array or number in ``expected``; missing fields fail."""
-    if isinstance(expected, dict):
-        missing = set(expected) - set(actual)
-        assert not missing, f"{path}: the port's net lacks {sorted(missing)}"
-        return [row for key in expected for row in field_errors(expected[key], actual[key],
-                                                                  f"{path}.{key}")]
-    if isinstance(expected, list):
-        assert len(expected) == len(actual), f"{path}: {len(expected)} != {len(actual)} entries"
-        return [row for i, (e, a) in enumerate(zip(expected, actual))
-                for row in field_errors(e, a, f"{path}[{i}]")]
-    if isinstance(expected, str):
-        assert expected == actual, path
-        return []
-    e, a = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    assert e.shape == a.shape, f"{path}: shape {e.shape} (original) != {a.shape} (port)"
-    scale = float(np.max(np.abs(e))) if e.size else 0.0
-    error = float(np.max(np.abs(e - a))) / scale if scale else float(np.max(np.abs(a), initial=0))
-    return [(error, path)]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[case.stem for case in CASES])
@@ -46,14 +26,19 @@ def case(request):
 
 
 def check(expected, actual, stage):
-    errors = field_errors(expected, actual, stage)
-    worst = max(errors)
-    print(f"{stage}: {len(errors)} fields, worst {worst[0]:.2e} at {worst[1]}")
-    assert worst[0] <= TOLERANCE, f"{worst[1]} differs by {worst[0]:.3g} relative"
+    """Every array of ``expected`` within TOLERANCE relative to its own largest magnitude.
+
+    A missing field, a shape change, NaN or Inf fails (``compare``'s rules).
+    """
+    result = compare(expected, actual, TOLERANCE, per="array", title=stage)
+    error, where = result.worst()
+    print(f"{stage}: {len(result.rows)} fields, worst {error:.2e} at {where}")
+    assert result.passed, result.verdict()
 
 
 def test_cases_exist():
-    assert len(CASES) >= 8
+    assert len(CASES) >= 9
+    assert REFERENCE / "case_onlyinput.mat" in CASES     # the input layer alone (issue 12)
 
 
 def test_cnnff(case):
