@@ -78,9 +78,9 @@ def toolbox_struct(net: dict) -> dict:
     makes: ``layers``; a layer's ``type``, ``outputmaps``, ``kernelsize``,
     ``scale``) stay first; then come the fields the routines create, in the
     order of :data:`cnntoolbox.netfields.TOOLBOX_ORDER`; then any other
-    field, in its order.  ``layers``
-    becomes an (n, 1) object array, which a MAT-file writer stores as the
-    n x 1 cell that ``cnn.layers = {...}`` makes in the toolbox's example.
+    field, in its order.  ``layers`` becomes an (n, 1) object array, which a
+    MAT-file writer stores as the n x 1 cell that ``cnn.layers = {...}``
+    makes in the toolbox's example.
 
     Parameters
     ----------
