@@ -2,11 +2,16 @@
 
 The same network and the same training as ``cnntrain``:
 
-* input (m, 1, rows, cols): Matlab's ``x(:, :, k)`` is ``x[k, 0]``;
+* input (m, channels, rows, cols): Matlab's ``x(:, :, k)`` is ``x[k, 0]``
+  (a 4-D toolbox x, rows x cols x channels x m, gives the channels);
 * a ``c`` layer is ``sigmoid(conv2d(a, W) + b)`` with no padding and stride 1.
   ``convn`` in ``cnnff.m`` is a true convolution, ``conv2d`` a correlation,
   so ``W[j, i]`` is the toolbox's ``k[i][j]`` turned by 180 degrees;
 * an ``s`` layer is the mean over scale x scale blocks (``avg_pool2d``);
+* the opt-in kinds (README, "Beyond the original"): a ``c`` layer's
+  ``activation`` relu/tanh/linear, an ``s`` layer's ``method`` max
+  (``max_pool2d``), and ``output`` softmax with the cross-entropy loss
+  ``-sum(y * log(o)) / m``;
 * ``fv`` stacks the last layer's maps one after another, each map read
   column-major like Matlab's ``reshape`` (hence the permute before flatten);
 * ``o = sigmoid(ffW @ fv + ffb)``, loss ``L = 1/2 * sum(e^2) / m``;
@@ -41,7 +46,9 @@ def layer_specs(layers):
     Returns
     -------
     list of tuple
-        ``("i",)``, ``("c", outputmaps, kernelsize)`` or ``("s", scale)``.
+        ``("i",)``, ``("c", outputmaps, kernelsize, activation)`` or
+        ``("s", scale, method)``; activation "sigm" and method "mean" when
+        the layer has no such key (the original).
     """
     specs = []
     for n, layer in enumerate(layers):
@@ -49,9 +56,10 @@ def layer_specs(layers):
         if kind == "i":
             specs.append(("i",))
         elif kind == "c":
-            specs.append(("c", int(layer["outputmaps"]), int(layer["kernelsize"])))
+            specs.append(("c", int(layer["outputmaps"]), int(layer["kernelsize"]),
+                          layer.get("activation", "sigm")))
         elif kind == "s":
-            specs.append(("s", int(layer["scale"])))
+            specs.append(("s", int(layer["scale"]), layer.get("method", "mean")))
         else:
             raise ValueError(f"layers[{n}]['type'] must be 'i', 'c' or 's', got {kind!r}")
     return specs
@@ -154,11 +162,13 @@ def grads_as_net(params):
 
 
 def x_to_torch(x, dtype=torch.float64):
-    """Toolbox images (rows, cols, m) -> contiguous (m, 1, rows, cols) tensor."""
+    """Toolbox images (rows, cols, m) or (rows, cols, channels, m) -> (m, channels, rows, cols)."""
     x = np.asarray(x)
-    if x.ndim != 3:
-        raise ValueError(f"x must be (rows, cols, m), got shape {x.shape}")
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))).to(dtype).unsqueeze(1)
+    if x.ndim == 3:
+        x = x[:, :, np.newaxis]
+    if x.ndim != 4:
+        raise ValueError(f"x must be (rows, cols, m) or (rows, cols, channels, m), got shape {x.shape}")
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(3, 2, 0, 1))).to(dtype)
 
 
 def y_to_torch(y, dtype=torch.float64):
@@ -169,7 +179,12 @@ def y_to_torch(y, dtype=torch.float64):
     return torch.from_numpy(np.ascontiguousarray(y.T)).to(dtype)
 
 
-def forward(params, layers, x):
+#: A 'c' layer's activation in torch.
+ACTIVATIONS = {"sigm": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh,
+               "linear": lambda u: u}
+
+
+def forward(params, layers, x, output="sigm"):
     """Output of the net, ``cnnff.m`` in PyTorch.
 
     Parameters
@@ -178,7 +193,9 @@ def forward(params, layers, x):
         As :func:`init_params`.
     layers : list of dict or of tuples from :func:`layer_specs`
     x : torch.Tensor
-        (m, 1, rows, cols).
+        (m, channels, rows, cols).
+    output : str
+        ``"sigm"`` (the original) or ``"softmax"`` (over the outputs of each sample).
 
     Returns
     -------
@@ -190,16 +207,20 @@ def forward(params, layers, x):
     c = 0
     for spec in specs:
         if spec[0] == "c":
-            a = torch.sigmoid(F.conv2d(a, params["W"][c], params["b"][c]))
+            a = ACTIVATIONS[spec[3]](F.conv2d(a, params["W"][c], params["b"][c]))
             c += 1
         elif spec[0] == "s":
-            a = F.avg_pool2d(a, spec[1])
+            a = (F.max_pool2d if spec[2] == "max" else F.avg_pool2d)(a, spec[1])
     fv = a.transpose(2, 3).flatten(1)        # column-major per map, maps one after another
-    return torch.sigmoid(F.linear(fv, params["ffW"], params["ffb"]))
+    u = F.linear(fv, params["ffW"], params["ffb"])
+    return torch.softmax(u, dim=1) if output == "softmax" else torch.sigmoid(u)
 
 
-def loss(o, y):
-    """``cnnbp.m``'s loss: 1/2 * sum(e^2) / m, with o and y as (m, onum)."""
+def loss(o, y, output="sigm"):
+    """``cnnbp.m``'s loss: 1/2 * sum(e^2) / m, with o and y as (m, onum);
+    for ``output="softmax"`` the cross-entropy ``-sum(y * log(o)) / m``."""
+    if output == "softmax":
+        return -(y * torch.log(o)).sum() / o.shape[0]
     return 0.5 * ((o - y) ** 2).sum() / o.shape[0]
 
 

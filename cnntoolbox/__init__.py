@@ -6,6 +6,11 @@ dict ``net`` with Matlab's field names; see README.md for the mapping.
 
 __version__ = "0.1.0"
 
+from . import interrupt
+
+if interrupt.command_starting():       # Ctrl-C during the imports below: one line, exit 130
+    interrupt.install()
+
 from .cnnapplygrads import cnnapplygrads
 from .cnnbp import cnnbp
 from .cnnff import cnnff

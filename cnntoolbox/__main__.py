@@ -27,11 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, interrupt
 from .checkpoint import interrupted_message
 from .compare import RTOL, replay_file
 from .data import load_mnist, write_mnist_mat
-from .example import DEFAULT_OPTS, check_plot_path, plot_rl, run_example
+from .example import DATA_SOURCES, DEFAULT_OPTS, check_plot_path, plot_rl, run_example
 from .netfields import DEFAULT_LAYERS, format_layers
 from .progress import make_progress
 
@@ -85,6 +85,16 @@ def _positive_float(text):
     return value
 
 
+def _momentum(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 def _tolerance(text):
     try:
         value = float(text)
@@ -119,8 +129,20 @@ def build_parser():
     train.add_argument("--alpha", type=_positive_float,
                        help=f"learning rate (default {DEFAULT_OPTS['alpha']:g})")
     train.add_argument("--layers", metavar="SPEC",
-                       help=f"net after the input layer: NcK = N maps of KxK kernels, Ns = subsample by N "
+                       help=f"net after the input layer: NcK = N maps of KxK kernels (sigmoid; NcKr "
+                            f"relu, NcKt tanh, NcKl linear), Ns = mean-pool by N (Nm: max-pool) "
                             f"(default {DEFAULT_LAYERS})")
+    train.add_argument("--output", choices=["sigm", "softmax"],
+                       help="output layer: sigm with squared error (default, the original) or "
+                            "softmax with cross-entropy")
+    train.add_argument("--momentum", type=_momentum, metavar="M",
+                       help="momentum in [0, 1): v = M*v - alpha*grad, w = w + v (default: none)")
+    train.add_argument("--alpha-decay", type=_positive_float, metavar="D",
+                       help="multiply alpha by D after each epoch (default: constant alpha)")
+    train.add_argument("--data", choices=DATA_SOURCES,
+                       help="mnist (default; one channel) or synthetic-rgb: 16x16 colour images "
+                            "(3 channels), 1500 training and 600 test, the class is the colour of "
+                            "a bright square")
     train.add_argument("--seed", type=_seed, help="seed of the initial weights and permutations (default 0)")
     train.add_argument("--limit", type=_positive_int, metavar="N",
                        help="use only the first N training and N test samples (quick runs); "
@@ -134,8 +156,8 @@ def build_parser():
                             "and check that Python ends exactly where it ended")
     train.add_argument("--checkpoint", type=Path, metavar="CK.npz",
                        help="save the training state after every epoch; if the file exists, resume "
-                            "from it (same data, --alpha, --batchsize and --layers); Ctrl-C keeps "
-                            "the last completed epoch")
+                            "from it (same data, --layers, --output, --batchsize, --momentum and "
+                            "rates of the epochs done); Ctrl-C keeps the last completed epoch")
     train.add_argument("--quiet", action="store_true",
                        help="print only the result (the test error, or the replay's verdict)")
     train.set_defaults(func=_train)
@@ -176,7 +198,9 @@ def _check_output(path, option):
 
 def _train(args):
     training = {"--epochs": args.epochs, "--batchsize": args.batchsize, "--alpha": args.alpha,
-                "--layers": args.layers, "--seed": args.seed, "--checkpoint": args.checkpoint}
+                "--layers": args.layers, "--seed": args.seed, "--checkpoint": args.checkpoint,
+                "--output": args.output, "--momentum": args.momentum,
+                "--alpha-decay": args.alpha_decay, "--data": args.data}
     if args.replay is not None:
         given = [name for name, value in training.items() if value is not None]
         if given:
@@ -213,7 +237,8 @@ def _train(args):
             batchsize=args.batchsize or DEFAULT_OPTS["batchsize"], numepochs=numepochs,
             seed=0 if args.seed is None else args.seed, limit=args.limit, data_dir=args.data_dir,
             progress=progress, checkpoint=args.checkpoint,
-            verbose=progress is None and not args.quiet)
+            verbose=progress is None and not args.quiet, output=args.output,
+            momentum=args.momentum, alpha_decay=args.alpha_decay, data=args.data or "mnist")
         net, er, ok = result["net"], result["er"], True
         say(f"net {format_layers(net['layers'])}, {result['m_train']} training and "
             f"{result['m_test']} test samples")
@@ -305,6 +330,7 @@ def _prog(args):
 
 def main(argv=None):
     """Entry point; returns the exit status."""
+    interrupt.restore()                 # from here on, KeyboardInterrupt is handled below
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         return _delegate(argv[0], argv[1:])

@@ -7,15 +7,23 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   ``ffW``, ``ffb``, the last batch's ``a``, ``d``, ``o``, ... and ``L``),
   named ``layers.<l>.<field>`` (0-based l) and ``net.<field>``;
 * ``rL`` so far;
-* ``meta``: a JSON text with the number of epochs done, the opts, the layer
-  specs, a fingerprint (BLAKE2b) and the shapes of ``x`` and ``y``, and the
+* with ``opts["momentum"]``, the velocities ``vk``, ``vb``, ``vffW``, ``vffb``
+  (arrays of the net like the others);
+* ``meta``: a JSON text with the number of epochs done, the opts (``alpha``,
+  ``batchsize``; ``alphas``, the rate of every epoch, when they differ;
+  ``momentum`` when it is used), the net's ``output`` when it is not the
+  original's, the layer specs, a fingerprint (BLAKE2b) and the shapes of
+  ``x`` and ``y``, the
   state of the generator that draws the permutations
-  (``bit_generator.state``).
+  (``bit_generator.state``), and how training started: fingerprints of the
+  initial weights and of the generator's state, and its seed.
 
 Resuming from it continues exactly where the uninterrupted run would be:
 the net, ``rL`` and the generator state are those after the last completed
 epoch, so the result is bit-identical.  A checkpoint made for other data,
-other ``alpha``/``batchsize`` or another architecture is refused.
+other rates for the epochs it holds, another ``batchsize`` or
+``momentum``, another architecture, other initial weights or (when the
+caller gives ``rng``) another seed is refused.
 
 Every save writes a temporary file in the checkpoint's folder, syncs it to
 disk and renames it over the old checkpoint (``os.replace``); a crash or
@@ -35,12 +43,14 @@ import zipfile
 
 import numpy as np
 
-from .netfields import SPEC_FIELDS, WEIGHT_FIELDS, format_layers
+from .netfields import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
 #: Bit generators a checkpoint may name (nothing else is looked up in numpy.random).
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+#: The first bytes of a zip archive (an .npz file), also of an empty one.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 #: Bytes of x or y hashed per step of the fingerprint.
 _CHUNK = 2 ** 24
 
@@ -59,10 +69,19 @@ class Checkpoint:
     x : ndarray, shape (rows, cols, m)
     y : ndarray, shape (onum, m)
         The checked training data (only their fingerprint is kept).
-    opts : (float, int, int)
-        ``alpha``, ``batchsize``, ``numepochs`` of the run.
+    opts : (float or sequence of float, int, int)
+        ``alpha`` (one rate, or the rate of each epoch), ``batchsize``,
+        ``numepochs`` of the run.
     stacked : dict
-        The net to train, in the stacked layout (its specs are kept).
+        The net to train, in the stacked layout (its specs and a
+        fingerprint of its initial weights are kept).
+    rng : numpy.random.Generator, optional
+        The generator of the permutations as training starts, when the
+        caller chose it (a seed or a Generator) and draws from it: a
+        checkpoint made from another generator state is refused, naming
+        the seeds.
+    momentum : float
+        ``opts["momentum"]`` of the run (0: none, no velocities).
 
     Raises
     ------
@@ -74,17 +93,26 @@ class Checkpoint:
         ``path`` is a folder.
     """
 
-    def __init__(self, path, x, y, opts, stacked):
+    def __init__(self, path, x, y, opts, stacked, rng=None, momentum=0.0):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"checkpoint must be a file path, got {type(path).__name__}")
         self.path = os.fspath(path)
         _check_writable(self.path)
         alpha, batchsize, self.numepochs = opts
-        self.opts = {"alpha": alpha, "batchsize": batchsize}
+        alphas = [float(a) for a in np.ravel(alpha)]
+        self.opts = {"alpha": alphas[0], "batchsize": batchsize}
+        if len(set(alphas)) > 1:
+            self.opts["alphas"] = alphas
+        if momentum:
+            self.opts["momentum"] = momentum
         self.layers = [{key: layer[key] for key in SPEC_FIELDS if key in layer}
                        for layer in stacked["layers"]]
+        self.output = stacked.get(OUTPUT, OUTPUTS[0])
         self.data = {"fingerprint": data_fingerprint(x, y),
                      "x": list(x.shape), "y": list(y.shape)}
+        self.start = {"weights": _fingerprint(_weights(stacked)),
+                      "seed": None if rng is None else _seed_of(rng),
+                      "generator": None if rng is None else _state_fingerprint(rng)}
 
     def resume(self, stacked, rng):
         """Load the checkpoint, if the file exists, into ``stacked`` and ``rng``.
@@ -111,7 +139,7 @@ class Checkpoint:
             return 0, [], rng
         saved = load_checkpoint(self.path)
         self._check_match(saved)
-        _restore_arrays(stacked, saved["arrays"], self.path)
+        _restore_arrays(stacked, saved["arrays"], self.path, "momentum" in self.opts)
         state = saved["rng"]
         if type(rng.bit_generator).__name__ != state["bit_generator"]:
             rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
@@ -126,7 +154,9 @@ class Checkpoint:
         """Write the state after ``epochs`` completed epochs, atomically."""
         meta = {"format": FORMAT, "version": VERSION, "epochs": epochs,
                 "numepochs": self.numepochs, "opts": self.opts, "layers": self.layers,
-                "data": self.data, "rng": rng.bit_generator.state}
+                "data": self.data, "start": self.start, "rng": rng.bit_generator.state}
+        if self.output != OUTPUTS[0]:
+            meta[OUTPUT] = self.output
         arrays = _net_arrays(stacked)
         arrays["rL"] = np.array(rL, dtype=np.float64)
         write_atomic(self.path, meta, arrays)
@@ -140,19 +170,54 @@ class Checkpoint:
                 f"y {tuple(saved['data']['y'])}, fingerprint {saved['data']['fingerprint']}), "
                 f"not this x {tuple(self.data['x'])}, y {tuple(self.data['y'])} (fingerprint "
                 f"{self.data['fingerprint']}); use another checkpoint path or delete it")
-        for field, value in self.opts.items():
-            if saved["opts"][field] != value:
+        for field in ("batchsize", "momentum"):
+            value, was = self.opts.get(field, 0.0), saved["opts"].get(field, 0.0)
+            if was != value:
                 raise CheckpointError(
-                    f"{where} was made with opts['{field}'] = {saved['opts'][field]!r}, not "
+                    f"{where} was made with opts['{field}'] = {was!r}, not "
                     f"{value!r}; resume with the same opts or use another checkpoint path")
+        done = min(saved["epochs"], self.numepochs)
+        rates, now = (_rates(opts, done) for opts in (saved["opts"], self.opts))
+        if rates != now and "alphas" not in saved["opts"] and "alphas" not in self.opts:
+            raise CheckpointError(
+                f"{where} was made with opts['alpha'] = {saved['opts']['alpha']!r}, not "
+                f"{self.opts['alpha']!r}; resume with the same opts or use another checkpoint path")
+        if rates != now:
+            raise CheckpointError(
+                f"{where} was made with the learning rates {rates!r} for its {done} epochs, not "
+                f"{now!r} (opts['alpha'], opts['alpha_decay']); resume with the same opts or "
+                f"use another checkpoint path")
+        if saved[OUTPUT] != self.output:
+            raise CheckpointError(
+                f"{where} was made for a net with net['{OUTPUT}'] = {saved[OUTPUT]!r}, not "
+                f"{self.output!r}; use another checkpoint path")
         if saved["layers"] != self.layers:
             raise CheckpointError(
                 f"{where} was made for the net {format_layers(saved['layers'], with_input=True)}, not "
                 f"{format_layers(self.layers, with_input=True)}; use another checkpoint path")
+        start = saved["start"]
+        if start is not None:                   # checkpoints written before it was kept lack it
+            if None not in (start["generator"], self.start["generator"]) \
+                    and start["generator"] != self.start["generator"]:
+                made, now = _seed_text(start["seed"]), _seed_text(self.start["seed"])
+                if made == now:
+                    made += " in another state"
+                raise CheckpointError(
+                    f"{where} was made with {made}, not {now}; resume with the same seed "
+                    f"(--seed, rng) or use another checkpoint path")
+            if start["weights"] != self.start["weights"]:
+                raise CheckpointError(
+                    f"{where} was made from other initial weights (another seed of cnnsetup, "
+                    f"or another net); resume from the same net or use another checkpoint path")
         if saved["epochs"] > self.numepochs:
             raise CheckpointError(
                 f"{where} holds {saved['epochs']} epochs, more than opts['numepochs'] = "
                 f"{self.numepochs}")
+
+
+def _rates(opts, epochs):
+    """The learning rates of the first ``epochs`` epochs of a checkpoint's opts."""
+    return opts["alphas"][:epochs] if "alphas" in opts else [opts["alpha"]] * epochs
 
 
 def load_checkpoint(path):
@@ -180,6 +245,9 @@ def load_checkpoint(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
+        with open(path, "rb") as fileobj:
+            if fileobj.read(4) not in ZIP_MAGIC:
+                raise ValueError("not a zip archive of arrays")
         with np.load(path, allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ValueError("a single .npy array, not a checkpoint")
@@ -190,6 +258,8 @@ def load_checkpoint(path):
                              f"expected {FORMAT!r} version {VERSION}")
         saved = {field: meta[field] for field in
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
+        saved["start"] = meta.get("start")
+        saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
         saved["rL"] = arrays.pop("rL")
         if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
             raise ValueError(f"epochs {saved['epochs']!r}")
@@ -198,12 +268,26 @@ def load_checkpoint(path):
         if not ({"alpha", "batchsize"} <= set(saved["opts"])
                 and {"fingerprint", "x", "y"} <= set(saved["data"])):
             raise ValueError("opts or data fields missing")
+        opts = saved["opts"]
+        if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                   for value in [opts.get("momentum", 0.0), *opts.get("alphas", [])]) \
+                or not isinstance(opts.get("alphas", []), list):
+            raise ValueError("opts 'alphas' or 'momentum' not numbers")
         if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
             raise ValueError("rL or L of a wrong shape")
+        start = saved["start"]
+        if start is not None and not (
+                isinstance(start, dict) and isinstance(start.get("weights"), str)
+                and isinstance(start.get("generator"), (str, type(None)))
+                and isinstance(start.get("seed"), (int, type(None)))):
+            raise ValueError(f"start {start!r}")
     except (OSError, EOFError, KeyError, TypeError, ValueError, AttributeError,
             zipfile.BadZipFile) as error:
+        detail = f"{type(error).__name__}: {error}"
+        if "allow_pickle" in detail:            # numpy's advice to unpickle: never taken here
+            detail = "it holds pickled Python objects, which are never loaded"
         raise CheckpointError(f"checkpoint {path} is damaged or not a cnntoolbox checkpoint "
-                              f"({type(error).__name__}: {error})") from None
+                              f"({detail})") from None
     saved["arrays"] = arrays
     return saved
 
@@ -227,8 +311,13 @@ def interrupted_message(path):
 
 def data_fingerprint(x, y):
     """BLAKE2b (128 bits, hex) of the shapes and float64 values of ``x`` and ``y``."""
+    return _fingerprint((x, y))
+
+
+def _fingerprint(arrays):
+    """BLAKE2b (128 bits, hex) of the shapes and float64 values of the arrays."""
     digest = hashlib.blake2b(digest_size=16)
-    for array in (x, y):
+    for array in arrays:
         digest.update(repr(array.shape).encode())
         per_sample = max(1, array[..., :1].nbytes)
         step = max(1, _CHUNK // per_sample)
@@ -261,6 +350,32 @@ def write_atomic(path, meta, arrays):
         _sync_folder(folder)
 
 
+def _weights(stacked):
+    """The weight arrays of a stacked net, in a fixed order."""
+    arrays = [layer[field] for layer in stacked["layers"] for field in WEIGHT_FIELDS if field in layer]
+    return arrays + [stacked[field] for field in WEIGHT_FIELDS if field in stacked]
+
+
+def _seed_of(rng):
+    """The integer seed a Generator was made from (``default_rng(seed)``), or None."""
+    seed_seq = getattr(rng.bit_generator, "seed_seq", None)
+    entropy = getattr(seed_seq, "entropy", None)
+    if isinstance(entropy, int) and not getattr(seed_seq, "spawn_key", ()):
+        return entropy
+    return None
+
+
+def _seed_text(seed):
+    return "a random generator of unknown seed" if seed is None else f"the random generator of seed {seed}"
+
+
+def _state_fingerprint(rng):
+    """BLAKE2b (128 bits, hex) of a Generator's state (arrays in it as lists)."""
+    text = json.dumps(rng.bit_generator.state, sort_keys=True,
+                      default=lambda value: np.asarray(value).tolist())
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def _net_arrays(stacked):
     """Every array of a stacked net (scratch fields ``_...`` and ``rL`` left out), by name."""
     arrays = {}
@@ -276,12 +391,15 @@ def _net_arrays(stacked):
     return arrays
 
 
-def _restore_arrays(stacked, arrays, path):
-    """Put a checkpoint's arrays into a stacked net, checking the weights' shapes."""
+def _restore_arrays(stacked, arrays, path, momentum=False):
+    """Put a checkpoint's arrays into a stacked net, checking the weights' (and velocities') shapes."""
     layers = stacked["layers"]
     expected = {(index, field): layer[field].shape for index, layer in enumerate(layers)
                 for field in WEIGHT_FIELDS if layer.get("type") == "c" and field in layer}
     expected.update({(None, field): stacked[field].shape for field in WEIGHT_FIELDS if field in stacked})
+    if momentum:
+        expected.update({(index, VELOCITY_FIELDS[field]): shape
+                         for (index, field), shape in list(expected.items())})
     restored = {}
     for name, value in arrays.items():
         parts = name.split(".")

@@ -105,6 +105,9 @@ def check_x(x, y=None):
     ``x`` whose first dimension is the number of samples the labels ``y``
     hold (their columns, or their rows when they have several columns) is
     Python's one-image-per-row layout (m, pixels) and is refused with the fix.
+    Integer images (MNIST's uint8) are refused: the toolbox's example divides
+    them by 255 first, and raw 0..255 values saturate the sigmoid of the
+    first layer.
     """
     shape = _shape(x)          # before any conversion: a (60000, 784) x is not copied
     if len(shape) == 2 and shape[0] > 1 and shape[0] in _sample_counts(y):
@@ -116,6 +119,10 @@ def check_x(x, y=None):
             f"the toolbox's layout is (rows, cols, m): pass "
             f"x.T.reshape({rows}, {cols}, -1, order=\"F\") (as test_example_CNN.m's "
             f"reshape(train_x', {rows}, {cols}, m))")
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer) and x.size:
+        raise ValueError(
+            f"x is {x.dtype} in {x.min()}..{x.max()}; the toolbox's example divides by 255: "
+            f"pass x / 255 (or x.astype(float) if you mean the raw values)")
     x = as_array(x, "x", copy=False)
     if x.ndim == 2:
         x = x[:, :, np.newaxis]
@@ -282,23 +289,67 @@ def map_sizes(specs, rows, cols, channels=1):
 
 
 def check_opts(opts):
-    """Check training options and return (alpha, batchsize, numepochs).
+    """Check training options and return (alphas, batchsize, numepochs, momentum).
 
     Parameters
     ----------
     opts : dict
-        ``alpha`` (learning rate, float), ``batchsize`` and ``numepochs``
-        (positive integers; integer-valued floats accepted).
+        ``alpha``, ``batchsize`` and ``numepochs`` (positive integers;
+        integer-valued floats accepted), and the opt-in keys:
+
+        - ``alpha``: the learning rate (a float, as in the original), or a
+          sequence of ``numepochs`` floats, one per epoch;
+        - ``alpha_decay``: a positive float; the rate of each epoch is the
+          previous epoch's times ``alpha_decay`` (with a float ``alpha`` only);
+        - ``momentum``: a float in [0, 1) (see ``check_momentum``).
+
+    Returns
+    -------
+    alphas : tuple of float
+        The learning rate of each of the ``numepochs`` epochs:
+        ``alpha``, ``alpha * alpha_decay``, ``(alpha * alpha_decay) * alpha_decay``, ...
+        (one rounding per epoch, as multiplying after each epoch does).
+    batchsize, numepochs : int
+    momentum : float
+        0.0 when ``opts`` has no ``momentum``.
     """
     if not isinstance(opts, dict):
         raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
     for field in ("alpha", "batchsize", "numepochs"):
         if field not in opts:
             raise ValueError(f"opts has no '{field}'")
-    alpha = as_float(opts["alpha"], "opts['alpha']")
     batchsize = as_int(opts["batchsize"], "opts['batchsize']")
     numepochs = as_int(opts["numepochs"], "opts['numepochs']")
-    return alpha, batchsize, numepochs
+    alpha = opts["alpha"]
+    if isinstance(alpha, (list, tuple)) or isinstance(alpha, np.ndarray) and alpha.size > 1:
+        if "alpha_decay" in opts:
+            raise ValueError("opts has both 'alpha_decay' and a sequence of per-epoch 'alpha'; "
+                             "give one of them")
+        alphas = tuple(as_float(value, f"opts['alpha'][{e}]")
+                       for e, value in enumerate(np.ravel(np.asarray(alpha, dtype=object))))
+        if len(alphas) != numepochs:
+            raise ValueError(f"opts['alpha'] holds {len(alphas)} per-epoch rates but "
+                             f"opts['numepochs'] is {numepochs}")
+    else:
+        alphas, decay = [as_float(alpha, "opts['alpha']")], None
+        if "alpha_decay" in opts:
+            decay = as_float(opts["alpha_decay"], "opts['alpha_decay']")
+            if decay <= 0:
+                raise ValueError(f"opts['alpha_decay'] must be positive, got {decay!r}")
+        while len(alphas) < numepochs:      # alpha = alpha * alpha_decay after each epoch
+            alphas.append(alphas[-1] if decay is None else alphas[-1] * decay)
+        alphas = tuple(alphas)
+    return alphas, batchsize, numepochs, check_momentum(opts)
+
+
+def check_momentum(opts):
+    """``opts["momentum"]`` as a float in [0, 1); 0.0 when absent (plain gradient descent)."""
+    if "momentum" not in opts:
+        return 0.0
+    momentum = as_float(opts["momentum"], "opts['momentum']")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"opts['momentum'] must be in [0, 1), got {momentum!r}")
+    return momentum
 
 
 def check_weights(stacked, sizes):

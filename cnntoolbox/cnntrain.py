@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .checkpoint import Checkpoint
-from .checks import as_rng, check_opts, check_x, check_y
+from .checks import as_rng, check_opts, check_x, check_y, image_shape, map_sizes
 from .cnnapplygrads import applygrads
 from .errors import DivergenceError
 from .parallel import BatchParallel
@@ -24,8 +24,9 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     Each epoch draws a random permutation of the m samples (Matlab's
     ``randperm``) and takes the batches in that order; each batch is one
     ``cnnff``, ``cnnbp`` and ``cnnapplygrads``.  A batch of 16 or more
-    samples is split over the machine's cores (``parallel.py``); that changes
-    results by rounding only.  ``rL`` is the running loss:
+    samples is split over the machine's cores, and a batch whose working
+    arrays would not fit a memory budget into more pieces (``parallel.py``);
+    that changes results by rounding only.  ``rL`` is the running loss:
     the first batch's ``L``, then ``0.99 * rL(end) + 0.01 * L`` after every
     batch.
 
@@ -37,7 +38,10 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     y : ndarray, shape (onum, m)
     opts : dict
         ``alpha`` (float), ``batchsize`` and ``numepochs`` (positive integers;
-        batchsize must divide m).
+        batchsize must divide m).  Opt-in (see ``checks.check_opts``):
+        ``alpha`` as a sequence of one rate per epoch, or ``alpha_decay``
+        (the rate is multiplied by it after each epoch); ``momentum`` (the
+        velocity step of ``cnnapplygrads``; the velocities stay in the net).
     kk : sequence of numepochs permutations of range(m), optional
         0-based sample orders to use instead of drawing them, e.g. the
         permutations a recorded Matlab run drew (minus 1).
@@ -51,8 +55,8 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     checkpoint : str or os.PathLike, optional
         A file to save the training state to after every epoch (atomically;
         see ``checkpoint.py``).  If it exists, training resumes from it: the
-        net, ``rL`` and the state of the permutations' generator after the
-        last saved epoch, so that the result is bit-identical to an
+        net (with its momentum velocities), ``rL`` and the state of the
+        permutations' generator after the last saved epoch, so that the result is bit-identical to an
         uninterrupted run; ``kk`` is still used by epoch index.
 
     Returns
@@ -68,9 +72,10 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
         and the batch.
     checkpoint.CheckpointError
         When the checkpoint is damaged, or was made for other data, opts
-        (``alpha``, ``batchsize``) or another net.
+        (``alpha``, ``batchsize``, ``alpha_decay``, ``momentum``), another net
+        or other initial weights, or from another seed of ``rng``.
     """
-    alpha, batchsize, numepochs = check_opts(opts)
+    alphas, batchsize, numepochs, momentum = check_opts(opts)
     x = check_x(x, y)
     m = x.shape[-1]
     stacked = stack_for_input(net, x)
@@ -80,27 +85,32 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     numbatches = m // batchsize
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable, got {type(progress).__name__}")
+    seeded = rng is not None and kk is None               # the caller chose the permutations' source
     rng = as_rng(rng)
     first, rL = 0, []
     if checkpoint is not None:
-        saver = Checkpoint(checkpoint, x, y, (alpha, batchsize, numepochs), stacked)
+        saver = Checkpoint(checkpoint, x, y, (alphas, batchsize, numepochs), stacked,
+                           rng if seeded else None, momentum)
         first, rL, rng = saver.resume(stacked, rng)
         if verbose and first:
             print(f"resumed from {saver.path} after epoch {first}/{numepochs}")
     orders = _permutations(kk, numepochs, m, rng, first)
 
-    with BatchParallel(stacked, batchsize) as parallel:
+    sizes = map_sizes(stacked["layers"], *image_shape(x))
+    with BatchParallel(stacked, batchsize, sizes) as parallel:
         for epoch in range(first, numepochs):
             if verbose:
                 print(f"epoch {epoch + 1}/{numepochs}")
             start = time.perf_counter()
-            order = next(orders)
+            order, alpha = next(orders), alphas[epoch]
             for batch in range(numbatches):
                 index = order[batch * batchsize:(batch + 1) * batchsize]
                 batch_x = x[..., index]
                 batch_y = y[:, index]
-                parallel.ffbp(batch_x, batch_y)        # cnnff then cnnbp, parts of the batch on all cores
-                applygrads(stacked, alpha)
+                # cnnff then cnnbp, pieces of the batch on all cores; the net keeps the
+                # per-sample fields of an epoch's last batch (for the checkpoint and the result)
+                parallel.ffbp(batch_x, batch_y, keep=batch == numbatches - 1)
+                applygrads(stacked, alpha, momentum)
                 if not np.isfinite(stacked["L"]):
                     raise DivergenceError(
                         f"loss became {stacked['L']} in epoch {epoch + 1}, batch {batch + 1} "

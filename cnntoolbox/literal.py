@@ -4,7 +4,9 @@ Per-map loops and ``convn`` calls exactly as in the ``.m`` files, on the
 public net (Matlab's layout).  It is slow and it is not what the public
 routines run: it is the teaching text to read next to the ``.m`` files, and
 the oracle the tests hold the fast code to (``tests/test_literal.py``).
-Indices are 0-based: Matlab's ``a{j}`` is ``a[j - 1]``.
+Indices are 0-based: Matlab's ``a{j}`` is ``a[j - 1]``.  A comment
+``# teach:NAME`` names the statement below it for the walkthrough
+(``cnntoolbox/teaching/steps.py`` shows it beside its ``.m`` line).
 """
 
 import copy
@@ -60,20 +62,26 @@ def cnnff(net, x):
             for j in range(int(layers[l]["outputmaps"])):
                 z = np.zeros(np.array(layers[l - 1]["a"][0].shape) - [ks - 1, ks - 1, 0])
                 for i in range(inputmaps):
+                    # teach:ff-conv
                     z = z + convn(layers[l - 1]["a"][i], layers[l]["k"][i][j], "valid")
+                # teach:ff-sigm
                 layers[l]["a"].append(sigm(z + layers[l]["b"][j]))
             inputmaps = int(layers[l]["outputmaps"])
         elif layers[l]["type"] == "s":
             scale = int(layers[l]["scale"])
             layers[l]["a"] = []
             for j in range(inputmaps):
+                # teach:ff-pool
                 z = convn(layers[l - 1]["a"][j], np.ones((scale, scale)) / scale ** 2, "valid")
+                # teach:ff-subsample
                 layers[l]["a"].append(z[::scale, ::scale, :])
     fv = []
     for a in layers[n - 1]["a"]:
         sa = a.shape
+        # teach:ff-fv
         fv.append(a.reshape(sa[0] * sa[1], sa[2], order="F"))
     net["fv"] = np.concatenate(fv, axis=0)
+    # teach:ff-o
     net["o"] = sigm(net["ffW"] @ net["fv"] + np.tile(net["ffb"], (1, net["fv"].shape[1])))
     return net
 
@@ -83,19 +91,26 @@ def cnnbp(net, y):
     net = copy.deepcopy(net)
     layers = net["layers"]
     n = len(layers)
+    # teach:bp-e
     net["e"] = net["o"] - y
+    # teach:bp-L
     net["L"] = 1 / 2 * np.sum(net["e"] ** 2) / net["e"].shape[1]
+    # teach:bp-od
     net["od"] = net["e"] * (net["o"] * (1 - net["o"]))
+    # teach:bp-fvd
     net["fvd"] = net["ffW"].T @ net["od"]
     if layers[n - 1]["type"] == "c":
+        # teach:bp-fvd-c
         net["fvd"] = net["fvd"] * (net["fv"] * (1 - net["fv"]))
     sa = layers[n - 1]["a"][0].shape
     fvnum = sa[0] * sa[1]
+    # teach:bp-reshape
     layers[n - 1]["d"] = [net["fvd"][j * fvnum:(j + 1) * fvnum, :].reshape(sa, order="F")
                           for j in range(len(layers[n - 1]["a"]))]
     for l in range(n - 2, -1, -1):
         if layers[l]["type"] == "c":
             scale = int(layers[l + 1]["scale"])
+            # teach:bp-c-delta
             layers[l]["d"] = [a * (1 - a) * (expand(layers[l + 1]["d"][j], [scale, scale, 1])
                                              / scale ** 2)
                               for j, a in enumerate(layers[l]["a"])]
@@ -104,6 +119,7 @@ def cnnbp(net, y):
             for i in range(len(layers[l]["a"])):
                 z = np.zeros(layers[l]["a"][0].shape)
                 for j in range(len(layers[l + 1]["a"])):
+                    # teach:bp-s-delta
                     z = z + convn(layers[l + 1]["d"][j], rot180(layers[l + 1]["k"][i][j]), "full")
                 layers[l]["d"].append(z)
     for l in range(1, n):
@@ -112,9 +128,13 @@ def cnnbp(net, y):
             layers[l]["db"] = []
             for j, d in enumerate(layers[l]["d"]):
                 for i, a in enumerate(layers[l - 1]["a"]):
+                    # teach:bp-dk
                     layers[l]["dk"][i][j] = convn(flipall(a), d, "valid")[:, :, 0] / d.shape[2]
+                # teach:bp-db
                 layers[l]["db"].append(float(np.sum(d) / d.shape[2]))
+    # teach:bp-dffW
     net["dffW"] = net["od"] @ net["fv"].T / net["od"].shape[1]
+    # teach:bp-dffb
     net["dffb"] = np.mean(net["od"], axis=1, keepdims=True)
     return net
 
@@ -127,8 +147,12 @@ def cnnapplygrads(net, opts):
         if layers[l]["type"] == "c":
             for j in range(len(layers[l]["a"])):
                 for ii in range(len(layers[l - 1]["a"])):
+                    # teach:apply-k
                     layers[l]["k"][ii][j] = layers[l]["k"][ii][j] - opts["alpha"] * layers[l]["dk"][ii][j]
+                # teach:apply-b
                 layers[l]["b"][j] = layers[l]["b"][j] - opts["alpha"] * layers[l]["db"][j]
+    # teach:apply-ffW
     net["ffW"] = net["ffW"] - opts["alpha"] * net["dffW"]
+    # teach:apply-ffb
     net["ffb"] = net["ffb"] - opts["alpha"] * net["dffb"]
     return net

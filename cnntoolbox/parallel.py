@@ -1,20 +1,37 @@
-"""The forward and backward pass of a batch, split over the machine's cores.
+"""The forward and backward pass of a batch, in parts: over the cores, and within a memory budget.
 
 Every sample goes through ``cnnff`` and ``cnnbp`` on its own; only the
 gradients (``dk``, ``db``, ``dffW``, ``dffb``) and the loss ``L`` sum over the
-batch.  So ``cnntrain`` cuts each batch into one part per core, runs ``ff``
-and ``bp`` on the parts in threads (numpy releases the GIL in its array
-operations), and adds the parts' gradients.  Each part divides its sums by
-the whole batch's size, so the parts add up to the batch's gradient; the
-order of the additions differs from one product over the whole batch, which
-moves results by rounding only (about 1e-16 relative).
+batch.  So ``cnntrain`` cuts each batch into pieces, runs ``ff`` and ``bp``
+on them and adds the pieces' gradients, in the pieces' order.  Each piece
+divides its sums by the whole batch's size, so the pieces add up to the
+batch's gradient; the order of the additions differs from one product over
+the whole batch, which moves results by rounding only (about 1e-16
+relative).
 
-While the parts run, the BLAS is held to one thread (threadpoolctl): two
-parts that each start BLAS threads would ask for more threads than there
-are cores.
+Two things decide the pieces:
+
+* the cores: one worker per core (at most one per ``MIN_PART`` samples),
+  running in threads (numpy releases the GIL in its array operations).
+  While they run, the BLAS is held to one thread (threadpoolctl): two
+  workers that each start BLAS threads would ask for more threads than
+  there are cores.  The limit is shared by every training in the process
+  and lifted when the last one ends (``_BlasLimit``).
+* memory: the working arrays of a piece (maps, deltas, im2col windows and
+  the temporaries of ``cnnbp``, ``sample_bytes``) must fit ``WORK_BUDGET``
+  together with the other workers' pieces.  A batch that does not is cut
+  into more pieces, taken a round of one piece per worker at a time.
+
+An ordinary batch (the MNIST example's 50, up to some thousands of samples)
+is one round of one piece per worker, as it always was.  The last batch's
+per-sample fields (``a``, ``d``, ``fv``, ``o``, ...) of the whole batch are
+part of the trained net; they are copied piece by piece into the net, so
+that the net holds them as one ``ff`` and ``bp`` would have left them.
 """
 
+import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,10 +39,15 @@ from threadpoolctl import threadpool_limits
 
 from .cnnbp import bp
 from .cnnff import ff
-from .netfields import GRADIENT_FIELDS, OUTPUT, SAMPLE_FIELDS, SPEC_FIELDS
+from .layerops import reuse
+from .netfields import GRADIENT_FIELDS, MAP_FIELDS, OUTPUT, SAMPLE_FIELDS, SPEC_FIELDS
 
-#: Fewest samples a part gets; smaller batches run in one piece.
+#: Fewest samples a worker gets; smaller batches run in one piece.
 MIN_PART = 8
+#: Number of workers; None: one per core (tests set it to split batches on any machine).
+PARTS = None
+#: Bytes the working arrays of all workers' pieces may take together.
+WORK_BUDGET = 512 * 2 ** 20
 
 
 def core_count():
@@ -35,99 +57,240 @@ def core_count():
     return os.cpu_count() or 1
 
 
+def available_memory():
+    """Bytes of memory the system can still give this process (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def sample_bytes(layers, sizes, onum):
+    """Memory per sample of ``ff`` and ``bp``: the working arrays, and the fields the net keeps.
+
+    Parameters
+    ----------
+    layers : list of dict
+        The layer specs.
+    sizes : list of (rows, cols, maps)
+        Map size and count of each layer (``checks.map_sizes``).
+    onum : int
+        Outputs.
+
+    Returns
+    -------
+    working : int
+        Bytes that ``ff`` then ``bp`` on one piece hold at their peak, per
+        sample: ``a`` and ``d`` of every layer, the im2col windows of every
+        'c' layer (``cnnff``), the spread of an 's' layer below a 'c' layer
+        and the scaled delta of a 'c' layer below an 's' layer (``cnnbp``),
+        ``fv`` and ``fvd`` with their temporaries, and the output's few
+        rows.
+    kept : int
+        Bytes per sample of what the trained net keeps of its last batch:
+        ``a`` and ``d`` of every layer, ``fv``, ``fvd``, ``o``, ``e``, ``od``,
+        and the batch's copy of ``x``.
+    """
+    values = [rows * cols * maps for rows, cols, maps in sizes]
+    maps_and_deltas = values[0] + 2 * sum(values[1:])
+    extra = 0
+    for l in range(1, len(layers)):
+        rows, cols, maps = sizes[l]
+        if layers[l]["type"] == "c":
+            extra += sizes[l - 1][2] * layers[l]["kernelsize"] ** 2 * rows * cols   # windows
+            if layers[l - 1]["type"] == "s":
+                extra += sizes[l - 1][2] * layers[l]["kernelsize"] ** 2 * rows * cols  # spread
+        elif layers[l - 1]["type"] == "c":
+            extra += values[l]                                   # d / scale^2 of pool_delta_back
+    fvnum = values[-1]
+    top = 4 * fvnum + 6 * onum            # fv, fvd and two temporaries; o, e, od and temporaries
+    working = 8 * (maps_and_deltas + extra + top)
+    kept = 8 * (maps_and_deltas + values[0] + 2 * fvnum + 3 * onum)
+    return working, kept
+
+
+class _BlasLimit:
+    """The BLAS held to one thread while any training in the process runs its workers.
+
+    ``threadpool_limits`` restores the limits it found; two trainings that
+    overlap and end in the order they began would restore each other's
+    limit of one thread for good.  This counts the trainings instead: the
+    first sets the limit, the last restores what the first found.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limits = None
+
+    def acquire(self):
+        with self._lock:
+            if self._users == 0:
+                self._limits = threadpool_limits(limits=1, user_api="blas")
+            self._users += 1
+
+    def release(self):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._limits.restore_original_limits()
+                self._limits = None
+
+
+_BLAS_LIMIT = _BlasLimit()
+
+
 class BatchParallel:
-    """``ff`` then ``bp`` of a stacked net, with the batch's parts on all cores.
+    """``ff`` then ``bp`` of a stacked net, a batch in pieces on all cores.
 
     Use as a context manager around the training loop::
 
-        with BatchParallel(net, batchsize) as parallel:
+        with BatchParallel(net, batchsize, image) as parallel:
             for each batch:
-                parallel.ffbp(batch_x, batch_y)   # ff(net, batch_x); bp(net, batch_y)
-                applygrads(net, alpha)            # in place: the parts share the weights
+                parallel.ffbp(batch_x, batch_y, keep)   # ff(net, batch_x); bp(net, batch_y)
+                applygrads(net, alpha)                  # in place: the pieces share the weights
 
-    After the ``with`` block, the net holds the last batch's fields (``a``,
-    ``d``, ``o``, ...) joined over the parts, as one ``ff`` and ``bp`` would
-    have left them.
+    After ``ffbp(..., keep=True)`` the net holds the batch's per-sample
+    fields (``a``, ``d``, ``fv``, ``o``, ...) joined over the pieces, as one
+    ``ff`` and ``bp`` would have left them; after every ``ffbp`` it holds
+    the batch's gradients and ``L``.
 
     Parameters
     ----------
     net : dict
-        A stacked net.  Its weight arrays are shared with the parts, so the
+        A stacked net.  Its weight arrays are shared with the pieces, so the
         weights must be updated in place (``cnnapplygrads.applygrads`` does).
     batchsize : int
+    sizes : list of (rows, cols, maps)
+        Map size and count of each layer (``checks.map_sizes``).
     parts : int, optional
-        Parts per batch, 1 to ``batchsize``; default one per core, each of at
-        least ``MIN_PART`` samples.
+        Workers, 1 to ``batchsize``; default ``PARTS``, or one per core, each
+        of at least ``MIN_PART`` samples.
+
+    Raises
+    ------
+    ValueError
+        Before anything is allocated: the last batch's per-sample fields
+        that the trained net keeps do not fit in the available memory, or
+        one sample's working arrays do not fit the budget left.
     """
 
-    def __init__(self, net, batchsize, parts=None):
+    def __init__(self, net, batchsize, sizes, parts=None):
         self.net = net
+        if parts is None and PARTS is not None:
+            parts = min(PARTS, batchsize)
         if parts is None:
-            parts = max(1, min(core_count(), batchsize // MIN_PART))
-        elif not 1 <= parts <= batchsize:
+            count = max(1, min(core_count(), batchsize // MIN_PART))
+        elif 1 <= parts <= batchsize:
+            count = parts
+        else:
             raise ValueError(f"parts must be between 1 and the batch size {batchsize}, got {parts}")
-        self.count = parts
-        self.parts = [_share_weights(net) for _ in range(self.count)]
+        working, kept = sample_bytes(net["layers"], sizes, net["ffW"].shape[0])
+        budget, available = WORK_BUDGET, available_memory()
+        if available is not None:
+            if batchsize * kept + working > available:
+                raise ValueError(
+                    f"a batch of {batchsize} samples needs {batchsize * kept / 2**30:.1f} GiB for "
+                    f"the maps and deltas of its samples that the trained net keeps (a, d, fv, o, "
+                    f"... of the last batch), more than the {available / 2**30:.1f} GiB of memory "
+                    f"available; lower opts['batchsize']")
+            budget = min(budget, available - batchsize * kept)
+        if working > budget:
+            raise ValueError(
+                f"a batch of {batchsize} samples cannot be processed: one sample's working "
+                f"arrays need {working / 2**30:.3f} GiB, more than the {budget / 2**30:.3f} GiB "
+                f"of memory left for them")
+        count = min(count, budget // working)
+        per_piece = budget // (count * working)
+        self.count = count
+        self.pieces = max(count, math.ceil(batchsize / per_piece))
+        self.parts = [_share_weights(net) for _ in range(count)]
         self._pool = None
-        self._limits = None
 
     def __enter__(self):
         if self.count > 1:
-            self._limits = threadpool_limits(limits=1, user_api="blas")
+            _BLAS_LIMIT.acquire()
             self._pool = ThreadPoolExecutor(self.count - 1)
         return self
 
     def __exit__(self, *exc_info):
         if self._pool is not None:
             self._pool.shutdown()
-            self._limits.restore_original_limits()
-            if exc_info[0] is None:
-                self._join_parts()
+            _BLAS_LIMIT.release()
         return False
 
-    def ffbp(self, x, y):
-        """``ff(net, x)`` and ``bp(net, y)``; the parts' gradients summed into the net.
+    def ffbp(self, x, y, keep=True):
+        """``ff(net, x)`` and ``bp(net, y)``; the pieces' gradients summed into the net.
 
         Parameters
         ----------
         x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         y : ndarray, shape (onum, m)
+        keep : bool
+            Put the per-sample fields of the whole batch into the net (for
+            the last batch of an epoch); otherwise only the gradients and
+            ``L`` are certain to be the batch's.
         """
-        if self.count == 1:
+        if self.pieces == 1:
             ff(self.net, x)
             bp(self.net, y)
             return
         m = y.shape[1]
-        bounds = np.linspace(0, m, self.count + 1).astype(int)
-        jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m)
-                for part, start, end in zip(self.parts[1:], bounds[1:-1], bounds[2:])]
-        _ffbp(self.parts[0], x[..., :bounds[1]], y[:, :bounds[1]], m)
-        for job in jobs:
-            job.result()
-        first, rest = self.parts[0], self.parts[1:]
-        for field in GRADIENT_FIELDS:
-            self.net[field] = sum((part[field] for part in rest), first[field])
-        for l, layer in enumerate(self.net["layers"]):
-            if layer["type"] == "c":
-                for field in ("dk", "db"):
-                    layer[field] = sum((part["layers"][l][field] for part in rest),
-                                       first["layers"][l][field])
+        bounds = np.linspace(0, m, self.pieces + 1).astype(int)
+        pieces = list(zip(bounds[:-1], bounds[1:]))
+        sums = {}
+        for first in range(0, self.pieces, self.count):
+            round_ = list(zip(self.parts, pieces[first:first + self.count]))
+            jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m)
+                    for part, (start, end) in round_[1:]]
+            part, (start, end) = round_[0]
+            _ffbp(part, x[..., start:end], y[:, start:end], m)
+            for job in jobs:
+                job.result()
+            for part, (start, end) in round_:
+                _add_gradients(sums, part)
+                if keep:
+                    self._keep(part, start, end, m)
+        for (l, field), value in sums.items():
+            (self.net if l is None else self.net["layers"][l])[field] = value
 
-    def _join_parts(self):
-        """Put the last batch's per-sample fields of all parts into the net."""
-        if "o" not in self.parts[0]:
-            return
+    def _keep(self, part, start, end, m):
+        """Copy a piece's per-sample fields into samples start:end of the net's whole-batch fields."""
         for field in SAMPLE_FIELDS:
-            self.net[field] = np.concatenate([part[field] for part in self.parts], axis=1)
-        for l, layer in enumerate(self.net["layers"]):
-            for field in ("a", "d"):
-                if field in self.parts[0]["layers"][l]:
-                    layer[field] = np.concatenate(
-                        [part["layers"][l][field] for part in self.parts], axis=3)
+            _whole(self.net, field, part[field], m)[:, start:end] = part[field]
+        for layer, piece in zip(self.net["layers"], part["layers"]):
+            for field in MAP_FIELDS:
+                if field in piece:
+                    _whole(layer, field, piece[field], m)[..., start:end] = piece[field]
+
+
+def _whole(owner, field, piece, m):
+    """``owner[field]`` as an array of the piece's shape but m samples (the last axis)."""
+    owner[field] = reuse(owner.get(field), piece.shape[:-1] + (m,))
+    return owner[field]
+
+
+def _add_gradients(sums, part):
+    """Add a piece's gradients and loss to ``sums`` (keys (layer or None, field))."""
+    items = [((None, field), part[field]) for field in GRADIENT_FIELDS]
+    items += [((l, field), layer[field]) for l, layer in enumerate(part["layers"])
+              if layer["type"] == "c" for field in ("dk", "db")]
+    for key, value in items:
+        if key in sums:
+            sums[key] = sums[key] + value
+        else:
+            sums[key] = value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _share_weights(net):
-    """A stacked net for one part: its own layer dicts, the same weight arrays."""
+    """A stacked net for one worker: its own layer dicts, the same weight arrays."""
     part = {"ffW": net["ffW"], "ffb": net["ffb"], "layers": []}
     if OUTPUT in net:
         part[OUTPUT] = net[OUTPUT]
@@ -138,6 +301,6 @@ def _share_weights(net):
 
 
 def _ffbp(part, x, y, m):
-    """One part: ``ff`` and ``bp``, sums divided by the whole batch's size m."""
+    """One piece: ``ff`` and ``bp``, sums divided by the whole batch's size m."""
     ff(part, x)
     bp(part, y, m)

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnntoolbox import cnntrain
+from cnntoolbox import cnntrain, parallel
+from cnntoolbox.__main__ import main
+from cnntoolbox.matfile import loadmat
 from cnntoolbox.checkpoint import Checkpoint, CheckpointError, interrupted_message, load_checkpoint
 
-from helpers import random_net
+from helpers import assert_same_net, random_net
 
 TESTS = str(Path(__file__).resolve().parent)
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -142,16 +144,32 @@ def test_resume_in_process_with_given_permutations(tmp_path):
         assert value.tobytes() == _result(resumed)[name].tobytes(), name
 
 
-def test_a_finished_checkpoint_returns_the_same_net(tmp_path, capsys):
+@pytest.mark.parametrize("parts", [None, 2])
+def test_a_finished_checkpoint_returns_the_same_net(tmp_path, capsys, monkeypatch, parts):
+    """Every field, also the last batch's a, d, fv, o, ... that the batch-parallel path joins."""
+    monkeypatch.setattr(parallel, "PARTS", parts)
     net, x, y = _data()
     opts = dict(OPTS, numepochs=2)
     path = tmp_path / "ck.npz"
+    uninterrupted = cnntrain(net, x, y, opts, rng=1, verbose=False)
     first = cnntrain(net, x, y, opts, rng=1, verbose=False, checkpoint=path)
-    again = cnntrain(net, x, y, opts, rng=99, checkpoint=path)
+    again = cnntrain(net, x, y, opts, rng=1, checkpoint=path)
     assert "resumed from" in capsys.readouterr().out
-    for name, value in _result(first).items():
-        assert value.tobytes() == _result(again)[name].tobytes(), name
-    assert np.array_equal(first["o"], again["o"]) and first["L"] == again["L"]
+    assert "fvd" in uninterrupted and "d" in uninterrupted["layers"][1]
+    assert_same_net(uninterrupted, first)
+    assert_same_net(uninterrupted, again)
+
+
+def test_the_command_run_again_after_it_finished_saves_the_same_net(tmp_path, monkeypatch, capsys):
+    """Issue 14, item 4: the same --checkpoint --save command twice; the second save equals the first."""
+    monkeypatch.setattr(parallel, "PARTS", 2)
+    command = ["train", "--limit", "100", "--layers", "2c5-2s", "--epochs", "2",
+               "--checkpoint", str(tmp_path / "ck.npz"), "--save", str(tmp_path / "b.mat")]
+    assert main(command) == 0
+    first = loadmat(tmp_path / "b.mat")["cnn"]
+    assert main(command) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert_same_net(first, loadmat(tmp_path / "b.mat")["cnn"])
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +203,47 @@ def test_a_checkpoint_of_other_opts_or_net_is_refused(one_epoch):
     other, _, _ = random_net("3c3-2s-5c3", ROWS, COLS, M, ONUM, seed=SEED)
     _refused(path, other, x, y, dict(OPTS, numepochs=2),
              r"made for the net i-3c3-2s-4c3, not i-3c3-2s-5c3")
+
+
+def test_a_checkpoint_of_another_seed_or_initial_net_is_refused(one_epoch):
+    path, net, x, y = one_epoch                                   # made with rng=0
+    opts = dict(OPTS, numepochs=2)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"was made with the random generator of seed 0, "
+                                              r"not the random generator of seed 1; resume with "
+                                              r"the same seed \(--seed, rng\)"):
+        cnntrain(net, x, y, opts, rng=1, verbose=False, checkpoint=path)
+    drawn = np.random.default_rng(0)
+    drawn.random()
+    with pytest.raises(CheckpointError, match=r"seed 0 in another state, not the random "
+                                              r"generator of seed 0"):
+        cnntrain(net, x, y, opts, rng=drawn, verbose=False, checkpoint=path)
+    other, _, _ = random_net(SPEC, ROWS, COLS, M, ONUM, seed=SEED + 1)
+    _refused(path, other, x, y, opts, r"was made from other initial weights")
+    assert path.read_bytes() == before
+
+
+def test_the_command_refuses_a_checkpoint_of_another_seed(tmp_path, capsys):
+    command = ["train", "--limit", "100", "--layers", "2c5-2s", "--quiet",
+               "--checkpoint", str(tmp_path / "ck.npz")]
+    assert main(command + ["--seed", "3"]) == 0
+    assert main(command + ["--seed", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cnntoolbox train: error: checkpoint ") and len(err.splitlines()) == 1
+    assert "was made with the random generator of seed 3, not the random generator of seed 4" in err
+
+
+@pytest.mark.parametrize("content", [b"\x80\x04garbage" + bytes(range(256)), b"PK\x03\x04 cut",
+                                     "object array"])
+def test_a_garbage_checkpoint_is_not_a_checkpoint_and_never_unpickled(tmp_path, content):
+    path = tmp_path / "ck.npz"
+    if content == "object array":
+        np.savez(path, meta=np.array([{"epochs": 1}], dtype=object))   # pickled inside the zip
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a cnntoolbox checkpoint") as info:
+        load_checkpoint(path)
+    assert "allow_pickle" not in str(info.value)
 
 
 def test_a_damaged_checkpoint_is_refused(one_epoch, tmp_path):

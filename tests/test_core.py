@@ -8,6 +8,7 @@ import pytest
 
 from cnntoolbox import (GradientCheckError, cnnapplygrads, cnnbp, cnnff, cnnnumgradcheck,
                         cnnsetup, cnntest, cnntrain)
+from cnntoolbox.checks import check_layers, map_sizes
 
 from helpers import max_rel_error, parse_layers, random_net
 
@@ -219,8 +220,8 @@ def test_training_with_the_batch_split_in_parts_matches_the_routines_one_by_one(
     made = []
 
     class Forced(BatchParallel):
-        def __init__(self, net, batchsize):
-            super().__init__(net, batchsize, parts=parts)
+        def __init__(self, net, batchsize, sizes):
+            super().__init__(net, batchsize, sizes, parts=parts)
             made.append(self)
 
     monkeypatch.setattr(cnntrain_module, "BatchParallel", Forced)
@@ -252,14 +253,15 @@ def test_each_part_runs_its_own_samples():
     net, x, y = random_net("2c3-2s", 10, 10, 10, 3, seed=4)
     whole = cnnbp(cnnff(net, x), y)
     stacked = stack_for_input(net, x)
-    with BatchParallel(stacked, 10, parts=2) as parallel:
+    sizes = map_sizes(check_layers(net["layers"]), 10, 10)
+    with BatchParallel(stacked, 10, sizes, parts=2) as parallel:
         parallel.ffbp(x, y)
         assert [part["o"].shape for part in parallel.parts] == [(3, 5), (3, 5)]
     error, where = max_rel_error(whole, unstack_net(stacked))
     assert error < 1e-13, where
     for parts in (0, 11):
         with pytest.raises(ValueError, match="parts must be between 1 and the batch size 10"):
-            BatchParallel(stacked, 10, parts=parts)
+            BatchParallel(stacked, 10, sizes, parts=parts)
 
 
 def test_a_stacked_net_run_again_writes_over_its_arrays_and_gets_fresh_results():

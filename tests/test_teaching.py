@@ -1,11 +1,16 @@
 """The teaching example, the walkthrough generator and the figures.
 
-The walkthrough must be what the code writes; every step of the worked
-example must agree with cnnbp; the identities the walkthrough explains
-(rot180, flipall, expand / scale^2, o(1 - o)) must hold numerically; and the
-checks must be able to fail.
+The walkthroughs must be what the code writes, with no number outside the
+markers; every step of the worked example must agree with cnnbp by the
+chain rule; every displayed Matlab line must be the toolbox's (checked
+against the .m files when CNNTOOLBOX_ORIGINAL names a copy, and against
+literal.py always) and keep its key operator; every exercise's answer must
+hold; and the checks must be able to fail.
 """
 
+import ast
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -14,16 +19,19 @@ import pytest
 from scipy.signal import correlate
 
 from cnntoolbox import GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, literal
-from cnntoolbox.teaching import walkthrough
-from cnntoolbox.teaching import worked as teaching
+from cnntoolbox.teaching import exercises, hand, octave, questions, steps, walkthrough, worked
+from cnntoolbox.teaching.__main__ import main as trace_main
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ("rl.png", "kernels.png", "feature_maps.png", "misclassified.png")
+DOCS = ("walkthrough.md", "walkthrough.zh-TW.md")
+MNIST_FIGURES = ("rl.png", "kernels.png", "feature_maps.png", "misclassified.png")
+FIGURES = ("delta_flow.png",) + MNIST_FIGURES
+ORIGINAL = os.environ.get("CNNTOOLBOX_ORIGINAL")
 
 
 @pytest.fixture(scope="module")
 def ex():
-    return teaching.run_example()
+    return worked.run_example()
 
 
 @pytest.fixture(scope="module")
@@ -31,27 +39,104 @@ def contents(ex):
     return walkthrough.contents(ex)
 
 
-# --- the document -----------------------------------------------------------------------
+def _doc(name):
+    return (ROOT / "docs" / name).read_text(encoding="utf-8")
 
-@pytest.mark.parametrize("name", ["walkthrough.md", "walkthrough.zh-TW.md"])
+
+# --- the documents -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", DOCS)
 def test_walkthrough_is_what_the_code_writes(contents, name):
-    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    text = _doc(name)
     new, used = walkthrough.fill(text, contents)
     assert new == text, f"docs/{name} is out of date: run python -m cnntoolbox.teaching.walkthrough"
-    missing = {f"step:{key}" for key in teaching.STEPS} - used
+    missing = {f"step:{key}" for key in steps.STEPS} - used
     assert not missing, f"docs/{name} does not show {sorted(missing)}"
 
 
-def test_every_generated_part_is_shown(contents):
-    used = set()
-    for path in sorted((ROOT / "docs").glob("walkthrough*.md")):
-        used |= walkthrough.fill(path.read_text(encoding="utf-8"), contents)[1]
-    assert used == set(contents), f"never shown: {sorted(set(contents) - used)}"
+@pytest.mark.parametrize("name", DOCS)
+def test_every_generated_part_is_shown(contents, name):
+    used = walkthrough.fill(_doc(name), contents)[1]
+    assert used == set(contents), f"docs/{name} never shows {sorted(set(contents) - used)}"
 
 
-@pytest.mark.parametrize("name", ["walkthrough.md", "walkthrough.zh-TW.md"])
+#: Numbers the prose may hold outside markers: the references' dates, the
+#: 180 of "rotated by 180 degrees", and these phrases, whose numbers are
+#: definitions (labels 0 and 1, the limits of the sigmoid, "exactly 0" of a
+#: u made zero), names (Part 1, exercise 4, map 1) or the reader's quote.
+PROSE_NUMBERS = {"2006", "2016", "180"}
+PROSE_PHRASES = (
+    "Part 1", "Part 2", "exercise 2", "exercise 4", "map 1", "size 1", "2-D", "0-based",
+    "exactly 0", "labels of 0 and 1", "towards 0 and 1", "convenient 0.5",
+    "練習 2", "練習 4", "第 1 張", "大小為 1", "剛好是 0", "bias 為 0", "以 0 為中心",
+    "從 0 開始", "只有 0 和 1", "往 0 和 1", "假設 0.5",
+)
+
+
+def prose(text):
+    """The text a reader sees as sentences: no markers' contents, code, links, headings or list numbers."""
+    text = walkthrough.MARKER.sub(" ", text)
+    text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
+    text = re.sub(r"^    .*$", " ", text, flags=re.MULTILINE)           # indented code
+    text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"!?\[[^\]]*\]\([^)]*\)", " ", text)
+    text = re.sub(r"https?://\S+", " ", text)
+    text = re.sub(r"^#.*$", " ", text, flags=re.MULTILINE)
+    text = re.sub(r"^\s*\d+\.\s", " ", text, flags=re.MULTILINE)       # list numbers
+    text = re.sub(r"^\|.*\|$", " ", text, flags=re.MULTILINE)          # the notation table
+    text = re.sub(r"\s+", " ", text)
+    for phrase in PROSE_PHRASES:
+        text = text.replace(phrase, " ")
+    return text
+
+
+def stray_numbers(text):
+    """Numbers of the prose that no marker wrote."""
+    words = [w.rstrip(".") for w in re.findall(r"[\w./]*\d[\w./]*", prose(text))]
+    return [w for w in words if not re.fullmatch(r"[A-Za-z]+\d+", w)       # names: C1, rot180
+            and re.sub(r"/\d+/\d+$", "", w) not in PROSE_NUMBERS]
+
+
+def owned(text):
+    """The walkthrough up to the end of its "參考資料" section (a section appended after it is not
+    written by this generator: the MNIST comparison of other layer kinds)."""
+    end = text.index('"參考資料"')
+    later = text.find("\n## ", end)
+    return text if later < 0 else text[:later]
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_no_number_outside_the_markers(name):
+    """Every number of the prose is written by the code (the README's claim)."""
+    stray = stray_numbers(owned(_doc(name)))
+    assert not stray, f"docs/{name}: numbers typed by hand outside the markers: {stray}"
+
+
+def test_the_prose_check_catches_a_typed_number():
+    text = ("With outputs of <!-- begin:post.output -->0.5<!-- end:post.output --> every f' is "
+            "0.25; divide by 4, the MNIST net's 192 values, a 4x3 matrix, the `0.5` in code.")
+    assert stray_numbers(text) == ["0.25", "4", "192", "4x3"]
+    assert owned('## "參考資料"\n\nrefs\n\n## Appended\n\n12 maps\n') == '## "參考資料"\n\nrefs\n'
+
+
+#: Statements the first edition made that are false (issue 13), in both languages.
+FALSE_STATEMENTS = (
+    "No weights give that state", "沒有任何一組權重會產生這個狀態",
+    "that is how a sigmoid net slows down", "sigmoid 網路越學越慢的原因就在",
+    "下一層的每張 map", "turned upside down", "上下左右顛倒",
+    "agree to a relative", "相對差距必須小於", "梯度會大",
+)
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_the_false_statements_stay_out(name):
+    text = _doc(name)
+    assert not [s for s in FALSE_STATEMENTS if s in text]
+
+
+@pytest.mark.parametrize("name", DOCS)
 def test_walkthrough_follows_the_post_in_order(name):
-    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    text = _doc(name)
     titles = ["概念介紹", "已知類神經數學推導", "Forward mapping", "第一層卷積層", "第一層sub層",
               "全連接層", "Backward mapping", "從最後一層傳到sub層(S2)", "從sub層傳到conv層(C2)",
               "從conv層傳到sub層(S1)", "Error對w的微分", "Error對b的微分",
@@ -65,14 +150,14 @@ def test_walkthrough_follows_the_post_in_order(name):
     assert positions == sorted(positions)
 
 
-@pytest.mark.parametrize("name", ["walkthrough.md", "walkthrough.zh-TW.md"])
+@pytest.mark.parametrize("name", DOCS)
 def test_walkthrough_shows_the_committed_figures(name):
-    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    text = _doc(name)
     for figure in FIGURES:
         assert f"(img/{figure})" in text
         path = ROOT / "docs" / "img" / figure
         assert path.is_file(), f"docs/img/{figure} missing: python -m cnntoolbox figures --out docs/img"
-        assert path.stat().st_size < 100_000
+        assert path.stat().st_size < 150_000
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -85,14 +170,16 @@ def test_fill_rejects_unknown_and_misplaced_markers(contents):
         walkthrough.fill("<!-- begin:post.od -->\n<!-- end:post.od -->", contents)
 
 
-def test_fill_rewrites_a_stale_number(contents):
-    new, used = walkthrough.fill("od = <!-- begin:post.od -->0.3<!-- end:post.od -->", contents)
-    assert new == "od = <!-- begin:post.od -->0.1, 0.2, 0.04<!-- end:post.od -->"
+def test_fill_rewrites_a_stale_number_and_keeps_a_later_section(contents):
+    text = "od = <!-- begin:post.od -->0.3<!-- end:post.od -->\n\n## A section added later\n\n12 maps\n"
+    new, used = walkthrough.fill(text, contents)
+    assert new == ("od = <!-- begin:post.od -->0.1, 0.2, 0.04<!-- end:post.od -->\n\n"
+                   "## A section added later\n\n12 maps\n")
     assert used == {"post.od"}
 
 
 def test_walkthrough_command_checks_and_rewrites(ex, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(teaching, "run_example", lambda: ex)
+    monkeypatch.setattr(worked, "run_example", lambda: ex)
     path = tmp_path / "walk.md"
     path.write_text("L = <!-- begin:post.L -->1<!-- end:post.L -->\n", encoding="utf-8")
     assert walkthrough.main([str(path), "--check"]) == 1
@@ -104,123 +191,278 @@ def test_walkthrough_command_checks_and_rewrites(ex, tmp_path, capsys, monkeypat
     assert list(tmp_path.iterdir()) == [path]
 
 
-# --- the worked example -------------------------------------------------------------------
+# --- the displayed lines -------------------------------------------------------------------
 
-def test_post_numbers(ex):
-    """The post's assumptions give its numbers: f' = 0.25, od = e / 4."""
-    errors = np.array(teaching.POST_ERRORS)
-    np.testing.assert_allclose(ex.post.package["e"], errors, rtol=1e-15)
-    np.testing.assert_allclose(ex.post.package["fprime_o"], 0.25, rtol=0)
+def test_key_operators_are_displayed():
+    """A formula or Matlab line that loses rot180, flipall, expand or / scale^2 fails here."""
+    for key, (in_formula, in_matlab) in steps.KEY_OPERATORS.items():
+        step = steps.STEPS[key]
+        for token in in_formula:
+            assert token in step.formula, f"{key}: Bouvrie's formula lost {token!r}"
+        matlab = " ".join(steps.matlab_lines(step))
+        for token in in_matlab:
+            assert token in matlab, f"{key}: the Matlab line lost {token!r}"
+
+
+def test_matlab_lines_match_literal():
+    """Each displayed Matlab line has the operators of the literal.py statement beside it."""
+    for step in steps.STEPS.values():
+        matlab = " ".join(steps.matlab_lines(step))
+        python = " ".join(steps.python_lines(step))
+        shown = steps.operators(matlab)
+        assert shown <= steps.operators(python, python=True), step.key
+        if step.whole:
+            assert shown == steps.operators(python, python=True), step.key
+
+
+def test_the_literal_check_catches_a_lost_rot180():
+    step = steps.STEPS["d_s1"]
+    broken = step.matlab[0][1].replace("rot180(", "(")
+    assert steps.operators(broken) != steps.operators(" ".join(steps.python_lines(step)), python=True)
+
+
+def _toolbox_lines(path):
+    """The statements of a .m file, each without its ';', comment and extra spaces."""
+    lines = []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        code = line.split("%")[0].strip().rstrip(";").strip()
+        if code:
+            lines.append(code)
+    return lines
+
+
+@pytest.mark.skipif(not ORIGINAL, reason="set CNNTOOLBOX_ORIGINAL to a copy of the DeepLearnToolbox "
+                                         "to check the displayed Matlab lines against its .m files")
+def test_matlab_lines_are_the_toolbox_lines():
+    root = Path(ORIGINAL)
+    for step in steps.STEPS.values():
+        for file, text in step.matlab:
+            lines = _toolbox_lines(root / file)
+            if step.whole:
+                assert text in lines, f"{step.key}: {text!r} is not a line of {file}"
+            else:
+                assert any(text in line for line in lines), f"{step.key}: {text!r} is not in {file}"
+
+
+@pytest.mark.skipif(not ORIGINAL, reason="set CNNTOOLBOX_ORIGINAL (and put octave on the PATH) to "
+                                         "rerun the original on one sample")
+def test_octave_messages_of_one_sample():
+    try:
+        found = octave.run_original(ORIGINAL)
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    for key in ("cnnff", "cnnff.line", "cnnbp", "cnnbp.line", "expand"):
+        assert found.get(key) == octave.MESSAGES[key], key
+    assert found.get("workaround") == "ok"
+
+
+def test_python_lines_are_found_by_their_markers():
+    for step in steps.STEPS.values():
+        lines = steps.python_lines(step)
+        assert len(lines) == len(step.python) and all(lines)
+    broken = steps.Step("x", "", "", "", (), ("no-such-marker",))
+    with pytest.raises(LookupError, match="no-such-marker"):
+        steps.python_lines(broken)
+
+
+def test_two_copies_of_one_sample_give_its_gradients(ex):
+    """The Octave workaround x(:, :, [1 1]) gives the one sample's gradients (up to rounding)."""
+    one = ex.real.bp
+    two = cnnbp(cnnff(ex.setup, ex.real.x[:, :, [0, 0]]), ex.real.y[:, [0, 0]])
+    for l in (hand.C1, hand.C2):
+        np.testing.assert_allclose(two["layers"][l]["dk"][0][0], one["layers"][l]["dk"][0][0],
+                                   rtol=1e-14)
+        assert two["layers"][l]["db"][0] == pytest.approx(one["layers"][l]["db"][0], rel=1e-14)
+    np.testing.assert_allclose(two["dffW"], one["dffW"], rtol=1e-14)
+    np.testing.assert_allclose(two["dffb"], one["dffb"], rtol=1e-14)
+
+
+# --- the worked example --------------------------------------------------------------------
+
+def test_part1_is_made_by_real_weights(ex):
+    """Every map and output of Part 1 is exactly 0.5, and cnnff of its weights gives them."""
+    again = cnnff(ex.post.net, ex.post.x)
+    for layer, fresh in zip(ex.post.net["layers"][1:], again["layers"][1:]):
+        assert np.all(layer["a"][0] == 0.5)
+        np.testing.assert_array_equal(fresh["a"][0], layer["a"][0])
+    assert np.all(ex.post.net["o"] == 0.5) and np.all(again["o"] == 0.5)
+    np.testing.assert_allclose(ex.post.package["e"], worked.POST_ERRORS, rtol=1e-15)
     np.testing.assert_allclose(ex.post.package["od"], [0.1, 0.2, 0.04], rtol=1e-15)
-    np.testing.assert_allclose(ex.post.package["L"], 0.5 * np.sum(errors ** 2), rtol=1e-15)
-    np.testing.assert_allclose(ex.post.package["fprime_c2"], 0.25, rtol=0)
+    cnnnumgradcheck(ex.post.bp, ex.post.x, ex.post.y)
 
 
 def test_every_step_agrees_with_the_package(ex):
-    keys = {step.key for step in teaching.BACKWARD_STEPS + teaching.UPDATE_STEPS}
+    keys = {step.key for step in steps.BACKWARD_STEPS + steps.UPDATE_STEPS}
     for state in (ex.post, ex.real):
-        assert set(state.diffs) == keys
-        for key, diff in state.diffs.items():
-            scale = max(1.0, float(np.max(np.abs(state.package[key]))))
-            assert diff <= teaching.AGREEMENT * scale, key
-    assert set(ex.forward_diffs) == {step.key for step in teaching.FORWARD_STEPS}
+        assert {row.name for row in state.comparison.rows} == keys
+        assert state.comparison.passed
+    assert ex.forward_comparison.passed
+    assert set(ex.forward) == {step.key for step in steps.FORWARD_STEPS}
 
 
 def test_the_post_state_differs_from_the_real_one(ex):
-    """Part 2 is not Part 1 again: the real outputs change every delta."""
     for key in ("od", "fvd", "d_c2", "d_s1", "dk_c2"):
-        assert not np.allclose(ex.post.hand[key], ex.real.hand[key]), key
+        assert not np.allclose(ex.post.package[key], ex.real.package[key]), key
 
 
-def test_a_wrong_hand_step_is_caught(monkeypatch):
-    """Forgetting the division by scale^2 in the loops makes the comparison fail."""
-    net, x, y = teaching.example_net()
-    net = cnnff(net, x)
-
-    def upsample_without_division(d, scale):
-        return np.kron(d, np.ones((scale, scale)))
-
-    monkeypatch.setattr(teaching, "_upsample", upsample_without_division)
-    with pytest.raises(teaching.StepMismatchError, match="expanded"):
-        teaching.backward_state(net, y, "test")
+def test_a_wrong_chain_rule_is_caught(ex, monkeypatch):
+    """A pooling matrix without the 1/scale^2 makes the comparison with cnnbp fail."""
+    original = hand.pool_matrix
+    monkeypatch.setattr(hand, "pool_matrix", lambda scale, shape: original(scale, shape) * scale ** 2)
+    with pytest.raises(worked.StepMismatchError, match="expanded"):
+        worked.backward_state(ex.setup, ex.real.x, ex.real.y, "test")
 
 
-def test_python_lines_are_found_in_literal():
-    for step in teaching.STEPS.values():
-        lines = teaching.python_lines(step)
-        assert lines and all(line for line in lines)
-    broken = teaching.Step("x", "", "", "", "", "no such statement")
-    with pytest.raises(LookupError, match="no such statement"):
-        teaching.python_lines(broken)
+def test_the_chain_rule_uses_none_of_the_tricks():
+    """hand.py computes without rot180, flipall or expand: agreeing with cnnbp checks them."""
+    tree = ast.parse(Path(hand.__file__).read_text(encoding="utf-8"))
+    names = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert not names & {"rot180", "flipall", "expand", "correlate", "convolve"}
+
+
+def test_teaching_imports_form_no_circle():
+    folder = ROOT / "cnntoolbox" / "teaching"
+    graph = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                else:
+                    found |= {alias.name for alias in node.names}
+        graph[path.stem] = found
+    done, active = set(), []
+
+    def visit(name):
+        assert name not in active, f"import circle: {' -> '.join(active + [name])}"
+        if name in done or name not in graph:
+            return
+        active.append(name)
+        for other in graph[name]:
+            visit(other)
+        active.pop()
+        done.add(name)
+
+    for name in graph:
+        visit(name)
 
 
 def test_fvd_slip(ex):
-    for which in ("post", "real"):
-        slip = ex.extra["slip"][which]
-        state = ex.post if which == "post" else ex.real
+    for state in (ex.post, ex.real):
+        slip = questions.fvd_slip(state)
         np.testing.assert_allclose(slip["right"], state.package["fvd"], rtol=1e-12)
         assert slip["slip"][3] is None
         assert not np.allclose(slip["slip"][:3], slip["right"][:3])
 
 
 def test_loss_is_half_the_sum_of_squares_not_rms(ex):
-    for which in ("post", "real"):
-        loss = ex.extra["loss"][which]
+    for state in (ex.post, ex.real):
+        loss = questions.loss_question(state)
         assert loss["L"] == pytest.approx(loss["half_sse"], rel=1e-15)
         assert loss["rms"] != pytest.approx(loss["L"], rel=1e-3)
-    g = ex.extra["rms_gradient"]
-    assert g["dL"] == pytest.approx(g["dffb"], abs=1e-9)
-    assert g["dRMS"] != pytest.approx(g["dffb"], abs=1e-3)
+    loss = questions.loss_question(ex.real)
+    assert loss["dRMS"] != pytest.approx(loss["dL"], abs=1e-3)
 
 
 def test_scale_question(ex):
-    s = ex.extra["scale"]
-    assert s["numerical"] == pytest.approx(s["with"], abs=1e-9)
+    s = questions.scale_question(ex.real)
     assert s["ratio"] == pytest.approx(4.0, rel=1e-12)
-    assert ex.extra["identities"]["pool_slope"] == pytest.approx(0.25, abs=1e-9)
+    assert questions.identities(ex.real)["pool_slope"] == 0.25
 
 
-def test_gradient_check_of_the_example(ex):
-    assert sum(g[0].size for g in ex.extra["gradcheck"].values()) == 35
-    for name, (numerical, analytic, diff) in ex.extra["gradcheck"].items():
-        assert diff <= teaching.TOLERANCE, name
-    assert teaching.EPSILON == 1e-4 and teaching.TOLERANCE == 1e-8
-
-
-def test_gradient_check_catches_a_wrong_gradient(ex):
-    bad = ex.real.bp
-    bad = {**bad, "layers": [dict(layer) for layer in bad["layers"]]}
-    c2 = bad["layers"][teaching.C2]
-    c2["dk"] = [[c2["dk"][0][0] * (1 + 1e-3)]]
-    with pytest.raises(GradientCheckError):
-        cnnnumgradcheck(bad, ex.x, ex.real.y)
+def test_hidden_columns(ex):
+    columns = dict(questions.hidden_columns(ex))
+    e = np.array(worked.POST_ERRORS)
+    oe = columns["o = e"]
+    np.testing.assert_allclose(oe["o"], e, rtol=1e-12)
+    np.testing.assert_allclose(oe["od"], e * e * (1 - e), rtol=1e-12)       # 0.096, 0.128, 0.021504
+    sat = columns["saturated"]
+    np.testing.assert_allclose(sat["od"], [-0.99 * 0.0099, 0.99 * 0.0099, 0.01 * 0.0099], rtol=1e-10)
+    slow = questions.slowdown(ex)
+    assert slow["e"] > 5 and slow["fprime"] > 5, slow       # both causes are large
 
 
 def test_trace(capsys):
-    assert teaching.main([]) == 0
+    assert trace_main([]) == 0
     out = capsys.readouterr().out
     for part in ("Part 1", "Part 2", "Part 3"):
         assert part in out
-    assert "agree with the package" in out
+    assert "top-left" in out
+    assert trace_main(["--full"]) == 0
+    full = capsys.readouterr().out
+    assert "top-left" not in full and len(full.splitlines()) > len(out.splitlines())
+
+
+# --- the exercises -------------------------------------------------------------------------
+
+def test_exercise_fvd2(ex):
+    answer = exercises.fvd_by_hand(ex.post)
+    W = ex.post.net["ffW"]
+    assert answer["sum"] == pytest.approx(0.1 * W[0, 1] + 0.2 * W[1, 1] + 0.04 * W[2, 1], rel=1e-12)
+    assert answer["sum"] == pytest.approx(answer["cnnbp"], rel=1e-12)
+
+
+def test_exercise_without_scale_division(ex):
+    m = exercises.mutated(ex.real, "no /scale^2")
+    assert m["ratio"][hand.C2] == pytest.approx(4, rel=1e-12)
+    assert m["ratio"][hand.C1] == pytest.approx(16, rel=1e-12)
+    assert m["message"].startswith("numerical gradient checking failed at layers{4}.b{1}")
+
+
+def test_exercise_without_rot180(ex):
+    m = exercises.mutated(ex.real, "no rot180")
+    assert m["dk_error"][hand.C2] < 1e-12 and m["dk_error"][hand.C1] > 0.01
+    assert m["message"].startswith("numerical gradient checking failed at layers{2}.")
+    assert literal.rot180(np.arange(4.0).reshape(2, 2))[0, 0] == 3.0     # restored afterwards
+
+
+def test_exercise_scale3():
+    answer = exercises.scale3()
+    assert answer["divisor"] == pytest.approx(9, rel=1e-12)
+    assert answer["message"] is None and answer["sizes"][2] == "6x6"
+
+
+def test_exercise_last_c():
+    answer = exercises.last_c()
+    np.testing.assert_allclose(answer["fvd"], answer["plain"] * answer["factor"], rtol=1e-12)
+    assert not np.allclose(answer["fvd"], answer["plain"])
+    assert answer["message"] is None and answer["fv"] == 16
+
+
+def test_exercise_two_maps():
+    answer = exercises.two_maps()
+    assert answer["kernels"] == 4 and answer["weights"] == 85 and answer["fv"] == 8
+    assert answer["sum_error"] < 1e-12 < answer["one_term_error"]
+    assert answer["message"] is None
+
+
+def test_exercise_saturated(ex):
+    answer = exercises.saturated(ex)
+    np.testing.assert_allclose(answer["od"], answer["e"] * answer["o"] * (1 - answer["o"]), rtol=1e-12)
+    assert answer["half"] == 0.125
+    assert answer["ratio"] == pytest.approx(0.125 / 0.009801, rel=1e-9)
+
+
+def test_gradient_check_catches_a_wrong_gradient(ex):
+    bad = {**ex.real.bp, "layers": [dict(layer) for layer in ex.real.bp["layers"]]}
+    c2 = bad["layers"][hand.C2]
+    c2["dk"] = [[c2["dk"][0][0] * (1 + 1e-3)]]
+    with pytest.raises(GradientCheckError):
+        cnnnumgradcheck(bad, ex.real.x, ex.real.y)
+    assert exercises.gradcheck_message(bad, ex.real.x, ex.real.y).startswith(
+        "numerical gradient checking failed at layers{4}.k{1}{1}")
 
 
 # --- the identities the walkthrough explains ------------------------------------------------
-
-def _matrix_of(linear, shape):
-    """The matrix of a linear map of arrays of the given shape (column n = image of unit n)."""
-    columns = []
-    for n in range(int(np.prod(shape))):
-        unit = np.zeros(shape)
-        unit.flat[n] = 1.0
-        columns.append(np.ravel(linear(unit)))
-    return np.array(columns).T
-
 
 def test_full_conv_with_rot180_is_the_transpose_of_valid_conv():
     rng = np.random.default_rng(1)
     k = rng.standard_normal((3, 3))
     d = rng.standard_normal((5, 4))
-    V = _matrix_of(lambda a: literal.convn(a, k, "valid"), (7, 6))
+    V = hand.conv_matrix(k, (7, 6))
     transpose = (V.T @ d.ravel()).reshape(7, 6)
     np.testing.assert_allclose(literal.convn(d, literal.rot180(k), "full"), transpose,
                                rtol=0, atol=1e-13)
@@ -234,22 +476,15 @@ def test_flipall_dk_is_the_rotated_correlation_summed_over_the_batch():
     dk = literal.convn(literal.flipall(a), d, "valid")[:, :, 0]
     corr = sum(correlate(a[:, :, n], d[:, :, n], mode="valid") for n in range(3))
     np.testing.assert_allclose(dk, literal.rot180(corr), rtol=0, atol=1e-12)
-    # and that is dE/dk of E = sum(d .* conv(a, k, 'valid')) summed over the batch
-    loss = lambda k: sum(np.sum(d[:, :, n] * literal.convn(a[:, :, n], k, "valid"))
-                         for n in range(3))
-    np.testing.assert_allclose(_matrix_of(loss, (3, 3)).reshape(3, 3), dk, rtol=0, atol=1e-12)
+    chain = sum(hand.kernel_jacobian(a[:, :, n], 3).T @ d[:, :, n].ravel() for n in range(3))
+    np.testing.assert_allclose(chain.reshape(3, 3), dk, rtol=0, atol=1e-12)
 
 
 def test_expand_over_scale_squared_is_the_transpose_of_mean_pooling():
     rng = np.random.default_rng(3)
     scale = 3
     d = rng.standard_normal((2, 4))
-
-    def pool(a):
-        z = literal.convn(a, np.ones((scale, scale)) / scale ** 2, "valid")
-        return z[::scale, ::scale]
-
-    P = _matrix_of(pool, (2 * scale, 4 * scale))
+    P = hand.pool_matrix(scale, (2 * scale, 4 * scale))
     np.testing.assert_allclose(literal.expand(d, [scale, scale]) / scale ** 2,
                                (P.T @ d.ravel()).reshape(2 * scale, 4 * scale), rtol=0, atol=1e-15)
 
@@ -257,18 +492,10 @@ def test_expand_over_scale_squared_is_the_transpose_of_mean_pooling():
 def test_sigmoid_derivative_against_central_difference():
     u = np.linspace(-6, 6, 25)
     o = literal.sigm(u)
-    h = teaching.EPSILON
+    h = 1e-4
     numerical = (literal.sigm(u + h) - literal.sigm(u - h)) / (2 * h)
     np.testing.assert_allclose(o * (1 - o), numerical, rtol=0, atol=1e-9)
     assert np.max(o * (1 - o)) == pytest.approx(0.25, abs=1e-15)
-
-
-def test_cnnbp_of_a_forced_state_uses_the_forced_values():
-    """The post state works because cnnbp reads o, fv and the maps as given."""
-    net, x, _ = teaching.example_net()
-    forced, y_post = teaching.post_state(cnnff(net, x))
-    bp = cnnbp(forced, y_post)
-    np.testing.assert_allclose(bp["dffW"], np.outer([0.1, 0.2, 0.04], [0.5] * 4), rtol=1e-14)
 
 
 # --- the figures --------------------------------------------------------------------------
@@ -295,6 +522,20 @@ def test_figures_rejects_a_bad_limit(tmp_path, capsys):
     assert not (tmp_path / "img").exists()
 
 
+def test_delta_flow_needs_no_data(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from cnntoolbox.teaching import figures
+
+    def no_mnist(*args, **kwargs):
+        raise AssertionError("the delta-flow figure must not load MNIST")
+
+    monkeypatch.setattr(figures, "load_mnist", no_mnist)
+    monkeypatch.setattr(figures, "run_example", no_mnist)
+    assert figures.main(["--out", str(tmp_path), "--only", "delta-flow"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["delta_flow.png"]
+    assert (tmp_path / "delta_flow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_figures_smoke(tmp_path):
     pytest.importorskip("matplotlib")
     from cnntoolbox.teaching import figures
@@ -304,4 +545,4 @@ def test_figures_smoke(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(FIGURES)
     for name in FIGURES:
         data = (out / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 100_000
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 150_000

@@ -1,14 +1,15 @@
-"""Rewrite the numbers of docs/walkthrough.md from the worked example.
+"""Rewrite the marked parts of docs/walkthrough*.md from the worked example.
 
 The walkthrough's prose is written by hand; every number in it sits between
 two markers, ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->``, and is
-written here from :func:`cnntoolbox.teaching.run_example`.  A marker pair on
-one line gets inline text, the others a fenced block.  Running
+written here from :func:`cnntoolbox.teaching.worked.run_example`.  A marker
+pair on one line gets inline text, the others a fenced block.  Text after
+the last marker (a later section added by hand) is kept as it is.  Running
 
     python -m cnntoolbox.teaching.walkthrough            # rewrite docs/walkthrough*.md
     python -m cnntoolbox.teaching.walkthrough --check    # exit 1 if a file is out of date
 
-keeps the document and the code in step; ``tests/test_teaching.py`` fails
+keeps the documents and the code in step; ``tests/test_teaching.py`` fails
 when they differ.
 """
 
@@ -18,17 +19,37 @@ import re
 import sys
 from pathlib import Path
 
-from . import worked as teaching
-from . import text as t
+import numpy as np
 
-MARKER = re.compile(r"<!-- begin:(?P<name>[\w.:-]+) -->(?P<body>.*?)<!-- end:(?P=name) -->",
+from ..cnnsetup import cnnsetup
+from ..errors import GradientCheckError
+from ..netfields import DEFAULT_LAYERS, parse_layers
+from . import exercises, questions
+from . import text as t
+from . import worked
+from .hand import C1, C2, S2
+from .octave import MESSAGES as OCTAVE_MESSAGES
+
+MARKER = re.compile(r"<!-- begin:(?P<name>[\w.:=-]+) -->(?P<body>.*?)<!-- end:(?P=name) -->",
                     re.DOTALL)
 #: The walkthroughs of a source checkout, relative to the repository root.
 DOCS = ("docs/walkthrough.md", "docs/walkthrough.zh-TW.md")
+#: The post's last map (section "全連接層"): 20x20.
+POST_MAP = 20
 
 
-def _join(values):
-    return ", ".join(t.fmt(v) for v in values)
+def mnist_shape():
+    """The toolbox's MNIST net (6c5-2s-12c5-2s on 28x28): last maps, their size, the feature count."""
+    x, y = np.zeros((28, 28, 1)), np.zeros((10, 1))
+    net = cnnsetup({"layers": parse_layers(DEFAULT_LAYERS)}, x, y,
+                   rng=np.random.default_rng(0))
+    rows = cols = x.shape[0]
+    for layer in net["layers"][1:]:
+        if layer["type"] == "c":
+            rows, cols, maps = rows - layer["kernelsize"] + 1, cols - layer["kernelsize"] + 1, layer["outputmaps"]
+        else:
+            rows, cols = rows // layer["scale"], cols // layer["scale"]
+    return {"maps": maps, "size": f"{rows}x{cols}", "fv": int(net["ffW"].shape[1])}
 
 
 def contents(ex):
@@ -36,33 +57,67 @@ def contents(ex):
 
     Parameters
     ----------
-    ex : cnntoolbox.teaching.Example
+    ex : cnntoolbox.teaching.worked.Example
     """
-    extra = ex.extra
+    join = t.fmt_list
+    sizes = t.layer_sizes(ex.real.net)
+    setup = ex.setup
+    onum, fvnum = setup["ffW"].shape
+    ks = setup["layers"][C1]["kernelsize"]
+    scale = setup["layers"][S2]["scale"]
+    hidden = dict(questions.hidden_columns(ex))
+    slow = questions.slowdown(ex)
+    sat = exercises.saturated(ex)
+    mnist = mnist_shape()
+    fvd2 = exercises.fvd_by_hand(ex.post)
+    no_scale = exercises.mutated(ex.real, "no /scale^2")
+    no_rot = exercises.mutated(ex.real, "no rot180")
     out = {f"step:{key}": t.step_block(ex, key) for key in t.STEPS}
+    out.update(t.render_exercises(ex))
     out.update({
-        "net": t.render_net(ex), "loss": t.render_loss(ex), "slip": t.render_slip(ex),
+        "net": t.render_net(ex), "post.state": t.render_post_state(ex),
+        "loss": t.render_loss(ex), "slip": t.render_slip(ex),
         "scale": t.render_scale(ex), "convn": t.render_convn(ex),
         "rot180": t.render_transpose(ex), "flipall": t.render_flipall(ex),
         "sigmoid": t.render_sigmoid(ex), "gradcheck": t.render_gradcheck(ex),
         "hidden": t.render_hidden(ex),
-        "post.errors": _join(t.POST_ERRORS),
-        "post.output": t.fmt(t.POST_OUTPUT),
-        "post.od": _join(ex.post.hand["od"]),
-        "post.y": _join(ex.post.y[:, 0]),
-        "post.L": t.fmt(extra["loss"]["post"]["L"]),
-        "post.rms": t.fmt(extra["loss"]["post"]["rms"]),
-        "real.o": _join(ex.real.net["o"][:, 0]),
-        "real.od": _join(ex.real.hand["od"]),
-        "real.fprime_o": _join(ex.real.hand["fprime_o"]),
-        "scale.ratio": t.fmt(extra["scale"]["ratio"]),
-        "gradcheck.count": str(sum(g[0].size for g in extra["gradcheck"].values())),
+        "size.in": sizes[0], "size.c2": sizes[C2],
+        "size.s2": sizes[S2], "ks": f"{ks}x{ks}", "scale.n": str(scale),
+        "scale.sq": str(scale ** 2), "fvnum": str(fvnum),
+        "ffW.shape": f"{onum}x{fvnum}", "post.W": f"{fvnum}x{onum}",
+        "grid": f"1/{round(1 / worked.GRID)}",
+        "post.map": f"{POST_MAP}x{POST_MAP}", "post.fv": str(POST_MAP * POST_MAP),
+        "mnist.maps": str(mnist["maps"]), "mnist.size": mnist["size"], "mnist.fv": str(mnist["fv"]),
+        "post.errors": join(worked.POST_ERRORS),
+        "post.output": t.fmt(worked.POST_OUTPUT),
+        "post.fprime": t.fmt(worked.POST_OUTPUT * (1 - worked.POST_OUTPUT)),
+        "post.od": join(ex.post.package["od"]),
+        "post.y": join(ex.post.y[:, 0]),
+        "post.L": t.fmt(ex.post.package["L"]),
+        "post.rms": t.fmt(questions.loss_question(ex.post)["rms"]),
+        "real.o": join(ex.real.net["o"][:, 0]),
+        "real.od": join(ex.real.package["od"]),
+        "real.fprime_o": join(ex.real.package["fprime_o"]),
+        "oe.o": join(hidden["o = e"]["o"]), "oe.fprime": join(hidden["o = e"]["fprime"]),
+        "oe.od": join(hidden["o = e"]["od"]),
+        "scale.ratio": t.fmt(questions.scale_question(ex.real)["ratio"]),
+        "gradcheck.count": str(exercises.weight_count(setup)),
         "trained.steps": str(t.TRAIN_STEPS),
-        "trained.o": _join(extra["trained"]["o"][:, 0]),
+        "trained.o": join(ex.columns["trained"]["o"][:, 0]),
+        "slow.e": t.fmt(round(slow["e"], 1)), "slow.fprime": t.fmt(round(slow["fprime"], 1)),
+        "sat.o": join(sat["o"]), "sat.od": t.fmt(np.max(np.abs(sat["od"]))),
+        "sat.half": t.fmt(sat["half"]), "sat.ratio": t.fmt(round(sat["ratio"])),
+        "fvd2": t.fmt(fvd2["sum"]),
+        "noscale.c2": t.fmt(no_scale["ratio"][C2]), "noscale.c1": t.fmt(no_scale["ratio"][C1]),
+        "norot.c1": t.fmt(no_rot["dk_error"][C1]),
+        "m": str(ex.real.y.shape[1]), "alpha": t.fmt(t.ALPHA),
+        "ex.scale": str(exercises.SCALE3_LAYERS[2]["scale"]),
+        "ex.size": f"{exercises.SCALE3_SIZE}x{exercises.SCALE3_SIZE}",
         "agreement": f"{t.AGREEMENT:g}",
         "epsilon": f"{t.EPSILON:g}",
         "tolerance": f"{t.TOLERANCE:g}",
     })
+    out.update({f"octave.{name}": message for name, message in OCTAVE_MESSAGES.items()})
     return out
 
 
@@ -137,7 +192,7 @@ def main(argv=None):
     try:
         paths = args.files or default_paths()
         texts = {path: path.read_text(encoding="utf-8") for path in paths}
-        values = contents(teaching.run_example())
+        values = contents(worked.run_example())
         stale = []
         for path, text in texts.items():
             new, _ = fill(text, values)
@@ -146,7 +201,8 @@ def main(argv=None):
             stale.append(path)
             if not args.check:
                 write_atomic(path, new)
-    except (OSError, ValueError, LookupError, teaching.StepMismatchError) as error:
+    except (OSError, ValueError, LookupError, worked.StepMismatchError,
+            GradientCheckError) as error:
         print(f"cnntoolbox.walkthrough: error: {error}", file=sys.stderr)
         return 2
     for path in stale:

@@ -1,0 +1,190 @@
+"""Several SGD steps with momentum and a decaying rate against PyTorch float64.
+
+PyTorch is the independent reference for what the original toolbox lacks:
+the same weights (``bench/torch_peer.py`` builds the net with flipped
+kernels), the same batches (``kk``), the same loss; after every epoch of
+batches every weight (and velocity) must agree to 1e-12 relative to the
+field's largest magnitude.
+
+The momentum step here is ``v = mu * v - alpha * dw; w = w + v``
+(``cnnapplygrads``).  ``torch.optim.SGD`` keeps ``buf = mu * buf + dw`` and
+steps ``w -= lr * buf``: the same while the rate is constant (checked with
+torch's own optimiser), but with a rate that changes between epochs torch
+scales the whole accumulated velocity by the current rate.  So the schedule
+is checked against the same formula written in torch, and a test shows that
+torch's SGD with ``ExponentialLR`` does differ from it.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip(
+    "torch", reason="torch is not installed; it is the independent reference for momentum and "
+                    "schedules (pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+
+from cnntoolbox import cnnsetup, cnntrain  # noqa: E402
+from cnntoolbox.netfields import parse_layers  # noqa: E402
+
+from helpers import max_rel_error, random_net  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import torch_peer  # noqa: E402  (bench/ is not a package)
+
+RTOL = 1e-12
+M, ONUM, BATCH, EPOCHS = 40, 4, 8, 3
+#: (spec, rows, cols): the MNIST net's kinds of layer on small inputs.
+NETS = [("3c3-2s-4c3-2s", 14, 14), ("2c5-2s", 12, 16), ("2s-3c3-2s-2c2", 16, 16)]
+#: (spec, rows, cols, channels, output): the opt-in kinds (README, "Beyond the original").
+KINDS = [("3c3r-2m-4c3r-2m", 14, 14, 3, "softmax"),
+         ("2c3t-3c3l-2s-2c2", 12, 12, 2, "sigm"),
+         ("2m-2s-3c3r-2c2t", 16, 16, 3, "softmax"),
+         ("3c3l-2m-2m-2c1", 14, 18, 1, "softmax")]
+
+
+def _orders(seed):
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(M) for _ in range(EPOCHS)]
+
+
+def _as_net(tensors, template):
+    """Torch tensors (W, b, ffW, ffb order of ``torch_peer.parameters``) in the toolbox layout."""
+    W, rest = tensors[:len(template["W"])], tensors[len(template["W"]):]
+    b, (ffW, ffb) = rest[:len(template["b"])], rest[len(template["b"]):]
+    out = {"ffW": ffW.detach().numpy(), "ffb": ffb.detach().numpy().reshape(-1, 1), "k": [], "b": []}
+    for w, bias in zip(W, b):
+        k = w.detach().numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        out["k"].append([[k[i, j] for j in range(k.shape[1])] for i in range(k.shape[0])])
+        out["b"].append([float(v) for v in bias.detach()])
+    return out
+
+
+def _ours(net, velocity=False):
+    """The trained net's weights (or velocities) in the layout of ``_as_net``."""
+    prefix = "v" if velocity else ""
+    conv = [layer for layer in net["layers"] if layer["type"] == "c"]
+    return {"ffW": net[prefix + "ffW"], "ffb": net[prefix + "ffb"],
+            "k": [layer[prefix + "k"] for layer in conv], "b": [layer[prefix + "b"] for layer in conv]}
+
+
+def _kinds_net(spec, rows, cols, channels, output, seed):
+    """A set-up net of the opt-in kinds, x (rows, cols, channels, m) and labels that sum to 1."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((rows, cols, channels, M))
+    y = rng.random((ONUM, M))
+    y /= y.sum(axis=0)
+    net = {"layers": parse_layers(spec), "output": output}
+    net = cnnsetup(net, x, y, rng=rng)
+    for layer in net["layers"]:              # biases away from 0, so that relu cuts somewhere
+        if layer["type"] == "c":
+            layer["b"] = list(rng.uniform(-0.3, 0.3, len(layer["b"])))
+    return net, x, y
+
+
+def _torch_run(net, x, y, kk, alphas, momentum, step):
+    """Train the torch peer batch by batch; ``step(params, grads, alpha, state)`` updates in place."""
+    params = torch_peer.params_from_net(net)
+    flat = torch_peer.parameters(params)
+    tx, ty = torch_peer.x_to_torch(x), torch_peer.y_to_torch(y)
+    output = net.get("output", "sigm")
+    state, losses = {}, []
+    for order, alpha in zip(kk, alphas):
+        for start in range(0, M, BATCH):
+            idx = torch.as_tensor(order[start:start + BATCH])
+            o = torch_peer.forward(params, net["layers"], tx[idx], output)
+            L = torch_peer.loss(o, ty[idx], output)
+            grads = torch.autograd.grad(L, flat)
+            with torch.no_grad():
+                step(flat, grads, alpha, state)
+            losses.append(L.item())
+    velocity = [state[n] for n in range(len(flat))] if state else None
+    return params, flat, velocity, losses
+
+
+def _our_formula(flat, grads, alpha, state, mu):
+    """v = mu * v - alpha * g; w = w + v, written in torch."""
+    for n, (p, g) in enumerate(zip(flat, grads)):
+        v = state.get(n, torch.zeros_like(p))
+        state[n] = mu * v - alpha * g
+        p.add_(state[n])
+
+
+def _rl(losses):
+    rl = [losses[0]]
+    for L in losses:
+        rl.append(0.99 * rl[-1] + 0.01 * L)
+    return np.array(rl)
+
+
+@pytest.mark.parametrize("spec, rows, cols, channels, output",
+                         [(*net, 1, None) for net in NETS] + KINDS)
+def test_momentum_and_decay_agree_with_torch(spec, rows, cols, channels, output):
+    if output is None:                       # the original's kinds, one channel, 3-D x
+        net, x, y = random_net(spec, rows, cols, M, ONUM, seed=21)
+    else:
+        net, x, y = _kinds_net(spec, rows, cols, channels, output, seed=21)
+    kk, mu, alpha, decay = _orders(1), 0.9, 0.8, 0.5
+    ours = cnntrain(net, x, y, {"alpha": alpha, "alpha_decay": decay, "momentum": mu,
+                                "batchsize": BATCH, "numepochs": EPOCHS}, kk=kk, verbose=False)
+    alphas = [alpha]
+    for _ in range(EPOCHS - 1):
+        alphas.append(alphas[-1] * decay)                    # torch's ExponentialLR, step by step
+    params, flat, velocity, losses = _torch_run(
+        net, x, y, kk, alphas, mu, lambda *a: _our_formula(*a, mu=mu))
+    template = {"W": params["W"], "b": params["b"]}
+    error, where = max_rel_error(_as_net(flat, template), _ours(ours))
+    assert error <= RTOL, f"{where}: {error:.2e}"
+    error, where = max_rel_error(_as_net(velocity, template), _ours(ours, velocity=True))
+    assert error <= RTOL, f"velocity {where}: {error:.2e}"
+    error, where = max_rel_error(_rl(losses), ours["rL"])
+    assert error <= RTOL, f"rL: {error:.2e}"
+    for field in ("ffW", "k"):                             # the weights did move
+        assert max_rel_error(_ours(net)[field], _ours(ours)[field])[0] > 0.01, field
+
+
+def test_constant_rate_momentum_agrees_with_torch_sgd():
+    spec, rows, cols = NETS[0]
+    net, x, y = random_net(spec, rows, cols, M, ONUM, seed=22)
+    kk, mu, alpha = _orders(2), 0.8, 0.6
+    ours = cnntrain(net, x, y, {"alpha": alpha, "momentum": mu, "batchsize": BATCH,
+                                "numepochs": EPOCHS}, kk=kk, verbose=False)
+    optimisers = {}
+
+    def sgd(flat, grads, lr, state):
+        if "sgd" not in optimisers:
+            optimisers["sgd"] = torch.optim.SGD(flat, lr=lr, momentum=mu)
+        for p, g in zip(flat, grads):
+            p.grad = g
+        optimisers["sgd"].step()
+
+    params, flat, _, _ = _torch_run(net, x, y, kk, [alpha] * EPOCHS, mu, sgd)
+    template = {"W": params["W"], "b": params["b"]}
+    error, where = max_rel_error(_as_net(flat, template), _ours(ours))
+    assert error <= RTOL, f"{where}: {error:.2e}"
+    buffers = [-alpha * optimisers["sgd"].state[p]["momentum_buffer"] for p in flat]
+    error, where = max_rel_error(_as_net(buffers, template), _ours(ours, velocity=True))
+    assert error <= RTOL, f"velocity = -lr * momentum_buffer, {where}: {error:.2e}"
+
+
+def test_torch_sgd_with_exponential_lr_is_another_formula():
+    spec, rows, cols = NETS[0]
+    net, x, y = random_net(spec, rows, cols, M, ONUM, seed=23)
+    kk, mu, alpha, decay = _orders(3), 0.9, 0.8, 0.5
+    ours = cnntrain(net, x, y, {"alpha": alpha, "alpha_decay": decay, "momentum": mu,
+                                "batchsize": BATCH, "numepochs": EPOCHS}, kk=kk, verbose=False)
+    params = torch_peer.params_from_net(net)
+    flat = torch_peer.parameters(params)
+    sgd = torch.optim.SGD(flat, lr=alpha, momentum=mu)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(sgd, gamma=decay)
+    tx, ty = torch_peer.x_to_torch(x), torch_peer.y_to_torch(y)
+    for order in kk:
+        for start in range(0, M, BATCH):
+            idx = torch.as_tensor(order[start:start + BATCH])
+            sgd.zero_grad()
+            torch_peer.loss(torch_peer.forward(params, net["layers"], tx[idx]), ty[idx]).backward()
+            sgd.step()
+        schedule.step()
+    error, _ = max_rel_error(_as_net(flat, params), _ours(ours))
+    assert error > 1e-6      # torch rescales the old velocity by the new rate; cnnapplygrads does not
