@@ -13,7 +13,7 @@ from .stacked import stack_for_input
 CHUNK = 500
 
 
-def cnntest(net, x, y):
+def cnntest(net: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Fraction of samples whose largest output is not at the label's largest entry.
 
     Like Matlab's ``max``, the first index of the maximum wins on ties.  With
