@@ -12,7 +12,7 @@ EPSILON = 1e-4      # cnnnumgradcheck.m: epsilon
 TOLERANCE = 1e-8    # cnnnumgradcheck.m: er
 
 
-def cnnnumgradcheck(net, x, y):
+def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     """Check every analytic gradient of ``net`` against a central difference.
 
     For each weight w the numerical derivative is
@@ -21,6 +21,12 @@ def cnnnumgradcheck(net, x, y):
     (absolute) of the analytic gradient stored in the net.  The order is the
     Matlab one: ``ffb``, ``ffW``, then each 'c' layer from the last, ``b``
     before ``k``.
+
+    The same check covers the opt-in kinds (README, "Beyond the original").
+    Where the loss has a kink within epsilon of a weight's value (a ReLU
+    input near 0, a max-pool block whose two largest inputs are within about
+    epsilon of each other) the central difference is not the derivative and
+    the check can fail there without a wrong gradient.
 
     Parameters
     ----------

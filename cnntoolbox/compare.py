@@ -22,7 +22,8 @@ What the ``compare`` command (:mod:`cnntoolbox.__main__`) replays, by
 * a net saved after ``cnntrain`` (or ``cnnapplygrads``): the weights before
   the last update are ``k + alpha*dk``, ``b + alpha*db``,
   ``ffW + alpha*dffW``, ``ffb + alpha*dffb``, the last batch is
-  ``layers{1}.a{1}`` and its labels ``o - e``; ``cnnff``, ``cnnbp`` and
+  ``layers{1}.a{1}`` (its channels ``a{i}`` stacked as x(:, :, i, :) when the
+  input has several) and its labels ``o - e``; ``cnnff``, ``cnnbp`` and
   ``cnnapplygrads`` run from there and each stage's fields are compared.
 """
 
@@ -446,7 +447,8 @@ def replay_trained(saved, name="net", alpha=1.0, rtol=RTOL):
     before["layers"] = [_undo_layer(layer, alpha) for layer in net["layers"]]
     before["ffW"] = net["ffW"] + alpha * net["dffW"]        # cnnapplygrads.m, undone
     before["ffb"] = net["ffb"] + alpha * net["dffb"]
-    x = net["layers"][0]["a"][0]
+    maps = net["layers"][0]["a"]                            # one map, or one per channel
+    x = maps[0] if len(maps) == 1 else np.stack(maps, axis=2)
     y = net["o"] - net["e"]                                 # cnnbp.m: e = o - y
     ff = cnnff(before, x)
     bp = cnnbp(ff, y)

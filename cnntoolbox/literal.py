@@ -7,6 +7,11 @@ the oracle the tests hold the fast code to (``tests/test_literal.py``).
 Indices are 0-based: Matlab's ``a{j}`` is ``a[j - 1]``.  A comment
 ``# teach:NAME`` names the statement below it for the walkthrough
 (``cnntoolbox/teaching/steps.py`` shows it beside its ``.m`` line).
+
+The opt-in keys beyond the original (README) are written the same naive way,
+block by block and map by map, beside the original's lines: x with channels,
+any order of 'c' and 's' layers, ``activation``, ``method`` "max" and the
+softmax output.
 """
 
 import copy
@@ -48,13 +53,55 @@ def expand(A, S):
     return A
 
 
+def activation(U, kind):
+    """The nonlinearity of a 'c' layer (an opt-in beyond sigm)."""
+    return {"sigm": sigm, "relu": lambda u: np.maximum(u, 0), "tanh": np.tanh,
+            "linear": lambda u: u}[kind](U)
+
+
+def fprime(A, kind):
+    """f'(u) written with a = f(u): a(1-a), 1-a^2, 1 where a > 0, or 1."""
+    return {"sigm": lambda a: a * (1 - a), "tanh": lambda a: 1 - a ** 2,
+            "relu": lambda a: (a > 0) * 1.0, "linear": np.ones_like}[kind](A)
+
+
+def maxpool(a, scale):
+    """The maximum of every scale x scale block of a (rows, cols, m), block by block."""
+    rows, cols, m = a.shape
+    z = np.zeros((rows // scale, cols // scale, m))
+    for r in range(rows // scale):
+        for c in range(cols // scale):
+            for s in range(m):
+                z[r, c, s] = np.max(a[r * scale:(r + 1) * scale, c * scale:(c + 1) * scale, s])
+    return z
+
+
+def maxpool_back(a, d, scale):
+    """d of each block placed at the block's first maximum in column-major order, 0 elsewhere."""
+    out = np.zeros(a.shape)
+    for r in range(d.shape[0]):
+        for c in range(d.shape[1]):
+            for s in range(d.shape[2]):
+                block = a[r * scale:(r + 1) * scale, c * scale:(c + 1) * scale, s]
+                first = int(np.argmax(block.flatten(order="F")))   # Matlab's [~, i] = max(block(:))
+                out[r * scale + first % scale, c * scale + first // scale, s] = d[r, c, s]
+    return out
+
+
+def cross_entropy(o, y):
+    """The softmax output's L = -sum(y(:) .* log(o(:))) / m and od = o - y."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(y != 0, y * np.log(o), 0.0)
+    return -np.sum(terms) / y.shape[1], o - y
+
+
 def cnnff(net, x):
-    """cnnff.m, line by line.  x: (rows, cols, m).  Returns a new net."""
+    """cnnff.m, line by line.  x: (rows, cols, m) or (rows, cols, channels, m).  Returns a new net."""
     net = copy.deepcopy(net)
     layers = net["layers"]
     n = len(layers)
-    layers[0]["a"] = [x]
-    inputmaps = 1
+    layers[0]["a"] = [x] if x.ndim == 3 else [x[:, :, i, :] for i in range(x.shape[2])]
+    inputmaps = len(layers[0]["a"])
     for l in range(1, n):
         if layers[l]["type"] == "c":
             layers[l]["a"] = []
@@ -64,9 +111,15 @@ def cnnff(net, x):
                 for i in range(inputmaps):
                     # teach:ff-conv
                     z = z + convn(layers[l - 1]["a"][i], layers[l]["k"][i][j], "valid")
-                # teach:ff-sigm
-                layers[l]["a"].append(sigm(z + layers[l]["b"][j]))
+                if layers[l].get("activation", "sigm") == "sigm":
+                    # teach:ff-sigm
+                    layers[l]["a"].append(sigm(z + layers[l]["b"][j]))
+                else:
+                    layers[l]["a"].append(activation(z + layers[l]["b"][j], layers[l]["activation"]))
             inputmaps = int(layers[l]["outputmaps"])
+        elif layers[l]["type"] == "s" and layers[l].get("method", "mean") == "max":
+            scale = int(layers[l]["scale"])
+            layers[l]["a"] = [maxpool(layers[l - 1]["a"][j], scale) for j in range(inputmaps)]
         elif layers[l]["type"] == "s":
             scale = int(layers[l]["scale"])
             layers[l]["a"] = []
@@ -81,8 +134,12 @@ def cnnff(net, x):
         # teach:ff-fv
         fv.append(a.reshape(sa[0] * sa[1], sa[2], order="F"))
     net["fv"] = np.concatenate(fv, axis=0)
-    # teach:ff-o
-    net["o"] = sigm(net["ffW"] @ net["fv"] + np.tile(net["ffb"], (1, net["fv"].shape[1])))
+    if net.get("output", "sigm") == "softmax":
+        u = net["ffW"] @ net["fv"] + np.tile(net["ffb"], (1, net["fv"].shape[1]))
+        net["o"] = np.exp(u - u.max(axis=0)) / np.sum(np.exp(u - u.max(axis=0)), axis=0)
+    else:
+        # teach:ff-o
+        net["o"] = sigm(net["ffW"] @ net["fv"] + np.tile(net["ffb"], (1, net["fv"].shape[1])))
     return net
 
 
@@ -93,35 +150,52 @@ def cnnbp(net, y):
     n = len(layers)
     # teach:bp-e
     net["e"] = net["o"] - y
-    # teach:bp-L
-    net["L"] = 1 / 2 * np.sum(net["e"] ** 2) / net["e"].shape[1]
-    # teach:bp-od
-    net["od"] = net["e"] * (net["o"] * (1 - net["o"]))
+    if net.get("output", "sigm") == "softmax":
+        (net["L"], net["od"]) = cross_entropy(net["o"], y)
+    else:
+        # teach:bp-L
+        net["L"] = 1 / 2 * np.sum(net["e"] ** 2) / net["e"].shape[1]
+        # teach:bp-od
+        net["od"] = net["e"] * (net["o"] * (1 - net["o"]))
     # teach:bp-fvd
     net["fvd"] = net["ffW"].T @ net["od"]
-    if layers[n - 1]["type"] == "c":
+    if layers[n - 1]["type"] == "c" and layers[n - 1].get("activation", "sigm") == "sigm":
         # teach:bp-fvd-c
         net["fvd"] = net["fvd"] * (net["fv"] * (1 - net["fv"]))
+    elif layers[n - 1]["type"] == "c":
+        net["fvd"] = net["fvd"] * fprime(net["fv"], layers[n - 1]["activation"])
     sa = layers[n - 1]["a"][0].shape
     fvnum = sa[0] * sa[1]
     # teach:bp-reshape
     layers[n - 1]["d"] = [net["fvd"][j * fvnum:(j + 1) * fvnum, :].reshape(sa, order="F")
                           for j in range(len(layers[n - 1]["a"]))]
-    for l in range(n - 2, -1, -1):
-        if layers[l]["type"] == "c":
+    for l in range(n - 2, 0, -1):
+        kind, above = layers[l]["type"], layers[l + 1]
+        act = layers[l].get("activation", "sigm")
+        method = above.get("method", "mean")
+        if kind == "c" and above["type"] == "s" and method == "mean" and act == "sigm":
             scale = int(layers[l + 1]["scale"])
             # teach:bp-c-delta
             layers[l]["d"] = [a * (1 - a) * (expand(layers[l + 1]["d"][j], [scale, scale, 1])
                                              / scale ** 2)
                               for j, a in enumerate(layers[l]["a"])]
-        elif layers[l]["type"] == "s":
+        elif above["type"] == "c":         # the original's 's' below 'c'; opt-in: 'c' below 'c'
             layers[l]["d"] = []
             for i in range(len(layers[l]["a"])):
                 z = np.zeros(layers[l]["a"][0].shape)
                 for j in range(len(layers[l + 1]["a"])):
                     # teach:bp-s-delta
                     z = z + convn(layers[l + 1]["d"][j], rot180(layers[l + 1]["k"][i][j]), "full")
-                layers[l]["d"].append(z)
+                layers[l]["d"].append(z if kind == "s" else z * fprime(layers[l]["a"][i], act))
+        else:                              # opt-ins below an 's' layer: any activation, 's', max
+            scale = int(above["scale"])
+            layers[l]["d"] = []
+            for j, a in enumerate(layers[l]["a"]):
+                if method == "max":
+                    z = maxpool_back(a, above["d"][j], scale)
+                else:
+                    z = expand(above["d"][j], [scale, scale, 1]) / scale ** 2
+                layers[l]["d"].append(z if kind == "s" else z * fprime(a, act))
     for l in range(1, n):
         if layers[l]["type"] == "c":
             layers[l]["dk"] = [[None] * len(layers[l]["a"]) for _ in layers[l - 1]["a"]]

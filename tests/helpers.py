@@ -62,3 +62,76 @@ def assert_same_net(expected, actual, path="net"):
         if e.dtype.kind == "f" or a.dtype.kind == "f":
             assert not np.isnan(e).any() and not np.isnan(a).any(), f"{path}: NaN"
         assert e.astype(np.float64).tobytes() == a.astype(np.float64).tobytes(), f"{path} differs"
+
+
+ACTIVATIONS = ("sigm", "relu", "tanh", "linear")
+
+
+def beyond_problem(seed, kinds=None, channels=None, output=None, m=None, activations=None,
+                   methods=None):
+    """A set-up net with the opt-in keys, a batch x and labels y, from a seed.
+
+    Parameters
+    ----------
+    seed : int
+    kinds : str, optional
+        The layer types after the input, e.g. ``"ccs"``; drawn (1 to 4 layers
+        in any order) when not given, ``""`` for the input layer alone.
+    channels : int, optional
+        Input channels; x is 4-D (rows, cols, channels, m) when channels > 1
+        (and sometimes for 1 channel too).
+    output : str, optional
+        ``"sigm"`` or ``"softmax"``.
+    m : int, optional
+    activations, methods : sequence, optional
+        The ``activation`` of the 'c' layers and the ``method`` of the 's'
+        layers in order (``None`` entries leave the key out).
+
+    The image size is worked out backwards from a 1x1 to 3x3 last map, so
+    every draw is valid; biases are drawn too (cnnsetup sets them to 0).
+    Labels: one-hot columns for softmax, uniform in [0, 1] for sigm.
+    """
+    from cnntoolbox import cnnsetup
+
+    rng = np.random.default_rng(seed)
+    if kinds is None:
+        kinds = "".join(rng.choice(["c", "s"], size=int(rng.integers(1, 5))))
+    acts = iter(activations) if activations is not None else None
+    meths = iter(methods) if methods is not None else None
+    layers = []
+    for kind in kinds:
+        if kind == "c":
+            layer = {"type": "c", "outputmaps": int(rng.integers(1, 4)),
+                     "kernelsize": int(rng.integers(1, 4))}
+            act = next(acts) if acts else rng.choice(ACTIVATIONS + (None,))
+            if act is not None:
+                layer["activation"] = str(act)
+        else:
+            layer = {"type": "s", "scale": int(rng.choice([2, 2, 3]))}
+            method = next(meths) if meths else rng.choice(["mean", "max", None])
+            if method is not None:
+                layer["method"] = str(method)
+        layers.append(layer)
+    rows, cols = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    for layer in reversed(layers):
+        if layer["type"] == "c":
+            rows, cols = rows + layer["kernelsize"] - 1, cols + layer["kernelsize"] - 1
+        else:
+            rows, cols = rows * layer["scale"], cols * layer["scale"]
+    channels = int(rng.integers(1, 4)) if channels is None else channels
+    output = str(rng.choice(["sigm", "softmax"])) if output is None else output
+    m = int(rng.integers(1, 6)) if m is None else m
+    onum = int(rng.integers(2, 5))
+    shape = (rows, cols, channels, m) if channels > 1 or rng.random() < 0.3 else (rows, cols, m)
+    x = rng.random(shape)
+    if output == "softmax":
+        y = np.zeros((onum, m))
+        y[rng.integers(0, onum, size=m), np.arange(m)] = 1.0
+    else:
+        y = rng.random((onum, m))
+    net = cnnsetup({"layers": [{"type": "i"}] + layers, "output": output}, x, y, rng=rng)
+    for layer in net["layers"]:
+        if layer["type"] == "c":
+            layer["b"] = [float(v) for v in rng.normal(0, 0.2, size=len(layer["b"]))]
+    net["ffb"] = rng.normal(0, 0.2, size=net["ffb"].shape)
+    return net, x, y

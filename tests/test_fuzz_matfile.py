@@ -418,3 +418,17 @@ def test_a_holed_v73_file_on_a_full_filesystem_is_refused_not_sigbus(tmp_path):
         assert run.stdout.startswith("MatFileError"), run.stdout
     finally:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+# --- one set of limits for both formats --------------------------------------------------------
+
+def test_the_limits_live_once_and_both_formats_use_them(tmp_path):
+    sources = {path.name: path.read_text() for path in LOADER}
+    for limit in ("MAX_DEPTH =", "MIN_BUDGET =", "MAX_ELEMENTS =", "ELEMENT_COST ="):
+        assert [name for name, text in sources.items() if limit in text] == ["_values.py"], limit
+    # a v5 cell of 2^19 + 1 empty elements (a 600 KB file): the same element limit as v7.3
+    element = fz._matrix(6, [0, 0], b"", b"")
+    count = _values.MAX_ELEMENTS + 1
+    path = v5_file(tmp_path, fz._matrix(1, [1, count], b"c", element * count), compress=True)
+    with pytest.raises(MatFileError, match=r"c: more than 524288 cell or struct elements"):
+        loadmat(path)

@@ -13,7 +13,7 @@ from .netshape import OPTS_FIELDS, as_net, as_opts, is_net, toolbox_struct
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-def loadmat(path, names=None):
+def loadmat(path: str | os.PathLike[str], names: str | list[str] | None = None) -> dict:
     """Read the variables of a MAT-file of any version.
 
     Parameters
@@ -62,7 +62,7 @@ def loadmat(path, names=None):
         raise MatFileError(f"{path}: cells or structs nested too deeply") from None
 
 
-def savemat(path, variables, format="7"):
+def savemat(path: str | os.PathLike[str], variables: dict, format: str = "7") -> None:
     """Write variables to a MAT-file that MATLAB loads back to the same values.
 
     The file is written through :func:`cnntoolbox.atomic.write`: to a
