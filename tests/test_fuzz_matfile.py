@@ -313,16 +313,19 @@ def _shared_empty_cell(path, count, chunk=2 ** 16):
 
 def test_v73_shared_reference_bomb_is_refused_fast_in_bounded_memory(tmp_path):
     # 10^6 references to one empty array: the old loader reached 10 GB in 40 s, or ran
-    # for minutes; now refused from the dataset's shape, before any reference is followed
+    # for minutes; now refused from the dataset's shape, before any reference is followed.
+    # Peak memory from VmHWM: ru_maxrss keeps the forking parent's peak across exec
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("reads the peak resident size from /proc")
     path = tmp_path / "bomb.mat"
     _shared_empty_cell(path, 10 ** 6)
     assert path.stat().st_size < 200_000
-    code = ("import resource, sys, time\nfrom cnntoolbox.matfile import loadmat\n"
+    code = ("import sys, time\nfrom cnntoolbox.matfile import loadmat\n"
             "start = time.perf_counter()\n"
             "try:\n    loadmat(sys.argv[1])\n    print('loaded')\n"
             "except ValueError as error:\n    print(type(error).__name__, error)\n"
-            "print(time.perf_counter() - start,"
-            " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n")
+            "print(time.perf_counter() - start, next(int(line.split()[1]) * 1024 for line in"
+            " open('/proc/self/status') if line.startswith('VmHWM')))\n")
     run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                          text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -432,3 +435,28 @@ def test_the_limits_live_once_and_both_formats_use_them(tmp_path):
     path = v5_file(tmp_path, fz._matrix(1, [1, count], b"c", element * count), compress=True)
     with pytest.raises(MatFileError, match=r"c: more than 524288 cell or struct elements"):
         loadmat(path)
+
+
+def test_v73_unknown_filter_never_loads_an_hdf5_plugin(tmp_path):
+    # HDF5 looks for a filter it lacks as a shared library in HDF5_PLUGIN_PATH (or its default
+    # plugin folder) and loads it: running that library's code.  The old loader did (seen by
+    # glibc's LD_DEBUG); now the filter is refused before HDF5 reads the data.
+    if not sys.platform.startswith("linux"):
+        pytest.skip("uses glibc's LD_DEBUG to see which libraries are loaded")
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "libcanary_filter.so").write_bytes(b"not a library")
+    with matlab_h5(tmp_path / "f.mat") as h5:
+        x = h5.create_dataset("x", data=np.arange(1000.0).reshape(1, -1), compression="lzf")
+        x.attrs["MATLAB_class"] = np.bytes_("double")
+    data = (tmp_path / "f.mat").read_bytes()
+    assert data.count(struct.pack("<H", 32000)) >= 1
+    (tmp_path / "f.mat").write_bytes(data.replace(struct.pack("<H", 32000),
+                                                  struct.pack("<H", 32099)))
+    run = subprocess.run([sys.executable, "-c", _LOAD_EACH, str(tmp_path / "f.mat")],
+                         capture_output=True, text=True, timeout=120, check=False,
+                         env={**os.environ, "HDF5_PLUGIN_PATH": str(plugins),
+                              "LD_DEBUG": "files"})
+    assert "dynamically loaded" in run.stderr          # LD_DEBUG works here
+    assert "libcanary_filter" not in run.stderr
+    assert run.stdout.startswith("MatFileError") and "filter 32099" in run.stdout, run.stdout
