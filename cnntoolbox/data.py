@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from . import atomic
 
 def _bundled_data_dir():
     """The folder of the bundled IDX files.
@@ -224,12 +225,5 @@ def write_mnist_mat(path: str | os.PathLike[str] | None = None,
     if not target.parent.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {target.parent}")
     data = load_mnist(data_dir)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            scipy.io.savemat(f, data, format="5", do_compression=True)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write(target, lambda f: scipy.io.savemat(f, data, format="5", do_compression=True))
     return target

@@ -8,12 +8,12 @@ here lands near that value, and ``python -m cnntoolbox --replay`` reproduces
 the Octave run exactly from its recorded start (see :mod:`cnntoolbox.replay`).
 """
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
@@ -134,10 +134,4 @@ def plot_rl(rL, path):
     ax.set_title("cnntrain: running loss")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format=fmt)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write(target, lambda f: fig.savefig(f, format=fmt))

@@ -119,7 +119,7 @@ def test_a_kill_during_a_save_leaves_the_old_checkpoint(tmp_path):
         saved = load_checkpoint(path)                          # complete, whatever the moment
         assert np.all(saved["arrays"]["net.big"] == saved["epochs"])
         assert saved["rL"].tolist() == [float(saved["epochs"])]
-        temps = glob.glob(str(tmp_path / ".ck.npz.*.tmp"))
+        temps = glob.glob(str(tmp_path / ".ck.npz.cnntoolbox-tmp-*"))     # atomic.TEMP_MARK
         mid_save += bool(temps)
         for temp in temps:
             os.unlink(temp)

@@ -22,12 +22,12 @@ colour scale.  Needs matplotlib (the
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..cnnff import cnnff
 from ..data import load_mnist, prepare_data
 from ..example import DEFAULT_OPTS, run_example
@@ -43,13 +43,7 @@ DPI = 80
 
 def _save(fig, path):
     """Save a matplotlib figure as PNG through a temporary file in the same folder."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
 
 
 def _image(ax, image, title=None, colorbar=False, cmap="gray", symmetric=False):
