@@ -49,24 +49,9 @@ def _orders(seed):
     return [rng.permutation(M) for _ in range(EPOCHS)]
 
 
-def _as_net(tensors, template):
-    """Torch tensors (W, b, ffW, ffb order of ``torch_peer.parameters``) in the toolbox layout."""
-    W, rest = tensors[:len(template["W"])], tensors[len(template["W"]):]
-    b, (ffW, ffb) = rest[:len(template["b"])], rest[len(template["b"]):]
-    out = {"ffW": ffW.detach().numpy(), "ffb": ffb.detach().numpy().reshape(-1, 1), "k": [], "b": []}
-    for w, bias in zip(W, b):
-        k = w.detach().numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        out["k"].append([[k[i, j] for j in range(k.shape[1])] for i in range(k.shape[0])])
-        out["b"].append([float(v) for v in bias.detach()])
-    return out
-
-
-def _ours(net, velocity=False):
-    """The trained net's weights (or velocities) in the layout of ``_as_net``."""
-    prefix = "v" if velocity else ""
-    conv = [layer for layer in net["layers"] if layer["type"] == "c"]
-    return {"ffW": net[prefix + "ffW"], "ffb": net[prefix + "ffb"],
-            "k": [layer[prefix + "k"] for layer in conv], "b": [layer[prefix + "b"] for layer in conv]}
+def _as_net(tensors, params):
+    """Torch tensors in the order of ``torch_peer.parameters`` in the toolbox layout."""
+    return torch_peer.as_net(torch_peer.unflatten(tensors, params))
 
 
 def _kinds_net(spec, rows, cols, channels, output, seed):
@@ -131,17 +116,18 @@ def test_momentum_and_decay_agree_with_torch(spec, rows, cols, channels, output)
     alphas = [alpha]
     for _ in range(EPOCHS - 1):
         alphas.append(alphas[-1] * decay)                    # torch's ExponentialLR, step by step
-    params, flat, velocity, losses = _torch_run(
+    params, _, velocity, losses = _torch_run(
         net, x, y, kk, alphas, mu, lambda *a: _our_formula(*a, mu=mu))
-    template = {"W": params["W"], "b": params["b"]}
-    error, where = max_rel_error(_as_net(flat, template), _ours(ours))
+    error, where = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(ours))
     assert error <= RTOL, f"{where}: {error:.2e}"
-    error, where = max_rel_error(_as_net(velocity, template), _ours(ours, velocity=True))
+    error, where = max_rel_error(_as_net(velocity, params),
+                                 torch_peer.net_weights(ours, velocity=True))
     assert error <= RTOL, f"velocity {where}: {error:.2e}"
     error, where = max_rel_error(_rl(losses), ours["rL"])
     assert error <= RTOL, f"rL: {error:.2e}"
+    before, after = torch_peer.net_weights(net), torch_peer.net_weights(ours)
     for field in ("ffW", "k"):                             # the weights did move
-        assert max_rel_error(_ours(net)[field], _ours(ours)[field])[0] > 0.01, field
+        assert max_rel_error(before[field], after[field])[0] > 0.01, field
 
 
 def test_constant_rate_momentum_agrees_with_torch_sgd():
@@ -160,11 +146,10 @@ def test_constant_rate_momentum_agrees_with_torch_sgd():
         optimisers["sgd"].step()
 
     params, flat, _, _ = _torch_run(net, x, y, kk, [alpha] * EPOCHS, mu, sgd)
-    template = {"W": params["W"], "b": params["b"]}
-    error, where = max_rel_error(_as_net(flat, template), _ours(ours))
+    error, where = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(ours))
     assert error <= RTOL, f"{where}: {error:.2e}"
     buffers = [-alpha * optimisers["sgd"].state[p]["momentum_buffer"] for p in flat]
-    error, where = max_rel_error(_as_net(buffers, template), _ours(ours, velocity=True))
+    error, where = max_rel_error(_as_net(buffers, params), torch_peer.net_weights(ours, velocity=True))
     assert error <= RTOL, f"velocity = -lr * momentum_buffer, {where}: {error:.2e}"
 
 
@@ -186,5 +171,5 @@ def test_torch_sgd_with_exponential_lr_is_another_formula():
             torch_peer.loss(torch_peer.forward(params, net["layers"], tx[idx]), ty[idx]).backward()
             sgd.step()
         schedule.step()
-    error, _ = max_rel_error(_as_net(flat, params), _ours(ours))
+    error, _ = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(ours))
     assert error > 1e-6      # torch rescales the old velocity by the new rate; cnnapplygrads does not
