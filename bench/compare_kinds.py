@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cnntoolbox import cnntest  # noqa: E402
-from cnntoolbox.data import load_mnist  # noqa: E402
-from cnntoolbox.example import prepare_data, run_example  # noqa: E402
+from cnntoolbox.data import load_mnist, prepare_data  # noqa: E402
+from cnntoolbox.example import run_example  # noqa: E402
 
 #: (label, layers, output, alpha) of each row.
 ROWS = [("original: sigmoid, mean-pool, squared error", "6c5-2s-12c5-2s", None, 1.0),

@@ -7,7 +7,7 @@ from .netfields import VELOCITY_FIELDS
 from .stacked import stack_net, unstack_net
 
 
-def cnnapplygrads(net, opts):
+def cnnapplygrads(net: dict, opts: dict) -> dict:
     """Subtract ``opts["alpha"]`` times each gradient from its weight.
 
     With ``opts["momentum"]`` = mu > 0 (opt-in; the original has none) each

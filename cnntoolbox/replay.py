@@ -15,7 +15,8 @@ import numpy as np
 from .compare import compare
 from .cnntest import cnntest
 from .cnntrain import cnntrain
-from .example import DEFAULT_OPTS, prepare_data
+from .data import prepare_data
+from .example import DEFAULT_OPTS
 
 #: Largest error, relative to the largest magnitude of the reference field,
 #: that still counts as the same number (a faithful port stays near 1e-14).

@@ -14,6 +14,8 @@ import pytest
 
 from cnntoolbox import cnnbp, cnnff, cnnsetup, cnntrain
 
+from helpers import max_rel_error
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
@@ -45,8 +47,14 @@ def test_epoch_quick_prints_every_row():
     if HAS_TORCH:
         assert "| PyTorch CPU, float64 | 200 (scaled) |" in out
         assert "| PyTorch CPU, float32 | 200 (scaled) |" in out
-        ratio = [line for line in out.splitlines() if "PyTorch CPU, float64" in line][0]
-        assert ratio.split("|")[4].strip() == "1.00"
+        # Every row's ratio is its s/epoch over PyTorch float64's, as printed (2 decimals).
+        rows = {cells[1]: (float(cells[3]), float(cells[4]))
+                for cells in (line.split("|") for line in out.splitlines()
+                              if line.startswith("| ") and "(scaled)" in line)}
+        base = rows[" PyTorch CPU, float64 "][0]
+        assert len(rows) == 4          # the package, its literal transcription, PyTorch f64, f32
+        for seconds, ratio in rows.values():
+            assert abs(ratio - seconds / base) <= 0.005 + 0.01 * seconds / base, (seconds, ratio)
     else:
         assert "skipped torch-f64, torch-f32: torch is not installed" in out
     assert "BLAS (numpy.libs):" in out and "OPENBLAS_CORETYPE" in out and "machine:" in out
@@ -86,11 +94,33 @@ def test_scaling_and_profile_quick():
         assert phase in out
 
 
-def test_ab_compares_a_checkout_with_itself():
-    out = run_script("ab.py", ".", ".", "--rounds", "1", "--samples", "100")
+def _slowed_copy(folder, seconds):
+    """A copy of the package whose forward pass (``cnnff.ff``) sleeps ``seconds`` first."""
+    import shutil
+
+    package = folder / "cnntoolbox"
+    shutil.copytree(BENCH.parent / "cnntoolbox", package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    if (BENCH.parent / "data").is_dir():           # the MNIST files beside the package
+        (folder / "data").symlink_to(BENCH.parent / "data")
+    source = (package / "cnnff.py").read_text()
+    head = "\ndef ff(net, x):\n"
+    assert source.count(head) == 1
+    body = source.index('"""', source.index('"""', source.index(head) + len(head)) + 3) + 3
+    (package / "cnnff.py").write_text(
+        source[:body] + f"\n    __import__('time').sleep({seconds})" + source[body:])
+    return folder
+
+
+def test_ab_detects_a_checkout_made_slower_on_purpose(tmp_path):
+    # 2 batches of 50 per run, 0.05 to 0.1 s each on this loaded 2-core machine; the copy
+    # sleeps 0.2 s more per batch: ratio 3 to 5, and still above 2 at three times the load.
+    slow = _slowed_copy(tmp_path / "slow", 0.2)
+    out = run_script("ab.py", ".", str(slow), "--rounds", "2", "--samples", "100")
     lines = out.strip().splitlines()
-    assert len(lines) == 2 and all("median round ratio to . " in line for line in lines)
-    assert "ratio to . 1.000 (range 1.000 to 1.000)" in lines[0]
+    assert len(lines) == 2 and lines[0].startswith(".: ") and lines[1].startswith(f"{slow}: ")
+    ratio = float(lines[1].split(" median round ratio to . ")[1].split()[0])
+    assert ratio > 1.5, out
     assert lines[0].split("last rL ")[1] == lines[1].split("last rL ")[1]   # same results
     with pytest.raises(SystemExit):
         ab.parse_args([".", "--samples", "125"])
@@ -155,9 +185,11 @@ REFERENCE = BENCH.parent / "matlab_reference"
 
 
 def _relative(expected, actual):
-    expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    assert expected.shape == actual.shape
-    return float(np.max(np.abs(expected - actual))) / max(float(np.max(np.abs(expected))), 1e-300)
+    """The largest error relative to the largest magnitude, both stacked into one array.
+
+    Inf for NaN or Inf where ``expected`` is finite, or another shape.
+    """
+    return max_rel_error(np.asarray(expected, dtype=float), np.asarray(actual, dtype=float))[0]
 
 
 @needs_torch

@@ -119,7 +119,7 @@ def test_a_kill_during_a_save_leaves_the_old_checkpoint(tmp_path):
         saved = load_checkpoint(path)                          # complete, whatever the moment
         assert np.all(saved["arrays"]["net.big"] == saved["epochs"])
         assert saved["rL"].tolist() == [float(saved["epochs"])]
-        temps = glob.glob(str(tmp_path / ".ck.npz.*.tmp"))
+        temps = glob.glob(str(tmp_path / ".ck.npz.cnntoolbox-tmp-*"))     # atomic.TEMP_MARK
         mid_save += bool(temps)
         for temp in temps:
             os.unlink(temp)
@@ -144,12 +144,12 @@ def test_resume_in_process_with_given_permutations(tmp_path):
         assert value.tobytes() == _result(resumed)[name].tobytes(), name
 
 
-@pytest.mark.parametrize("parts", [None, 2])
-def test_a_finished_checkpoint_returns_the_same_net(tmp_path, capsys, monkeypatch, parts):
+@pytest.mark.parametrize("parts, extra", [(None, {}), (2, {}), (2, {"momentum": 0.9})])
+def test_a_finished_checkpoint_returns_the_same_net(tmp_path, capsys, monkeypatch, parts, extra):
     """Every field, also the last batch's a, d, fv, o, ... that the batch-parallel path joins."""
     monkeypatch.setattr(parallel, "PARTS", parts)
     net, x, y = _data()
-    opts = dict(OPTS, numepochs=2)
+    opts = dict(OPTS, numepochs=2, **extra)
     path = tmp_path / "ck.npz"
     uninterrupted = cnntrain(net, x, y, opts, rng=1, verbose=False)
     first = cnntrain(net, x, y, opts, rng=1, verbose=False, checkpoint=path)
