@@ -318,6 +318,17 @@ def train_epoch(params, layers, x, y, alpha=1.0, batchsize=50, perm=None, genera
     return losses
 
 
+def running_loss(losses):
+    """``cnntrain.m``'s ``rL`` from the batch losses: ``rL(end+1) = 0.99 * rL(end) + 0.01 * L``.
+
+    ``rL`` starts with the first batch's loss, so it is one longer than ``losses``.
+    """
+    rl = [losses[0]]
+    for L in losses:
+        rl.append(0.99 * rl[-1] + 0.01 * L)
+    return np.array(rl)
+
+
 def predict_error(params, layers, x, y):
     """``cnntest.m``: fraction of samples whose largest output is not the label's."""
     with torch.no_grad():

@@ -28,22 +28,14 @@ layer above had a tie.  ``tests/test_beyond.py`` checks ties against the
 documented rule.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-torch = pytest.importorskip(
-    "torch", reason="PyTorch is the independent reference for the keys beyond the original; "
-                    "pip install torch to run this cross-check")
+from cnntoolbox import cnnbp, cnnff, cnntrain
 
-from cnntoolbox import cnnbp, cnnff, cnntrain  # noqa: E402
+from helpers import beyond_problem, max_rel_error, torch_peer_or_skip
 
-from helpers import beyond_problem, max_rel_error  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-import torch_peer  # noqa: E402  (bench/ is not a package)
+torch_peer = torch_peer_or_skip("the keys beyond the original")
 
 TOLERANCE = 1e-12
 
@@ -189,13 +181,17 @@ def make(which, number):
 WORST = {}
 
 
-@pytest.mark.parametrize("which,number", PROBLEMS, ids=[f"{w}{n}" for w, n in PROBLEMS])
+each_problem = pytest.mark.parametrize("which,number", PROBLEMS,
+                                       ids=[f"{w}{n}" for w, n in PROBLEMS])
+
+
+@each_problem
 def test_forward_and_gradients_match_torch(which, number):
     net, x, y = make(which, number)
     compare(net, x, y, WORST)
 
 
-@pytest.mark.parametrize("which,number", PROBLEMS, ids=[f"{w}{n}" for w, n in PROBLEMS])
+@each_problem
 def test_sgd_steps_match_torch(which, number):
     net, x, y = make(which, number)
     error = sgd_steps(net, x, y, alpha=0.5, steps=2 if which == "seed" else 4)

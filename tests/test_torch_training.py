@@ -15,23 +15,16 @@ is checked against the same formula written in torch, and a test shows that
 torch's SGD with ``ExponentialLR`` does differ from it.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-torch = pytest.importorskip(
-    "torch", reason="torch is not installed; it is the independent reference for momentum and "
-                    "schedules (pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+from cnntoolbox import cnnsetup, cnntrain
+from cnntoolbox.netfields import parse_layers
 
-from cnntoolbox import cnnsetup, cnntrain  # noqa: E402
-from cnntoolbox.netfields import parse_layers  # noqa: E402
+from helpers import max_rel_error, random_net, torch_peer_or_skip
 
-from helpers import max_rel_error, random_net  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-import torch_peer  # noqa: E402  (bench/ is not a package)
+torch_peer = torch_peer_or_skip("momentum and schedules")
+import torch  # noqa: E402  (after the skip)
 
 RTOL = 1e-12
 M, ONUM, BATCH, EPOCHS = 40, 4, 8, 3
@@ -49,9 +42,15 @@ def _orders(seed):
     return [rng.permutation(M) for _ in range(EPOCHS)]
 
 
-def _as_net(tensors, params):
-    """Torch tensors in the order of ``torch_peer.parameters`` in the toolbox layout."""
-    return torch_peer.as_net(torch_peer.unflatten(tensors, params))
+def _assert_agree(params, velocity, ours, velocity_note="velocity"):
+    """The trained net's weights and velocities equal torch's (``velocity``: tensors in the
+    order of ``torch_peer.parameters``) within RTOL of each array's largest magnitude."""
+    theirs = torch_peer.as_net(torch_peer.unflatten(velocity, params))
+    for what, expected, actual in (
+            ("weights", torch_peer.as_net(params), torch_peer.net_weights(ours)),
+            (velocity_note, theirs, torch_peer.net_weights(ours, velocity=True))):
+        error, where = max_rel_error(expected, actual)
+        assert error <= RTOL, f"{what} {where}: {error:.2e}"
 
 
 def _kinds_net(spec, rows, cols, channels, output, seed):
@@ -96,13 +95,6 @@ def _our_formula(flat, grads, alpha, state, mu):
         p.add_(state[n])
 
 
-def _rl(losses):
-    rl = [losses[0]]
-    for L in losses:
-        rl.append(0.99 * rl[-1] + 0.01 * L)
-    return np.array(rl)
-
-
 @pytest.mark.parametrize("spec, rows, cols, channels, output",
                          [(*net, 1, None) for net in NETS] + KINDS)
 def test_momentum_and_decay_agree_with_torch(spec, rows, cols, channels, output):
@@ -118,12 +110,8 @@ def test_momentum_and_decay_agree_with_torch(spec, rows, cols, channels, output)
         alphas.append(alphas[-1] * decay)                    # torch's ExponentialLR, step by step
     params, _, velocity, losses = _torch_run(
         net, x, y, kk, alphas, mu, lambda *a: _our_formula(*a, mu=mu))
-    error, where = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(ours))
-    assert error <= RTOL, f"{where}: {error:.2e}"
-    error, where = max_rel_error(_as_net(velocity, params),
-                                 torch_peer.net_weights(ours, velocity=True))
-    assert error <= RTOL, f"velocity {where}: {error:.2e}"
-    error, where = max_rel_error(_rl(losses), ours["rL"])
+    _assert_agree(params, velocity, ours)
+    error, where = max_rel_error(torch_peer.running_loss(losses), ours["rL"])
     assert error <= RTOL, f"rL: {error:.2e}"
     before, after = torch_peer.net_weights(net), torch_peer.net_weights(ours)
     for field in ("ffW", "k"):                             # the weights did move
@@ -146,11 +134,8 @@ def test_constant_rate_momentum_agrees_with_torch_sgd():
         optimisers["sgd"].step()
 
     params, flat, _, _ = _torch_run(net, x, y, kk, [alpha] * EPOCHS, mu, sgd)
-    error, where = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(ours))
-    assert error <= RTOL, f"{where}: {error:.2e}"
     buffers = [-alpha * optimisers["sgd"].state[p]["momentum_buffer"] for p in flat]
-    error, where = max_rel_error(_as_net(buffers, params), torch_peer.net_weights(ours, velocity=True))
-    assert error <= RTOL, f"velocity = -lr * momentum_buffer, {where}: {error:.2e}"
+    _assert_agree(params, buffers, ours, "velocity = -lr * momentum_buffer")
 
 
 def test_torch_sgd_with_exponential_lr_is_another_formula():
