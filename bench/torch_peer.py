@@ -34,14 +34,14 @@ import torch.nn.functional as F
 
 
 def layer_specs(layers):
-    """Normalise layer dicts to (type, outputmaps or scale, kernelsize) tuples.
+    """Normalise layer dicts to tuples: type, sizes, activation or method.
 
     Parameters
     ----------
     layers : list of dict
         The toolbox's layer specs, e.g. ``{"type": "c", "outputmaps": 6,
-        "kernelsize": 5}``; only ``type``, ``outputmaps``, ``kernelsize``
-        and ``scale`` are read.
+        "kernelsize": 5}``; only ``type``, ``outputmaps``, ``kernelsize``,
+        ``scale``, ``activation`` and ``method`` are read.
 
     Returns
     -------

@@ -37,6 +37,12 @@ KINDS = [("3c3r-2m-4c3r-2m", 14, 14, 3, "softmax"),
          ("3c3l-2m-2m-2c1", 14, 18, 1, "softmax")]
 
 
+def _cnntrain(net, x, y, kk, **opts):
+    """The port's cnntrain with this module's batch size and epochs, on the orders ``kk``."""
+    return cnntrain(net, x, y, {"batchsize": BATCH, "numepochs": EPOCHS, **opts}, kk=kk,
+                    verbose=False)
+
+
 def _orders(seed):
     rng = np.random.default_rng(seed)
     return [rng.permutation(M) for _ in range(EPOCHS)]
@@ -103,8 +109,7 @@ def test_momentum_and_decay_agree_with_torch(spec, rows, cols, channels, output)
     else:
         net, x, y = _kinds_net(spec, rows, cols, channels, output, seed=21)
     kk, mu, alpha, decay = _orders(1), 0.9, 0.8, 0.5
-    ours = cnntrain(net, x, y, {"alpha": alpha, "alpha_decay": decay, "momentum": mu,
-                                "batchsize": BATCH, "numepochs": EPOCHS}, kk=kk, verbose=False)
+    ours = _cnntrain(net, x, y, kk, alpha=alpha, alpha_decay=decay, momentum=mu)
     alphas = [alpha]
     for _ in range(EPOCHS - 1):
         alphas.append(alphas[-1] * decay)                    # torch's ExponentialLR, step by step
@@ -122,8 +127,7 @@ def test_constant_rate_momentum_agrees_with_torch_sgd():
     spec, rows, cols = NETS[0]
     net, x, y = random_net(spec, rows, cols, M, ONUM, seed=22)
     kk, mu, alpha = _orders(2), 0.8, 0.6
-    ours = cnntrain(net, x, y, {"alpha": alpha, "momentum": mu, "batchsize": BATCH,
-                                "numepochs": EPOCHS}, kk=kk, verbose=False)
+    ours = _cnntrain(net, x, y, kk, alpha=alpha, momentum=mu)
     optimisers = {}
 
     def sgd(flat, grads, lr, state):
@@ -142,8 +146,7 @@ def test_torch_sgd_with_exponential_lr_is_another_formula():
     spec, rows, cols = NETS[0]
     net, x, y = random_net(spec, rows, cols, M, ONUM, seed=23)
     kk, mu, alpha, decay = _orders(3), 0.9, 0.8, 0.5
-    ours = cnntrain(net, x, y, {"alpha": alpha, "alpha_decay": decay, "momentum": mu,
-                                "batchsize": BATCH, "numepochs": EPOCHS}, kk=kk, verbose=False)
+    ours = _cnntrain(net, x, y, kk, alpha=alpha, alpha_decay=decay, momentum=mu)
     params = torch_peer.params_from_net(net)
     flat = torch_peer.parameters(params)
     sgd = torch.optim.SGD(flat, lr=alpha, momentum=mu)
