@@ -1,9 +1,30 @@
 """Small builders shared by the tests, and the tests' use of the one comparison."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from cnntoolbox.compare import compare
 from cnntoolbox.netfields import parse_layers
+
+
+def torch_peer_or_skip(why):
+    """The benchmark's PyTorch peer, ``bench/torch_peer.py``: the tests' one torch net.
+
+    Skips the calling test module when torch is not installed (it is no
+    dependency of cnntoolbox); ``why`` says what the module checks with it.
+    """
+    pytest.importorskip("torch", reason=f"torch is not installed; it is the independent reference "
+                                        f"for {why} (pip install torch --index-url "
+                                        f"https://download.pytorch.org/whl/cpu)")
+    bench = str(Path(__file__).resolve().parent.parent / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import torch_peer                        # bench/ is not a package
+
+    return torch_peer
 
 
 def random_net(spec, rows, cols, m, onum, seed=0):
