@@ -111,9 +111,10 @@ def to_python(value, where):
     if value is None:
         return {}                      # scipy's element of a struct without fields
     if scipy.sparse.issparse(value):
+        value = sparse_value(value, where)         # first: astype sorts damaged indices in C++
         if value.dtype.kind not in "bc":           # MATLAB's sparse class is double or logical
             value = value.astype(np.float64)
-        return sparse_value(value, where)
+        return value
     if value.dtype.kind == "U":
         return char_value(value.reshape(-1))
     if value.dtype.names is not None:
