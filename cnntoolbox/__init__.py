@@ -4,6 +4,8 @@ The routines mirror the toolbox's ``CNN/*.m`` files one to one and work on a
 dict ``net`` with Matlab's field names; see README.md for the mapping.
 """
 
+__version__ = "0.1.0"
+
 from . import interrupt
 
 if interrupt.command_starting():       # Ctrl-C during the imports below: one line, exit 130
@@ -17,7 +19,9 @@ from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
 from .checkpoint import CheckpointError
+from .data import load_mnist
 from .errors import DivergenceError, GradientCheckError
 
 __all__ = ["cnnsetup", "cnnff", "cnnbp", "cnnapplygrads", "cnntrain", "cnntest",
-           "cnnnumgradcheck", "GradientCheckError", "DivergenceError", "CheckpointError"]
+           "cnnnumgradcheck", "load_mnist", "GradientCheckError", "DivergenceError",
+           "CheckpointError", "__version__"]

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import interrupt
+from . import __version__, interrupt
 from .checkpoint import interrupted_message
 from .compare import RTOL
 from .data import load_mnist, write_mnist_mat
@@ -111,12 +111,13 @@ def build_parser():
     parser = _Parser(prog=PROG, description=(
         "Python port of the CNN of the Matlab DeepLearnToolbox. Without a command, "
         "runs 'train': the toolbox's MNIST example (test_example_CNN.m)."))
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     debug = _Parser(add_help=False)
     debug.add_argument("--debug", action="store_true", help="show the traceback of an error")
     data = _Parser(add_help=False)
     data.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                      help="folder of the MNIST IDX files (default: the repository's data/)")
+                      help="folder of the MNIST IDX files (default: those installed with the package)")
 
     train = commands.add_parser(
         "train", parents=[debug, data], help="train and test the MNIST example (default)",
@@ -166,7 +167,7 @@ def build_parser():
         "mnist-mat", parents=[debug, data], help="write mnist_uint8.mat for the MATLAB example",
         description="Write the toolbox's mnist_uint8.mat (MATLAB v7) from the bundled IDX files.")
     mnist_mat.add_argument("path", nargs="?", type=Path, metavar="PATH",
-                           help="output file (default: mnist_uint8.mat in the data folder)")
+                           help="output file (default: mnist_uint8.mat in the current folder)")
     mnist_mat.set_defaults(func=_mnist_mat)
 
     compare = commands.add_parser(
@@ -332,7 +333,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         return _delegate(argv[0], argv[1:])
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "train")
     debug = "--debug" in argv
     args = None

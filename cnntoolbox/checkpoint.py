@@ -32,17 +32,16 @@ never a partial one.  Ctrl-C during a save is held back until the save is
 complete.
 """
 
-import contextlib
+import errno
 import hashlib
 import json
 import os
-import signal
 import tempfile
-import threading
 import zipfile
 
 import numpy as np
 
+from . import atomic
 from .netfields import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
 
 FORMAT = "cnntoolbox checkpoint"
@@ -327,27 +326,22 @@ def _fingerprint(arrays):
 
 
 def write_atomic(path, meta, arrays):
-    """Write ``meta`` (JSON) and ``arrays`` as an .npz to ``path`` via a synced temp file and rename.
+    """Write ``meta`` (JSON) and ``arrays`` as an .npz to ``path`` through :func:`atomic.write`.
 
-    The temporary file lives in the same folder (so the rename is atomic);
-    it is removed if the write fails.  Ctrl-C is held back until the
-    checkpoint is in place.
+    The zip's table of contents is read back before the file replaces the
+    old checkpoint; Ctrl-C is held back until the checkpoint is in place.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    with _interrupts_held():
-        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                        suffix=".tmp")
+    def verify(temp):
         try:
-            with os.fdopen(handle, "wb") as fileobj:
-                np.savez(fileobj, meta=np.array(json.dumps(meta)), **arrays)
-                fileobj.flush()
-                os.fsync(fileobj.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        _sync_folder(folder)
+            with zipfile.ZipFile(temp) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile as error:
+            raise OSError(errno.EIO, f"the checkpoint read back is damaged ({error})") from None
+        if names != [f"{name}.npy" for name in ["meta", *arrays]]:
+            raise OSError(errno.EIO, "the checkpoint read back lacks arrays")
+
+    atomic.write(path, lambda fileobj: np.savez(fileobj, meta=np.array(json.dumps(meta)),
+                                                **arrays), verify)
 
 
 def _weights(stacked):
@@ -434,38 +428,3 @@ def _check_writable(path):
         raise type(error)(f"cannot write the checkpoint {path}: {error.strerror}") from None
     os.close(handle)
     os.unlink(temp)
-
-
-def _sync_folder(folder):
-    """Make the rename durable (where the system allows syncing a folder)."""
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
-
-
-@contextlib.contextmanager
-def _interrupts_held():
-    """Hold back Ctrl-C (SIGINT) inside the block; raise KeyboardInterrupt after it.
-
-    Only in the main thread and while Python's default handler is installed;
-    otherwise the block runs as it is.
-    """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-    received = []
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if received:
-        raise KeyboardInterrupt

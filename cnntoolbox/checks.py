@@ -174,7 +174,10 @@ def _shape(value):
 
 
 def _sample_counts(y):
-    """The sample counts labels of ``y``'s shape could hold: its columns, or its rows if it has several columns."""
+    """The sample counts labels of ``y``'s shape could hold.
+
+    Its columns, or its rows when it has several columns (y given as (m, onum)).
+    """
     shape = _shape(y)
     if len(shape) != 2:
         return set()

@@ -7,7 +7,7 @@ from .netfields import VELOCITY_FIELDS
 from .stacked import stack_net, unstack_net
 
 
-def cnnapplygrads(net, opts):
+def cnnapplygrads(net: dict, opts: dict) -> dict:
     """Subtract ``opts["alpha"]`` times each gradient from its weight.
 
     With ``opts["momentum"]`` = mu > 0 (opt-in; the original has none) each
@@ -76,16 +76,17 @@ def applygrads(net, alpha, momentum=0.0):
 
 def _momentum_step(net, alpha, momentum):
     """v = momentum * v - alpha * dw; w = w + v, for every weight w, in place."""
-    owners = [layer for layer in net["layers"][1:] if layer["type"] == "c"]
-    pairs = [(layer, field) for layer in owners for field in ("k", "b")]
-    pairs += [(net, "ffW"), (net, "ffb")]
-    for owner, field in pairs:
+    pairs = [(layer, field, f"layer {index + 1} (net['layers'][{index}])")
+             for index, layer in enumerate(net["layers"]) if layer["type"] == "c"
+             for field in ("k", "b")]
+    pairs += [(net, "ffW", "net"), (net, "ffb", "net")]
+    for owner, field, where in pairs:
         name = VELOCITY_FIELDS[field]
         velocity = owner.get(name)
         if velocity is None:
             velocity = owner[name] = np.zeros_like(owner[field])
         elif velocity.shape != owner[field].shape:
-            raise ValueError(f"net velocity '{name}' has shape {velocity.shape}, "
+            raise ValueError(f"{where} velocity '{name}' has shape {velocity.shape}, "
                              f"not {owner[field].shape} like '{field}'")
         velocity *= momentum
         velocity -= alpha * owner["d" + field]

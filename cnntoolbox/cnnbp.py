@@ -9,7 +9,7 @@ from .netfields import ACTIVATION, METHOD
 from .stacked import stack_net, unstack_net
 
 
-def cnnbp(net, y):
+def cnnbp(net: dict, y: np.ndarray) -> dict:
     """Back-propagate the loss of the last forward pass.
 
     The loss is the squared error ``L = 1/2 * sum(e(:).^2) / m`` (the

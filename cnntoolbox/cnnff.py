@@ -8,7 +8,7 @@ from .netfields import ACTIVATION, METHOD
 from .stacked import stack_for_input, unstack_net
 
 
-def cnnff(net, x):
+def cnnff(net: dict, x: np.ndarray) -> dict:
     """Feed a batch forward through the net.
 
     Parameters

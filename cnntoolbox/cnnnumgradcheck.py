@@ -12,7 +12,7 @@ EPSILON = 1e-4      # cnnnumgradcheck.m: epsilon
 TOLERANCE = 1e-8    # cnnnumgradcheck.m: er
 
 
-def cnnnumgradcheck(net, x, y):
+def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     """Check every analytic gradient of ``net`` against a central difference.
 
     For each weight w the numerical derivative is

@@ -8,7 +8,8 @@ import numpy as np
 from .checks import as_rng, check_layers, check_output, check_x, check_y, image_shape, map_sizes
 
 
-def cnnsetup(net, x, y, rng=None):
+def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
+             rng: np.random.Generator | int | None = None) -> dict:
     """Initialise a net for inputs like ``x`` and labels like ``y``.
 
     Kernels of a 'c' layer are drawn uniformly from

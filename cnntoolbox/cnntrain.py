@@ -1,6 +1,8 @@
 """cnntrain: plain minibatch gradient descent (CNN/cnntrain.m)."""
 
+import os
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -12,7 +14,11 @@ from .parallel import BatchParallel
 from .stacked import stack_for_input, unstack_net
 
 
-def cnntrain(net, x, y, opts, kk=None, rng=None, progress=None, verbose=True, checkpoint=None):
+def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
+             kk: Sequence[Sequence[int]] | np.ndarray | None = None,
+             rng: np.random.Generator | int | None = None,
+             progress: Callable[[int, int, int, float], object] | None = None,
+             verbose: bool = True, checkpoint: str | os.PathLike[str] | None = None) -> dict:
     """Train the net for ``opts["numepochs"]`` epochs of minibatches.
 
     Each epoch draws a random permutation of the m samples (Matlab's

@@ -8,12 +8,12 @@ here lands near that value, and ``python -m cnntoolbox --replay`` reproduces
 the Octave run exactly from its recorded start (see :mod:`cnntoolbox.replay`).
 """
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
@@ -25,42 +25,6 @@ from .synthetic import synthetic_rgb
 DATA_SOURCES = ("mnist", "synthetic-rgb")
 #: The opts of test_example_CNN.m (lines 24-26).
 DEFAULT_OPTS = {"alpha": 1.0, "batchsize": 50, "numepochs": 1}
-
-
-def prepare_data(mnist, limit=None):
-    """The ``mnist_uint8`` variables as test_example_CNN.m prepares them (lines 4-7).
-
-    ``double(reshape(train_x', 28, 28, 60000)) / 255`` is Matlab's
-    column-major reshape of the transposed rows, so sample ``i`` is
-    ``x[:, :, i]`` with ``x[r, c, i] = train_x[i, r + 28 * c] / 255`` (the
-    image appears transposed, exactly as in the original).
-
-    Parameters
-    ----------
-    mnist : dict
-        As returned by :func:`cnntoolbox.data.load_mnist`.
-    limit : int, optional
-        Keep only the first ``limit`` training and the first
-        ``min(limit, 10000)`` test samples.
-
-    Returns
-    -------
-    train_x : ndarray, shape (28, 28, m), float64
-    train_y : ndarray, shape (10, m), float64
-    test_x : ndarray, shape (28, 28, mt), float64
-    test_y : ndarray, shape (10, mt), float64
-    """
-    train_n, test_n = len(mnist["train_x"]), len(mnist["test_x"])
-    if limit is not None:
-        if not 1 <= limit <= train_n:
-            raise ValueError(f"limit must be between 1 and {train_n}, got {limit}")
-        train_n, test_n = limit, min(limit, test_n)
-
-    def images(rows):
-        return rows.T.reshape(28, 28, -1, order="F") / 255
-
-    return (images(mnist["train_x"][:train_n]), mnist["train_y"][:train_n].T.astype(np.float64),
-            images(mnist["test_x"][:test_n]), mnist["test_y"][:test_n].T.astype(np.float64))
 
 
 def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,
@@ -82,7 +46,7 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     limit : int, optional
         Use only the first ``limit`` training and test samples.
     data_dir : path, optional
-        Folder of the MNIST files (default the repository's ``data/``).
+        Folder of the MNIST files (default the files that come with the package).
     progress : callable, optional
         ``progress(epoch, batch, numbatches, rL_last)``, passed to ``cnntrain``.
     checkpoint : path, optional
@@ -109,7 +73,7 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     if data not in DATA_SOURCES:
         raise ValueError(f"data must be one of {', '.join(DATA_SOURCES)}, got {data!r}")
     if data == "mnist":
-        train_x, train_y, test_x, test_y = prepare_data(load_mnist(data_dir), limit)  # lines 2-7
+        train_x, train_y, test_x, test_y = load_mnist(data_dir, "toolbox", limit)     # lines 2-7
     else:
         train_x, train_y, test_x, test_y = synthetic_rgb(limit)
     rng = np.random.default_rng(seed)                  # line 13: rand('state', 0)
@@ -170,10 +134,4 @@ def plot_rl(rL, path):
     ax.set_title("cnntrain: running loss")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format=fmt)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write(target, lambda f: fig.savefig(f, format=fmt))

@@ -2,8 +2,8 @@
 
 Importing numpy and scipy takes the first half second of every command,
 before ``__main__.main`` can catch ``KeyboardInterrupt``.  The package's
-``__init__`` installs this handler first thing when the process is a
-``cnntoolbox`` command (``python -m cnntoolbox...`` or the ``cnntoolbox``
+``__init__`` installs this handler first thing when the process is the
+``cnntoolbox`` command (``python -m cnntoolbox`` or the ``cnntoolbox``
 script); ``main`` puts Python's own handler back once it runs.  A program
 that merely imports the package keeps Python's handler.  This module
 imports nothing heavy.
@@ -18,13 +18,19 @@ PROG = "cnntoolbox"
 
 
 def command_starting():
-    """True while a ``cnntoolbox`` command imports the package (judged by ``sys.argv[0]``).
+    """True while the ``cnntoolbox`` command imports the package.
 
-    Python sets ``sys.argv[0]`` to ``"-m"`` while ``python -m`` imports the
-    module's package; the installed script is named ``cnntoolbox``.
+    That is ``python -m cnntoolbox`` (Python sets ``sys.argv[0]`` to ``"-m"``
+    while it imports the module's package; ``sys.orig_argv`` names the
+    module) or the installed script ``cnntoolbox``; both run
+    ``__main__.main``, which restores Python's handler.  Other modules run
+    with ``-m`` (``cnntoolbox.teaching``, ...) keep Python's handler.
     """
     first = sys.argv[0] if sys.argv else ""
-    return first == "-m" or os.path.splitext(os.path.basename(first))[0] == PROG
+    if first == "-m":
+        command = getattr(sys, "orig_argv", [])
+        return any(arg == "-m" and module == PROG for arg, module in zip(command, command[1:]))
+    return os.path.splitext(os.path.basename(first))[0] == PROG
 
 
 def _interrupted(signum, frame):

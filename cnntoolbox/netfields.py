@@ -83,7 +83,7 @@ _CONV = re.compile(r"(\d+)c(\d+)([rtl]?)")
 _SUB = re.compile(r"(\d+)([sm])")
 
 
-def parse_layers(spec):
+def parse_layers(spec: str) -> list[dict]:
     """Turn ``"6c5-2s-12c5-2s"`` into the toolbox's ``net.layers``.
 
     Parameters
@@ -148,7 +148,7 @@ def _number(value):
         return value
 
 
-def format_layers(layers, with_input=False):
+def format_layers(layers: list[dict], with_input: bool = False) -> str:
     """The inverse of :func:`parse_layers`: ``net.layers`` -> ``"6c5-2s-12c5-2s"``.
 
     Any list of layer dicts is described, also an invalid one (for

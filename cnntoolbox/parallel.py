@@ -22,7 +22,7 @@ Two things decide the pieces:
   together with the other workers' pieces.  A batch that does not is cut
   into more pieces, taken a round of one piece per worker at a time.
 
-An ordinary batch (the MNIST example's 50, up to some thousands of samples)
+An ordinary batch (the MNIST example's 50, up to about 1400 MNIST samples)
 is one round of one piece per worker, as it always was.  The last batch's
 per-sample fields (``a``, ``d``, ``fv``, ``o``, ...) of the whole batch are
 part of the trained net; they are copied piece by piece into the net, so
@@ -40,7 +40,8 @@ from threadpoolctl import threadpool_limits
 from .cnnbp import bp
 from .cnnff import ff
 from .layerops import reuse
-from .netfields import GRADIENT_FIELDS, MAP_FIELDS, OUTPUT, SAMPLE_FIELDS, SPEC_FIELDS
+from .netfields import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
+                        SPEC_FIELDS)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
 MIN_PART = 8
@@ -88,11 +89,12 @@ def sample_bytes(layers, sizes, onum):
     -------
     working : int
         Bytes that ``ff`` then ``bp`` on one piece hold at their peak, per
-        sample: ``a`` and ``d`` of every layer, the im2col windows of every
-        'c' layer (``cnnff``), the spread of an 's' layer below a 'c' layer
-        and the scaled delta of a 'c' layer below an 's' layer (``cnnbp``),
-        ``fv`` and ``fvd`` with their temporaries, and the output's few
-        rows.
+        sample: ``a`` and ``d`` of every layer; for a 'c' layer the im2col
+        windows (``cnnff``) and, below it, the spread of ``conv_delta_back``;
+        for an 's' layer the scaled delta (mean) or the maxima's positions
+        and masks (max); ``f'`` of a 'c' layer whose delta is not the
+        original's ``pool_delta_back``; ``fv`` and ``fvd`` with their
+        temporaries, and the output's few rows.
     kept : int
         Bytes per sample of what the trained net keeps of its last batch:
         ``a`` and ``d`` of every layer, ``fv``, ``fvd``, ``o``, ``e``, ``od``,
@@ -102,15 +104,18 @@ def sample_bytes(layers, sizes, onum):
     maps_and_deltas = values[0] + 2 * sum(values[1:])
     extra = 0
     for l in range(1, len(layers)):
-        rows, cols, maps = sizes[l]
-        if layers[l]["type"] == "c":
-            extra += sizes[l - 1][2] * layers[l]["kernelsize"] ** 2 * rows * cols   # windows
-            if layers[l - 1]["type"] == "s":
-                extra += sizes[l - 1][2] * layers[l]["kernelsize"] ** 2 * rows * cols  # spread
-        elif layers[l - 1]["type"] == "c":
-            extra += values[l]                                   # d / scale^2 of pool_delta_back
+        layer, below = layers[l], layers[l - 1]
+        if layer["type"] == "c":
+            windows = sizes[l - 1][2] * layer["kernelsize"] ** 2 * sizes[l][0] * sizes[l][1]
+            extra += windows if l == 1 else 2 * windows            # the spread back to layer l-1
+        else:
+            extra += values[l] if layer.get(METHOD, "mean") == "mean" else 2 * values[l]
+        original = (below["type"] == "c" and layer["type"] == "s" and below.get(ACTIVATION, "sigm")
+                    == "sigm" and layer.get(METHOD, "mean") == "mean")
+        if below["type"] == "c" and not original:
+            extra += 2 * values[l - 1]                             # f'(u) and its temporary
     fvnum = values[-1]
-    top = 4 * fvnum + 6 * onum            # fv, fvd and two temporaries; o, e, od and temporaries
+    top = 4 * fvnum + 8 * onum            # fv, fvd and two temporaries; o, e, od and temporaries
     working = 8 * (maps_and_deltas + extra + top)
     kept = 8 * (maps_and_deltas + values[0] + 2 * fvnum + 3 * onum)
     return working, kept
@@ -152,7 +157,7 @@ class BatchParallel:
 
     Use as a context manager around the training loop::
 
-        with BatchParallel(net, batchsize, image) as parallel:
+        with BatchParallel(net, batchsize, sizes) as parallel:
             for each batch:
                 parallel.ffbp(batch_x, batch_y, keep)   # ff(net, batch_x); bp(net, batch_y)
                 applygrads(net, alpha)                  # in place: the pieces share the weights
@@ -179,7 +184,8 @@ class BatchParallel:
     ValueError
         Before anything is allocated: the last batch's per-sample fields
         that the trained net keeps do not fit in the available memory, or
-        one sample's working arrays do not fit the budget left.
+        one sample's working arrays do not fit the budget left; the message
+        names the batch size and the GiB.  ``parts`` out of range.
     """
 
     def __init__(self, net, batchsize, sizes, parts=None):

@@ -35,7 +35,8 @@ from .cnnff import cnnff
 from .cnntest import cnntest
 from .cnntrain import cnntrain
 from .compare import RTOL, compare
-from .example import DEFAULT_OPTS, prepare_data
+from .data import prepare_data
+from .example import DEFAULT_OPTS
 from .matfile import loadmat
 from .matfile.netshape import as_net, is_net
 

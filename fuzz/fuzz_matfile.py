@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cnntoolbox import matfile
-from cnntoolbox.matfile import _dispatch
+from cnntoolbox.matfile import _values
 from cnntoolbox.matfile._mat73_write import header as v73_header
 
 #: Address-space limit of a fuzzing process: a runaway allocation fails instead of swapping.
@@ -141,6 +141,36 @@ def _uncompress_v5(data):
 
 def _scratch():
     return "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+#: Files outside the fuzzed file: no load may ever return their bytes (a "leak" failure).
+CANARY_BYTES = b"CNNTOOLBOX-CANARY-7f3a" * 64
+CANARY = CANARY_H5 = None
+
+
+def make_canaries(folder):
+    """Write the canary files in ``folder``: raw bytes, and an HDF5 file whose 'x' holds them."""
+    global CANARY, CANARY_H5
+    CANARY = os.path.join(folder, "canary.bin")
+    CANARY_H5 = os.path.join(folder, "canary.h5")
+    Path(CANARY).write_bytes(CANARY_BYTES)
+    with h5py.File(CANARY_H5, "w") as h5:
+        h5["x"] = np.frombuffer(CANARY_BYTES, np.uint8)
+        h5["x"].attrs["MATLAB_class"] = np.bytes_("uint8")
+
+
+def holds_canary(value):
+    """Whether a loaded value holds any part of the canary's bytes."""
+    mark = CANARY_BYTES[:16]
+    if isinstance(value, dict):
+        return any(holds_canary(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(holds_canary(item) for item in value)
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return any(holds_canary(item) for item in value.flat)
+    if isinstance(value, np.ndarray):
+        return mark in value.tobytes() or mark.decode() in str(value)
+    return mark.decode() in str(value)
 
 
 # --- byte mutations -------------------------------------------------------------------------
@@ -306,7 +336,7 @@ def random_h5(rng, path):
 
 
 def _random_object(rng, h5, parent, name, pool):
-    kind = rng.randrange(14)
+    kind = rng.randrange(19)
     cls = rng.choice(_CLASSES)
     if kind == 0:                                    # references, to anything (even itself)
         shape = rng.choice(((1, 1), (1, 3), (2, 2), (0, 1)))
@@ -397,6 +427,40 @@ def _random_object(rng, h5, parent, name, pool):
         big.attrs["MATLAB_class"] = np.bytes_("double")
         obj = parent.create_dataset(name, data=np.array([[big.ref] * 2048], h5py.ref_dtype))
         cls = "cell"
+    elif kind == 13:                                 # external raw storage: the canary file
+        size, dtype = os.path.getsize(CANARY), rng.choice((np.uint8, np.float64))
+        obj = parent.create_dataset(name, shape=(1, size // np.dtype(dtype).itemsize),
+                                    dtype=dtype, external=[(CANARY, 0, size)])
+        cls = rng.choice(("uint8", "double", "char"))
+    elif kind == 14:                                 # a virtual dataset over the canary HDF5
+        layout = h5py.VirtualLayout(shape=(len(CANARY_BYTES),), dtype=np.uint8)
+        layout[:] = h5py.VirtualSource(CANARY_H5, "x", shape=(len(CANARY_BYTES),))
+        obj = parent.create_virtual_dataset(name, layout)
+        cls = rng.choice(("uint8", "char"))
+    elif kind == 15:                                 # external links into the canary HDF5
+        parent[name] = h5py.ExternalLink(CANARY_H5, rng.choice(("/x", "/")))
+        return parent
+    elif kind == 16:                                 # a shared-reference bomb: 10^3-10^6 refs
+        count = rng.choice((1000, 2 ** 16, 2 ** 19 + 1, 10 ** 6))
+        target = h5["#refs#"]["a"] if rng.random() < 0.8 else rng.choice(pool)
+        obj = parent.create_dataset(name, shape=(1, count), dtype=h5py.ref_dtype,
+                                    chunks=(1, min(count, 2 ** 16)), compression="gzip")
+        obj[0, :] = np.array([target.ref] * count, dtype=h5py.ref_dtype)
+        cls = "cell"
+    elif kind == 17:                                 # nested bombs: cells of many shared refs
+        inner = []
+        for i in range(rng.choice((4, 64, 160))):
+            cell = parent.create_dataset(f"{name}_{i}", shape=(1, 4096), dtype=h5py.ref_dtype,
+                                         chunks=(1, 4096), compression="gzip")
+            cell[0, :] = np.array([h5["#refs#"]["a"].ref] * 4096, dtype=h5py.ref_dtype)
+            cell.attrs["MATLAB_class"] = np.bytes_("cell")
+            inner.append(cell.ref)
+        obj = parent.create_dataset(name, data=np.array([inner], dtype=h5py.ref_dtype))
+        cls = "cell"
+    elif kind == 18:                                 # a filter MATLAB never uses (lzf)
+        obj = parent.create_dataset(name, data=np.frombuffer(CANARY_BYTES, np.uint8)
+                                    .reshape(1, -1), compression="lzf")
+        cls = rng.choice(("uint8", "double"))
     elif kind == 12:                                 # region and odd references
         base = parent.create_dataset(name + "_r", data=np.ones((4, 4)))
         obj = parent.create_dataset(name, shape=(1, 1), dtype=h5py.regionref_dtype)
@@ -421,7 +485,7 @@ def _on_alarm(signum, frame):
 
 def budget_of(size):
     """The loader's memory budget for a file of ``size`` bytes (see matfile.loadmat)."""
-    return max(_dispatch._MIN_BUDGET, 1024 * size)
+    return max(_values.MIN_BUDGET, 1024 * size)
 
 
 def run_one(path, size, seconds, trace=True):
@@ -430,8 +494,10 @@ def run_one(path, size, seconds, trace=True):
         tracemalloc.start()
     signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
-        matfile.loadmat(path)
+        loaded = matfile.loadmat(path)
         outcome, detail = "ok", ""
+        if holds_canary(loaded):
+            outcome, detail = "leak", "the result holds bytes of another file"
     except Timeout:
         outcome, detail = "timeout", ""
     except ValueError as error:
@@ -477,6 +543,13 @@ def make_input(rng, pool, weights, family, path):
         Path(path).write_bytes(random_v5(rng))
         return "v5_layout"
     label, data = rng.choices(pool, weights)[0]
+    if roll > 0.93:                                  # truncated, as a full disk leaves a file
+        cut = rng.randrange(len(data))
+        Path(path).write_bytes(data[:cut])
+        if rng.random() < 0.5:                       # the size kept, the rest a hole of zeros
+            os.truncate(path, len(data))
+            return f"{label}:hole"
+        return f"{label}:truncated"
     if family == "v5" and _is_v5(data) and rng.random() < 0.5:
         data, how = mutate_v5_inside(rng, data), "inside"
     else:
@@ -494,6 +567,7 @@ def work(family, seed, start, stop, seconds, trace_every, folder, crash_dir, big
     size if this load raised it, else 0); a failing input is kept in ``crash_dir``.
     """
     rng = random.Random(f"{seed}:{start}")
+    make_canaries(folder)
     pool, weights = family_pool(seed_files(big=big), family)
     path = os.path.join(folder, f"mutant_{family}.mat")
     for i in range(start, stop):
@@ -516,7 +590,7 @@ def work(family, seed, start, stop, seconds, trace_every, folder, crash_dir, big
 
 
 def is_failure(outcome):
-    return outcome.startswith("crash") or outcome in ("timeout", "memory")
+    return outcome.startswith("crash") or outcome in ("timeout", "memory", "leak")
 
 
 def keep(path, crash_dir, stem, text):

@@ -4,7 +4,7 @@
 %   octave -q --no-gui matlab_reference/make_mnist_example.m TOOLBOX [MNIST_MAT]
 % TOOLBOX is a checkout of DeepLearnToolbox (its CNN/ and util/ are put on
 % the path); MNIST_MAT defaults to data/mnist_uint8.mat, which
-% `python -m cnntoolbox mnist-mat` writes. In MATLAB, set the two variables
+% `python -m cnntoolbox mnist-mat data/mnist_uint8.mat` writes. In MATLAB, set the two variables
 % toolbox_dir and mnist_mat by hand and run the script.
 %
 % Follows the setup of tests/test_example_CNN.m (6c5-2s-12c5-2s, alpha 1,

@@ -13,7 +13,7 @@ import pytest
 from cnntoolbox import cnntest
 from cnntoolbox.__main__ import main
 from cnntoolbox.data import DEFAULT_DATA_DIR, load_mnist
-from cnntoolbox.example import prepare_data
+from cnntoolbox.data import prepare_data
 from cnntoolbox.netfields import format_layers, parse_layers
 from cnntoolbox.matfile import loadmat
 from cnntoolbox.progress import BatchProgress, make_progress

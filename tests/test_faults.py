@@ -31,18 +31,49 @@ def _working_bytes(net, x):
     return parallel.sample_bytes(stacked["layers"], sizes, stacked["ffW"].shape[0])[0]
 
 
-@pytest.mark.parametrize("spec, size", [("6c5-2s-12c5-2s", 28), ("2s-3c3-2s", 12),
-                                        ("3c3-2s-4c3", 12), ("4c5", 9), ("2c3-2s-5c3-3s", 24)])
-def test_the_memory_estimate_bounds_what_a_piece_allocates(spec, size):
+def _net_of_kind(spec, size, n, onum, options):
+    """random_net, with opt-in keys set: (layer index, key, value), ('net', key, value), channels."""
+    from cnntoolbox import cnnsetup
+    from cnntoolbox.netfields import parse_layers
+
+    rng = np.random.default_rng(2)
+    layers = parse_layers(spec)
+    net = {"layers": layers}
+    channels = 1
+    for where, key, value in options:
+        if where == "net":
+            net[key] = value
+        elif where == "channels":
+            channels = value
+        else:
+            layers[where][key] = value
+    x = rng.random((size, size, channels, n) if channels > 1 else (size, size, n))
+    y = rng.random((onum, n))
+    if net.get("output") == "softmax":
+        y = y / y.sum(axis=0)
+    return cnnsetup(net, x, y, rng=rng), x, y
+
+
+@pytest.mark.parametrize("spec, size, options", [
+    ("6c5-2s-12c5-2s", 28, []), ("2s-3c3-2s", 12, []), ("3c3-2s-4c3", 12, []), ("4c5", 9, []),
+    ("2c3-2s-5c3-3s", 24, []),
+    ("3c3-2s-4c3-2s", 18, [(1, "activation", "relu"), (3, "activation", "tanh")]),
+    ("3c3-2s-4c3-2s", 18, [(2, "method", "max"), (4, "method", "max")]),
+    ("3c3-3c3-2s-2s", 20, [(1, "activation", "relu"), ("net", "output", "softmax")]),
+    ("3c3-2s", 12, [("channels", None, 3), (1, "activation", "linear")]),
+])
+def test_the_memory_estimate_bounds_what_a_piece_allocates(spec, size, options):
     """sample_bytes is an upper bound of ff + bp's peak (tracemalloc), and not a loose one."""
     n = 200
-    net, x, y = random_net(spec, size, size, 2 * n, 3, seed=2)
-    working = _working_bytes(net, x)
+    net, x, y = _net_of_kind(spec, size, 2 * n, 3, options)
     stacked = stack_for_input(net, x)
+    channels = x.shape[2] if x.ndim == 4 else 1
+    sizes = map_sizes(stacked["layers"], x.shape[0], x.shape[1], channels)
+    working = parallel.sample_bytes(stacked["layers"], sizes, stacked["ffW"].shape[0])[0]
     part = parallel._share_weights(stacked)
     tracemalloc.start()
     try:
-        parallel._ffbp(part, x[:, :, :n], y[:, :n], 2 * n)          # a piece: a slice of the batch
+        parallel._ffbp(part, x[..., :n], y[:, :n], 2 * n)          # a piece: a slice of the batch
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -190,3 +221,24 @@ def test_integer_images_are_refused_with_the_division_by_255(dtype):
         with pytest.raises(ValueError, match=message):
             call()
     assert np.array_equal(cnnff(net, raw / 255)["o"], cnnff(net, raw.astype(float) / 255)["o"])
+
+
+def test_cnntest_does_not_copy_the_last_training_batch():
+    """A net trained on one big batch carries its a, d, fv, ...; cnntest needs only the weights."""
+    from cnntoolbox import cnntest
+
+    net, x, y = random_net("2c3-2s", 12, 12, 400, 2, seed=0)
+    trained = cnntrain(net, x, y, {"alpha": 1.0, "batchsize": 400, "numepochs": 1}, rng=0,
+                       verbose=False)
+    carried = sum(np.asarray(value).nbytes for layer in trained["layers"]
+                  for field in ("a", "d") for value in layer.get(field, []))
+    tracemalloc.start()
+    try:
+        er, _ = cnntest(trained, x[:, :, :10], y[:, :10])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < carried / 10, (peak, carried)
+    assert er == cnntest({"layers": [{k: v for k, v in layer.items() if k not in ("a", "d")}
+                                     for layer in trained["layers"]],
+                          "ffW": trained["ffW"], "ffb": trained["ffb"]}, x[:, :, :10], y[:, :10])[0]

@@ -423,12 +423,11 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temporary(fmt, tmp_path, m
     savemat(tmp_path / "net.mat", {"x": 1.0}, format=fmt)
     before = (tmp_path / "net.mat").read_bytes()
 
-    def interrupted(target, values):
-        with open(target, "wb") as fileobj:
-            fileobj.write(b"MATLAB half a file")
+    def interrupted(fileobj, values):
+        fileobj.write(b"MATLAB half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_mat5, "write", lambda fileobj, values: interrupted(fileobj.name, values))
+    monkeypatch.setattr(_mat5, "write", interrupted)
     monkeypatch.setattr(_mat73_write, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
         savemat(tmp_path / "net.mat", {"x": 2.0}, format=fmt)
@@ -448,3 +447,21 @@ def test_a_struct_with_layers_that_is_no_net_keeps_the_generic_mapping(tmp_path)
     other = {"layers": [{"type": 3.0, "a": "rock"}], "ffb": "x"}
     savemat(tmp_path / "geo.mat", {"other": other})
     assert loadmat(tmp_path / "geo.mat")["other"] == other
+
+
+def test_v73_reads_back_data_that_looks_like_hdf5_metadata(tmp_path):
+    # the heap check scanned the whole file for "GCOL" and "MATLAB_fields\0" and refused
+    # files this package wrote: only the attribute messages of the objects read count now
+    savemat(tmp_path / "s.mat", {"s": {"a": 1.0, "bb": 2.0}}, format="7.3")
+    inner = np.frombuffer((tmp_path / "s.mat").read_bytes(), np.uint8).reshape(1, -1)
+    gcol = np.frombuffer(b"GCOL\x01\0\0\0" + (2 ** 40).to_bytes(8, "little") + bytes(40),
+                         np.uint8).reshape(1, -1)
+    fields = np.frombuffer(b"\x01\0\x0e\0\x10\0\x10\0MATLAB_fields\0\0\0\x09\0\0\x10" + bytes(64),
+                           np.uint8).reshape(1, -1)
+    values = {"file": inner[:, :8000], "gcol": gcol, "fields": fields,
+              "s": {"a": 1.0, "bb": 2.0}}
+    savemat(tmp_path / "odd.mat", values, format="7.3")
+    loaded = loadmat(tmp_path / "odd.mat")
+    assert loaded["s"] == {"a": 1.0, "bb": 2.0}
+    for name in ("file", "gcol", "fields"):
+        assert np.array_equal(loaded[name], values[name]), name

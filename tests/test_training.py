@@ -159,7 +159,11 @@ def test_cnnapplygrads_takes_one_alpha_and_checks_the_velocity():
     with pytest.raises(ValueError, match=r"opts\['momentum'\] must be in \[0, 1\)"):
         cnnapplygrads(net, {"alpha": 1.0, "momentum": 2})
     bad = dict(net, vffW=np.zeros((2, 2)))
-    with pytest.raises(ValueError, match=r"velocity 'vffW' has shape \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"net velocity 'vffW' has shape \(2, 2\)"):
+        cnnapplygrads(bad, {"alpha": 1.0, "momentum": 0.5})
+    bad = dict(net, layers=[dict(layer) for layer in net["layers"]])
+    bad["layers"][3]["vb"] = [0.0]
+    with pytest.raises(ValueError, match=r"layer 4 \(net\['layers'\]\[3\]\) velocity 'vb' has shape \(1,\)"):
         cnnapplygrads(bad, {"alpha": 1.0, "momentum": 0.5})
     assert np.array_equal(cnnapplygrads(dict(net, vffW=np.zeros((2, 2))), {"alpha": 1.0})["ffW"],
                           cnnapplygrads(net, {"alpha": 1.0})["ffW"])

@@ -29,7 +29,9 @@ gets those as Python numbers.
 
 Saving maps back: dict -> struct, list/tuple -> 1xN cell (so a list of
 dicts is a cell of structs), str -> char, float/int -> double, bool ->
-logical, ndarray -> its class with its shape (1-D -> 1xN).  Function
+logical, ndarray -> its class with its shape (1-D -> 1xN).  A net is saved
+as the toolbox's struct (:func:`netshape.toolbox_struct`): ``layers`` an n x 1
+cell, the fields in the order the original's routines create them.  Function
 handles and MATLAB objects cannot be read (:class:`MatFileError`).
 
 Inside, in the shape of ``scipy.io.matlab``: ``_dispatch`` (this face's

@@ -3,20 +3,17 @@
 The public face is :mod:`cnntoolbox.matfile`; its docstring gives the mapping of values.
 """
 
+import errno
 import os
-import tempfile
 
+from .. import atomic
 from . import _mat5, _mat73_read, _mat73_write
-from ._values import MatFileError, canonical, check_name
+from ._values import Budget, MatFileError, canonical, check_name
 from .netshape import OPTS_FIELDS, as_net, as_opts, is_net, toolbox_struct
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-#: Smallest memory budget of a read; larger files get 1024 x their size (zlib's best ratio).
-_MIN_BUDGET = 256 * 2 ** 20
-
-
-def loadmat(path, names=None):
+def loadmat(path: str | os.PathLike[str], names: str | list[str] | None = None) -> dict:
     """Read the variables of a MAT-file of any version.
 
     Parameters
@@ -39,6 +36,9 @@ def loadmat(path, names=None):
         (a ``ValueError``) If the file is not a MAT-file, is damaged or
         truncated, declares more data than it holds or more than the memory
         budget (max(256 MiB, 1024 x its size), zlib's best ratio) allows,
+        holds more than 2^19 cell or struct elements, reaches outside itself
+        (v7.3 external storage or links, virtual datasets, filters other than
+        deflate, shuffle and fletcher32),
         lacks a requested variable, or holds a function handle or MATLAB
         object where a value was asked for.  Nothing in a file is ever run;
         ``fuzz/fuzz_matfile.py`` checks all this on damaged files.
@@ -48,7 +48,7 @@ def loadmat(path, names=None):
     _check_path(path)
     version = _version(path)
     try:
-        budget = max(_MIN_BUDGET, 1024 * os.path.getsize(path))
+        budget = Budget(os.path.getsize(path))
         if version == "7.3":
             variables = _mat73_read.read(path, names, budget)
         else:
@@ -62,12 +62,14 @@ def loadmat(path, names=None):
         raise MatFileError(f"{path}: cells or structs nested too deeply") from None
 
 
-def savemat(path, variables, format="7"):
+def savemat(path: str | os.PathLike[str], variables: dict, format: str = "7") -> None:
     """Write variables to a MAT-file that MATLAB loads back to the same values.
 
-    The file is written to a temporary file in the same folder and renamed
-    into place, so a failed or interrupted save leaves any existing file
-    untouched and never a partial one.
+    The file is written through :func:`cnntoolbox.atomic.write`: to a
+    temporary file in the same folder, synced, read back (its variable
+    names) and only then renamed into place, so a failed or interrupted save
+    leaves any existing file untouched and never a partial one.  A symbolic
+    link is followed (its target is written).
 
     Parameters
     ----------
@@ -77,7 +79,8 @@ def savemat(path, variables, format="7"):
         module docstring says.  Names must be valid MATLAB names.
     format : {"7", "7.3"}
         "7": compressed v7 through scipy.io; "7.3": HDF5 through h5py
-        (for variables over 2 GB, or for HDF5 tools).
+        (for variables over 2 GB, or for HDF5 tools; the file is built in
+        memory first, so it needs its size in free memory).
 
     Raises
     ------
@@ -86,6 +89,11 @@ def savemat(path, variables, format="7"):
         MATLAB cannot hold (the message names it, e.g. ``net.layers{2}.k{1}{3}``).
     TypeError
         For a Python object with no MATLAB counterpart (None, bytes, ...).
+    OSError
+        If the file cannot be written (no folder, disk or quota full, the
+        read-back differs); the message names the file, which is kept as it was.
+    KeyboardInterrupt
+        After the save is complete, if Ctrl-C was pressed during it.
     """
     writers = {"7": _write_v7, "7.3": _mat73_write.write}
     if format not in writers:
@@ -101,21 +109,20 @@ def savemat(path, variables, format="7"):
             values[name] = toolbox_struct(values[name])
     _check_path(path)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save {path}: no folder {folder}")
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                    suffix=".tmp")
-    os.close(handle)
-    try:
-        writers[format](temp, values)
-        with open(temp, "rb+") as fileobj:
-            os.fsync(fileobj.fileno())
-        os.chmod(temp, _new_file_mode(path))
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+
+    def produce(fileobj):
+        writers[format](fileobj, values)
+
+    def verify(temp):
+        try:
+            found = _variable_names(temp, _version(temp))
+        except Exception as error:  # noqa: BLE001 - h5py and scipy on a damaged file
+            raise OSError(errno.EIO, f"the file read back is damaged ({error})") from None
+        if sorted(found) != sorted(values):          # HDF5 lists names sorted
+            raise OSError(errno.EIO, f"the file read back holds the variables {found}, "
+                          f"not {list(values)}")
+
+    atomic.write(path, produce, verify)
 
 
 def _check_path(path):
@@ -124,19 +131,8 @@ def _check_path(path):
         raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
 
 
-def _write_v7(path, values):
-    with open(path, "wb") as fileobj:
-        _mat5.write(fileobj, values)
-
-
-def _new_file_mode(path):
-    """Permissions for the saved file: those of the file it replaces, else 0666 minus umask."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+def _write_v7(fileobj, values):
+    _mat5.write(fileobj, values)
 
 
 def _version(path):

@@ -9,14 +9,14 @@ import scipy.sparse
 from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
 
 from . import _mat5_scan
-from ._values import MatFileError, char_value, nest, numeric_value, subscripts
+from ._values import MatFileError, char_value, nest, numeric_value, sparse_value, subscripts
 
 
-def read(path, names, max_bytes):
+def read(path, names, budget):
     """Read the variables of a v4/v6/v7 MAT-file.
 
     A v6/v7 file is first checked by ``_mat5_scan.plain`` (declared sizes
-    against the bytes there are, compressed data against ``max_bytes``);
+    against the bytes there are, compressed data against ``budget``);
     scipy then reads it from memory, so no read asks for more than the file holds.
 
     Parameters
@@ -24,8 +24,8 @@ def read(path, names, max_bytes):
     path : str or os.PathLike
     names : list of str or None
         Variables to read (all when None); missing ones are left out.
-    max_bytes : int
-        Most bytes of inflated data and values to hold in memory over the whole read.
+    budget : _values.Budget
+        What the whole read may take (memory, cell and struct elements).
 
     Returns
     -------
@@ -35,14 +35,14 @@ def read(path, names, max_bytes):
     Raises
     ------
     MatFileError
-        If the file is damaged, asks for more memory than ``max_bytes``, or
+        If the file is damaged, asks for more than ``budget`` allows, or
         holds a function handle or an object.
     """
     with open(path, "rb") as fileobj:
         data = fileobj.read()
     try:
         if _is_v5(data):
-            data = _mat5_scan.plain(data, names, max_bytes)
+            data = _mat5_scan.plain(data, names, budget)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             raw = scipy.io.loadmat(io.BytesIO(data), mat_dtype=True, variable_names=names)
@@ -56,8 +56,11 @@ def read(path, names, max_bytes):
     except Exception as error:  # noqa: BLE001 - scipy on untrusted bytes: struct.error, zlib.error...
         raise MatFileError(f"{path}: damaged or not a MAT-file ({type(error).__name__}: "
                            f"{error})") from None
-    return {name: to_python(value, name) for name, value in raw.items()
-            if not name.startswith("__")}
+    try:
+        return {name: to_python(value, name) for name, value in raw.items()
+                if not name.startswith("__")}
+    except MatFileError as error:
+        raise MatFileError(f"{path}: {error}") from None
 
 
 def variable_names(path):
@@ -110,7 +113,7 @@ def to_python(value, where):
     if scipy.sparse.issparse(value):
         if value.dtype.kind not in "bc":           # MATLAB's sparse class is double or logical
             value = value.astype(np.float64)
-        return scipy.sparse.csc_matrix(value)
+        return sparse_value(value, where)
     if value.dtype.kind == "U":
         return char_value(value.reshape(-1))
     if value.dtype.names is not None:

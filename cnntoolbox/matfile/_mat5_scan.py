@@ -20,14 +20,7 @@ import zlib
 
 import numpy as np
 
-from ._values import MatFileError
-
-#: Deepest nesting of cells and structs read (MATLAB nets need about 4).
-MAX_DEPTH = 100
-
-#: Cost in bytes charged for every cell or struct element (the Python objects it becomes),
-#: so that many tiny ones count too: a struct array without fields takes no bytes in the file.
-_OBJECT_COST = 256
+from ._values import MAX_DEPTH, Budget, MatFileError
 
 _MATRIX, _COMPRESSED = 14, 15
 _CELL, _STRUCT, _OBJECT, _CHAR, _SPARSE, _FUNCTION, _OPAQUE = 1, 2, 3, 4, 5, 16, 17
@@ -43,7 +36,7 @@ _TEXT = (16, 17, 18)                                    # utf8, utf16, utf32
 _HEADER_BYTES = 2 ** 16
 
 
-def plain(data, names, max_bytes):
+def plain(data, names, budget):
     """The v5 file ``data`` checked, with compressed variables inflated.
 
     Parameters
@@ -52,15 +45,16 @@ def plain(data, names, max_bytes):
         The whole file, starting with its 128-byte header.
     names : list of str or None
         Variables to check in full (all when None); the others keep only their header.
-    max_bytes : int
-        Most bytes of inflated data and of values read over the whole file.
+    budget : _values.Budget
+        What the whole read may take: bytes of inflated data and values, and
+        cell and struct elements.
 
     Returns
     -------
     bytes
         An uncompressed v5 file that scipy.io reads to the same values.
     """
-    scanner = _Scanner(data[126:128], max_bytes)
+    scanner = _Scanner(data[126:128], budget)
     parts = [data[:128]]
     pos = 128
     while pos < len(data):
@@ -80,7 +74,7 @@ def plain(data, names, max_bytes):
 def variable_names(data):
     """Names of the variables of the v5 file ``data`` (for error messages)."""
     found = []
-    scanner = _Scanner(data[126:128], 0)
+    scanner = _Scanner(data[126:128], Budget(len(data)))
     pos = 128
     while pos < len(data):
         kind, start, stop, _ = scanner.element(data, pos, len(data), "the file")
@@ -96,17 +90,12 @@ def variable_names(data):
 class _Scanner:
     """Walks v5 elements of one byte order, counting what they cost against a budget."""
 
-    def __init__(self, mark, max_bytes):
+    def __init__(self, mark, budget):
         if mark not in (b"IM", b"MI"):
             raise MatFileError("no v5 endian mark in the header")
         self.order = "<" if mark == b"IM" else ">"
-        self.budget = max_bytes
-
-    def charge(self, nbytes, where):
-        self.budget -= nbytes
-        if self.budget < 0:
-            raise MatFileError(f"{where}: the file asks for more memory than the limit "
-                               "(a damaged size, or a compression bomb)")
+        self.budget = budget
+        self.charge = budget.charge
 
     def element(self, buf, pos, end, where, partial=False):
         """(type, payload start, payload stop, next position) of the data element at ``pos``.
@@ -195,7 +184,7 @@ class _Scanner:
         if count * 8 > left:
             raise MatFileError(f"{where}: declares {count} elements, only {left} bytes follow "
                                "(damaged)")
-        self.charge(count * _OBJECT_COST, where)
+        self.budget.elements(count, where)
 
     def variable(self, payload, names):
         """The top-level matrix element ``payload`` (tag included), checked if wanted."""
@@ -223,7 +212,7 @@ class _Scanner:
             raise MatFileError(f"{where}: is a MATLAB object of class {classname!r}, "
                                "which cannot be read")
         elif cls == _STRUCT:
-            self.charge(count * _OBJECT_COST, where)
+            self.budget.elements(count, where)
             width, width_end, pos = self.part(buf, pos, stop, where, "field name length",
                                               (_INT32,))
             names, names_end, pos = self.part(buf, pos, stop, where, "field names", (_INT8,))

@@ -8,29 +8,45 @@ cell is a dataset of object references into ``/#refs#``; a 1x1 struct is a
 group whose ``MATLAB_fields`` attribute gives the field order; a struct
 array is a group whose fields are reference datasets without a class.
 
-Everything read is checked: a reference cycle, an object other than an
-empty array reached twice (a reference bomb), nesting deeper than
-``MAX_DEPTH``, more data than ``max_bytes`` in memory, or an object that
-is not what MATLAB writes raises ``MatFileError``; no h5py exception leaks.
+A file from a stranger is hostile until checked; everything read is:
+
+* it reads only the named file (HDF5's default ``sec2`` driver): a dataset
+  with external raw storage, a virtual dataset, an external or soft link, a
+  filter other than the three MATLAB uses (deflate, shuffle, fletcher32; so
+  no HDF5 filter plugin is ever loaded) or data of a variable-length type
+  is refused before its data is read;
+* a reference cycle, an object other than an empty array reached twice,
+  nesting deeper than ``MAX_DEPTH``, more cell or struct elements or more
+  memory than the :class:`~._values.Budget` allows, or an object that is not
+  what MATLAB writes raises ``MatFileError``; no h5py exception leaks;
+* an empty array shared by many references (MATLAB's canonical empty) is
+  read once: a million references to it cost a million elements of the
+  budget, not a million HDF5 reads;
+* the variable-length names of ``MATLAB_fields`` are checked in the file's
+  bytes (the attribute message in the object's header, the global heap
+  objects it points to) before HDF5 reads them: a damaged heap made HDF5
+  loop forever or write past a buffer.  Only those bytes are read, with
+  bounded reads (never a memory map, which a truncated file turns into
+  SIGBUS), so array data that happens to look like a heap is never mistaken
+  for one.
 """
 
-import mmap
+import functools
+import math
 import struct
 
 import h5py
 import numpy as np
 import scipy.sparse
 
-from ._values import DTYPE_OF_CLASS, MatFileError, char_value, nest, numeric_value, subscripts
-
-#: Deepest nesting of cells and structs read (MATLAB nets need about 4).
-MAX_DEPTH = 100
-
-#: Cost in bytes charged for every object read, so that many tiny objects count too.
-_OBJECT_COST = 64
+from ._values import (DTYPE_OF_CLASS, MAX_DEPTH, MatFileError, char_value, nest, numeric_value,
+                      sparse_value, subscripts)
 
 #: Most bytes an inflated dataset may hold per byte stored (zlib's best ratio is about 1032).
 _MAX_RATIO = 1100
+
+#: The filters MATLAB writes: deflate (gzip), shuffle, fletcher32.  Any other is refused.
+_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32}
 
 #: The attributes MATLAB writes (and all that is read); each is a few bytes in MATLAB's files.
 _ATTRIBUTES = ("MATLAB_class", "MATLAB_empty", "MATLAB_fields", "MATLAB_sparse",
@@ -39,15 +55,26 @@ _ATTRIBUTES = ("MATLAB_class", "MATLAB_empty", "MATLAB_fields", "MATLAB_sparse",
 #: MATLAB's user block before the HDF5 data: HDF5 addresses count from its end.
 _USER_BLOCK = 512
 
+#: Most attributes of one object (MATLAB writes up to 3, hdf5storage a few more).
+_MAX_ATTRIBUTES = 64
+
 #: Largest attribute read, in bytes (MATLAB_fields of a struct with thousands of fields fits).
 _MAX_ATTRIBUTE = 2 ** 20
+
+#: Most bytes of one object header, and of one global heap collection, read for the checks.
+_MAX_HEADER = 2 ** 20
+_MAX_HEAP = 2 ** 24
+
+#: Object header message types: attribute, continuation; the name of MATLAB's field list.
+_ATTRIBUTE_MESSAGE, _CONTINUATION_MESSAGE = 0x0C, 0x10
+_FIELDS_NAME = b"MATLAB_fields\x00"
 
 #: Exceptions h5py raises on a damaged file.
 _H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError,
               AttributeError, UnicodeDecodeError, OverflowError, MemoryError, RecursionError)
 
 
-def read(path, names, max_bytes):
+def read(path, names, budget):
     """Read the variables of a v7.3 MAT-file.
 
     Parameters
@@ -55,27 +82,25 @@ def read(path, names, max_bytes):
     path : str or os.PathLike
     names : list of str or None
         Variables to read (all when None); missing ones are left out.
-    max_bytes : int
-        Most bytes of array data to hold in memory over the whole read.
+    budget : _values.Budget
+        What the whole read may take (memory, cell and struct elements).
 
     Returns
     -------
     dict
-        Variable name -> Python value (see ``_matvalues``), in HDF5 link order.
+        Variable name -> Python value (see ``_values``), in HDF5 link order.
     """
     try:
-        try:
-            _check_global_heaps(path)
-        except MatFileError as error:
-            raise MatFileError(f"{path}: {error}") from None
-        with h5py.File(path, "r") as h5:
-            reader = _Reader(max_bytes)
+        with open(path, "rb") as raw, h5py.File(path, "r", driver="sec2") as h5:
+            reader = _Reader(h5, raw, budget)
             wanted = [name for name in h5 if not name.startswith("#")]
             if names is not None:
                 wanted = [name for name in wanted if name in names]
-            return {name: reader.value(_member(h5, name, name), name, ()) for name in wanted}
-    except MatFileError:
-        raise
+            return {name: reader.value(_member(h5, name, name).id, name, ()) for name in wanted}
+    except MatFileError as error:
+        if str(error).startswith(f"{path}: "):
+            raise
+        raise MatFileError(f"{path}: {error}") from None
     except FileNotFoundError:
         raise
     except _H5_ERRORS as error:
@@ -84,30 +109,37 @@ def read(path, names, max_bytes):
 
 
 class _Reader:
-    """Turns the HDF5 objects of one file into Python values, within a memory budget."""
+    """Turns the HDF5 objects of one file into Python values, within a budget.
 
-    def __init__(self, max_bytes):
-        self.budget = max_bytes
+    Parameters
+    ----------
+    h5 : h5py.File
+    raw : binary file object of the same file (for the checks of its bytes)
+    budget : _values.Budget
+    """
+
+    def __init__(self, h5, raw, budget):
+        self.h5 = h5
+        self.raw = raw
+        self.budget = budget
         self.seen = set()
+        self.empties = {}                 # address -> maker of a shared empty array's value
+        self.heaps = {}                   # address -> {index: size} of a global heap collection
 
-    def charge(self, nbytes, where):
-        """Count ``nbytes`` against the budget; raise when it is spent."""
-        self.budget -= nbytes + _OBJECT_COST
-        if self.budget < 0:
-            raise MatFileError(f"{where}: the file asks for more memory than the limit "
-                               "(a damaged size, or a reference bomb)")
+    def value(self, oid, where, path):
+        """Python value of the HDF5 object ``oid`` (a low-level h5py id, for speed).
 
-    def value(self, obj, where, path):
-        """Python value of the HDF5 object ``obj``; ``path`` holds its ancestors' addresses."""
-        address = h5py.h5o.get_info(obj.id).addr
+        ``path`` holds the addresses of its ancestors.
+        """
+        info = h5py.h5o.get_info(oid)
+        address = info.addr
         if address in path:
             raise MatFileError(f"{where}: a reference cycle (the object contains itself)")
         if len(path) >= MAX_DEPTH:
             raise MatFileError(f"{where}: cells or structs nested deeper than {MAX_DEPTH}")
         path = path + (address,)
-        self.charge(0, where)
-        attrs = _attributes(obj, where)
-        empty = np.asarray(attrs.get("MATLAB_empty", 0)).any()
+        attrs = self.attributes(oid, info.num_attrs, address, where)
+        empty = "MATLAB_empty" in attrs and attrs["MATLAB_empty"].any()
         if address in self.seen and not empty:
             raise MatFileError(f"{where}: an object read a second time (MATLAB shares only "
                                "empty arrays; a reference bomb)")
@@ -116,48 +148,57 @@ class _Reader:
         if "MATLAB_object_decode" in attrs or cls == "function_handle":
             raise MatFileError(f"{where}: is a MATLAB {cls or 'object'} (function handles "
                                "and objects cannot be read)")
-        if isinstance(obj, h5py.Group):
+        if isinstance(oid, h5py.h5g.GroupID):
             if "MATLAB_sparse" in attrs:
-                return self.sparse(obj, attrs, where)
+                return self.sparse(h5py.Group(oid), attrs, where)
             if cls != "struct":
                 raise MatFileError(f"{where}: a group of MATLAB class {cls!r} (only structs "
                                    "and sparse matrices are groups)")
-            return self.struct(obj, attrs, where, path)
-        if not isinstance(obj, h5py.Dataset):
+            return self.struct(h5py.Group(oid), attrs, where, path)
+        if not isinstance(oid, h5py.h5d.DatasetID):
             raise MatFileError(f"{where}: is neither a dataset nor a group")
         if empty:
-            return self.empty(obj, cls, where)
+            self.empties[address] = self.empty(oid, cls, where)
+            return self.empties[address]()
         if cls == "cell":
-            return nest(self.deref_all(obj, where, path, lambda index: f"{where}{{{index}}}"))
+            return nest(self.deref_all(oid, where, path, lambda index: f"{where}{{{index}}}"))
         if cls == "char":
-            return self.char(obj, where)
+            return self.char(oid, where)
         if cls in DTYPE_OF_CLASS:
-            return numeric_value(self.array(obj, cls, where))
+            return numeric_value(self.array(oid, cls, where))
         raise MatFileError(f"{where}: unknown or missing MATLAB_class {cls!r}")
 
-    def data(self, dataset, where, itemsize=0):
-        """The dataset's contents in MATLAB's shape (dimensions un-reversed, at least 2-D).
+    def data(self, dsid, where, itemsize=0):
+        """The contents of dataset ``dsid`` in MATLAB's shape (dimensions un-reversed, >= 2-D).
 
-        Its size is charged (at ``itemsize`` bytes a value if that is more than
+        Its storage is checked (only this file, only MATLAB's filters), its
+        size is charged (at ``itemsize`` bytes a value if that is more than
         stored, for what it becomes) and checked against the bytes the file
-        stores for it before anything is read.
+        stores for it, all before anything is read.
         """
-        if dataset.shape is None or len(dataset.shape) > 32:
+        shape = dsid.shape
+        if shape is None or len(shape) > 32:
             raise MatFileError(f"{where}: a dataset without a usable shape")
-        dtype = dataset.dtype
-        if dtype.kind not in "biufcV" and h5py.check_ref_dtype(dtype) is not h5py.Reference:
+        dtype = dsid.dtype
+        refs = h5py.check_ref_dtype(dtype) is h5py.Reference
+        if (dtype.kind not in "biufcV" or dtype.hasobject) and not refs:
             raise MatFileError(f"{where}: data of type {dtype}, which MATLAB never writes")
-        count = int(np.prod(dataset.shape, dtype=np.float64))
-        self.charge(count * max(dtype.itemsize, itemsize), where)
-        _check_stored(dataset, count * dtype.itemsize, where)
-        raw = np.asarray(dataset[()])
+        count = math.prod(shape)
+        self.budget.charge(count * max(dtype.itemsize, itemsize), where)
+        _check_stored(dsid, _check_storage(dsid, where), count * dtype.itemsize, shape, where)
+        if refs:
+            raw = np.asarray(h5py.Dataset(dsid)[()])
+        else:
+            raw = np.empty(shape, dtype=dtype)
+            if raw.size:
+                dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, raw)
         if raw.ndim < 2:
             raw = raw.reshape(-1, 1)
         return raw.T
 
-    def array(self, dataset, cls, where):
+    def array(self, dsid, cls, where):
         """A numeric or logical array of class ``cls``."""
-        raw = self.data(dataset, where, 16)
+        raw = self.data(dsid, where, 16)
         if raw.dtype.names is not None:
             if set(raw.dtype.names) != {"real", "imag"} or cls in ("logical",):
                 raise MatFileError(f"{where}: a compound dataset that is not a complex number")
@@ -166,63 +207,71 @@ class _Reader:
             raise MatFileError(f"{where}: {cls} data stored as {raw.dtype}")
         return raw.astype(DTYPE_OF_CLASS[cls])
 
-    def char(self, dataset, where):
+    def char(self, dsid, where):
         """A str (or an array of row strs) from uint16 UTF-16 code units."""
-        codes = self.data(dataset, where)
+        codes = self.data(dsid, where)
         if codes.dtype.kind not in "ui" or codes.ndim != 2:
             raise MatFileError(f"{where}: char data stored as {codes.dtype}, "
                                f"{codes.ndim} dimensions")
         return char_value(row.astype("<u2").tobytes().decode("utf-16-le", "surrogatepass")
                           for row in codes)
 
-    def empty(self, dataset, cls, where):
-        """An empty array: the dataset holds the dimensions (MATLAB's order)."""
-        dims = self.data(dataset, where).reshape(-1)
+    def empty(self, dsid, cls, where):
+        """A maker of an empty array's value (a new one each call): the dataset holds its size."""
+        dims = self.data(dsid, where).reshape(-1)
         if dims.dtype.kind not in "ui" or not 1 <= dims.size <= 32 or (dims < 0).any():
             raise MatFileError(f"{where}: an empty array with a damaged size {dims!r}")
         if dims.size == 1:
             dims = np.append(dims, 0)
         if np.prod(dims, dtype=np.float64) != 0:
             raise MatFileError(f"{where}: marked empty but sized {tuple(dims.tolist())}")
-        if cls == "char":
-            return ""
-        if cls in ("cell", "struct"):
-            return []
-        if cls == "canonical empty":
-            return np.zeros((0, 0))
-        if cls in DTYPE_OF_CLASS:
-            return np.zeros(tuple(int(n) for n in dims), dtype=DTYPE_OF_CLASS[cls])
+        if cls in ("char", "cell", "struct", "canonical empty") or cls in DTYPE_OF_CLASS:
+            return functools.partial(_empty_value, cls, tuple(int(n) for n in dims))
         raise MatFileError(f"{where}: an empty array of unknown class {cls!r}")
 
-    def deref_all(self, dataset, where, path, label):
-        """Object array (MATLAB's shape) of the values a reference dataset points to."""
-        if h5py.check_ref_dtype(dataset.dtype) is not h5py.Reference:
-            raise MatFileError(f"{where}: expected object references, found {dataset.dtype}")
-        refs = self.data(dataset, where)
+    def deref_all(self, dsid, where, path, label):
+        """Object array (MATLAB's shape) of the values a reference dataset points to.
+
+        Each element is charged to the budget before any is read; an empty
+        array reached again is made from what its first read found.
+        """
+        if h5py.check_ref_dtype(dsid.dtype) is not h5py.Reference or dsid.shape is None:
+            raise MatFileError(f"{where}: expected object references, found {dsid.dtype}")
+        self.budget.elements(math.prod(dsid.shape), where)
+        refs = self.data(dsid, where)
+        addresses = np.zeros(dsid.shape, dtype=np.uint64)
+        if addresses.size:
+            dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, addresses, mtype=h5py.h5t.STD_REF_OBJ)
+        addresses = addresses.reshape(refs.T.shape).T
         out = np.empty(refs.shape, dtype=object)
         for index in subscripts(refs.shape):
+            make = self.empties.get(int(addresses[index]))
+            if make is not None:
+                out[index] = make()
+                continue
             name = label(",".join(str(i + 1) for i in index))
             if not refs[index]:
                 raise MatFileError(f"{name}: a null reference")
-            out[index] = self.value(dataset.file[refs[index]], name, path)
+            out[index] = self.value(h5py.h5r.dereference(refs[index], self.h5.id), name, path)
         return out
 
     def struct(self, group, attrs, where, path):
         """A dict (1x1 struct) or list of dicts (struct array) from a struct group."""
         fields = _field_names(group, attrs, where)
+        self.budget.elements(len(fields), where)
         members = {name: _member(group, name, f"{where}.{name}") for name in fields}
         arrays = [name for name, member in members.items() if isinstance(member, h5py.Dataset)
                   and h5py.check_ref_dtype(member.dtype) is h5py.Reference
                   and "MATLAB_class" not in member.attrs]
         if not arrays:
-            return {name: self.value(member, f"{where}.{name}", path)
+            return {name: self.value(member.id, f"{where}.{name}", path)
                     for name, member in members.items()}
         columns = {}
         for name, member in members.items():
             if name not in arrays:
                 raise MatFileError(f"{where}: field {name!r} of a struct array is not a "
                                    "reference dataset")
-            columns[name] = self.deref_all(member, where, path,
+            columns[name] = self.deref_all(member.id, where, path,
                                            lambda index, name=name: f"{where}({index}).{name}")
         shapes = {column.shape for column in columns.values()}
         if len(shapes) != 1:
@@ -243,138 +292,246 @@ class _Reader:
         nrows = int(np.asarray(attrs["MATLAB_sparse"]).reshape(-1)[0])
         if "jc" not in group:
             raise MatFileError(f"{where}: a sparse matrix without 'jc'")
-        jc = self.data(_member(group, "jc", where), where).reshape(-1).astype(np.int64)
+        jc = self.data(_member(group, "jc", where).id, where).reshape(-1).astype(np.int64)
         if "data" in group and "ir" in group:
-            ir = self.data(_member(group, "ir", where), where).reshape(-1).astype(np.int64)
-            values = self.array(_member(group, "data", where), cls, where).reshape(-1)
+            ir = self.data(_member(group, "ir", where).id, where).reshape(-1).astype(np.int64)
+            values = self.array(_member(group, "data", where).id, cls, where).reshape(-1)
         else:
             ir = np.zeros(0, np.int64)
             values = np.zeros(0, DTYPE_OF_CLASS[cls])
         try:
-            return scipy.sparse.csc_matrix((values, ir, jc), shape=(nrows, jc.size - 1))
+            matrix = scipy.sparse.csc_matrix((values, ir, jc), shape=(nrows, jc.size - 1))
         except ValueError as error:
             raise MatFileError(f"{where}: a damaged sparse matrix ({error})") from None
+        return sparse_value(matrix, where)
 
 
-def _check_global_heaps(path):
-    """Refuse a damaged global heap collection (where HDF5 keeps MATLAB_fields' names).
+    def attributes(self, oid, count, address, where):
+        """The MATLAB attributes of object ``oid`` (``count`` attributes, at ``address``).
 
-    HDF5 walks a collection's objects by their declared sizes; a free-space
-    object of size 0 makes it loop forever (found by fuzzing).  Each
-    collection ("GCOL", version 1, 8-byte lengths as h5py and MATLAB write)
-    is walked the same way first, and must be walked to its end.
+        Each is checked before it is read: it must be small and stored in full, and of a fixed-size type, but
+        for ``MATLAB_fields``, whose variable-length names are first checked
+        in the file's bytes (:meth:`check_field_list`).
+        """
+        if count > _MAX_ATTRIBUTES:
+            raise MatFileError(f"{where}: {count} attributes (MATLAB writes a few)")
+        attrs = {}
+        for name in _ATTRIBUTES:
+            if len(attrs) == count:
+                break
+            if not h5py.h5a.exists(oid, name.encode()):
+                continue
+            attr = h5py.h5a.open(oid, name.encode())
+            shape = attr.shape
+            if shape is None or len(shape) > 32:
+                raise MatFileError(f"{where}: a {name} attribute without a usable shape")
+            kind = attr.get_type()
+            nbytes = math.prod(shape) * kind.get_size()
+            if nbytes > _MAX_ATTRIBUTE or attr.get_storage_size() < nbytes:
+                raise MatFileError(f"{where}: a damaged {name} attribute ({nbytes} bytes "
+                                   f"declared, {attr.get_storage_size()} stored)")
+            if name == "MATLAB_fields" and kind.get_class() == h5py.h5t.VLEN:
+                self.check_field_list(address, where)
+            elif not (kind.get_class() in (h5py.h5t.INTEGER, h5py.h5t.FLOAT) or
+                      kind.get_class() == h5py.h5t.STRING and not kind.is_variable_str()):
+                raise MatFileError(f"{where}: a {name} attribute of a type MATLAB never writes")
+            if kind.get_class() == h5py.h5t.STRING:          # read as stored: no conversion
+                value = np.empty(shape, dtype=f"S{kind.get_size()}")
+                attr.read(value, mtype=kind)
+            else:
+                value = np.empty(shape, dtype=kind.dtype)
+                attr.read(value)
+            attrs[name] = value
+        return attrs
+
+    def check_field_list(self, address, where):
+        """Refuse a MATLAB_fields attribute whose names are not exactly global heap objects.
+
+        HDF5 allocates the length a variable-length element declares and
+        copies the heap object into it, walking the heap collection by its
+        objects' declared sizes: a damaged length or heap made it allocate
+        gigabytes, write past the buffer or loop forever (found by fuzzing).
+        The attribute message is found in the header of the object at
+        ``address`` and every (length, collection, index) it holds must be an
+        object of that exact length in a collection that walks to its end.
+        """
+        bodies = [body for kind, body in _header_messages(self.raw, _USER_BLOCK + address)
+                  if kind == _ATTRIBUTE_MESSAGE and _attribute_name(body) == _FIELDS_NAME]
+        if len(bodies) != 1:
+            raise MatFileError(f"{where}: a MATLAB_fields attribute stored where MATLAB "
+                               "never puts it")
+        for length, heap, index in _field_records(bodies[0]):
+            if heap not in self.heaps:
+                self.heaps[heap] = _heap_objects(self.raw, _USER_BLOCK + heap)
+            if self.heaps[heap].get(index) != length:
+                raise MatFileError(f"{where}: a damaged MATLAB_fields attribute (its names are "
+                                   "not where it says)")
+
+
+def _empty_value(cls, dims):
+    """A new value of the empty MATLAB array of class ``cls`` and size ``dims``."""
+    if cls == "char":
+        return ""
+    if cls in ("cell", "struct"):
+        return []
+    if cls == "canonical empty":
+        return np.zeros((0, 0))
+    return np.zeros(dims, dtype=DTYPE_OF_CLASS[cls])
+
+
+def _read_at(raw, position, size, what):
+    """``size`` bytes of the file at ``position`` (bounded reads; short means damaged)."""
+    if size > _MAX_HEAP:
+        raise MatFileError(f"a {what} of {size} bytes, which MATLAB never writes")
+    raw.seek(position)
+    data = raw.read(size)
+    if len(data) != size:
+        raise MatFileError(f"a {what} past the end of the file (truncated or damaged)")
+    return data
+
+
+def _header_messages(raw, position):
+    """(type, body) of each message of the object header at ``position``, continuations followed.
+
+    Version 1 headers (what MATLAB and h5py's earliest format write) and
+    version 2 ("OHDR") are read; 8-byte addresses and lengths, as MATLAB writes.
     """
-    with open(path, "rb") as fileobj:
-        if not fileobj.seek(0, 2):
-            return
-        with mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            objects = {}
-            start = data.find(b"GCOL\x01")
-            while start >= 0:
-                if start + 16 <= len(data):
-                    size = struct.unpack_from("<Q", data, start + 8)[0]
-                    _walk_heap(data, start, start + size, objects)
-                start = data.find(b"GCOL\x01", start + 1)
-            _check_field_lists(data, objects)
+    head = _read_at(raw, position, 16, "object header")
+    if head[0] == 1:
+        chunks = [(position + 16, struct.unpack_from("<I", head, 8)[0])]
+        version = 1
+    elif head[:5] == b"OHDR\x02":
+        flags, at = head[5], 6 + 16 * bool(head[5] & 0x20) + 4 * bool(head[5] & 0x10)
+        width = 1 << (flags & 3)
+        head = _read_at(raw, position, at + width, "object header")
+        chunks = [(position + at + width, int.from_bytes(head[at:at + width], "little"))]
+        version = 2
+    else:
+        raise MatFileError("a damaged object header")
+    messages, total = [], 0
+    while chunks:
+        start, size = chunks.pop()
+        total += size
+        if total > _MAX_HEADER or len(messages) > 4096:
+            raise MatFileError("an object header larger than MATLAB ever writes")
+        data = _read_at(raw, start, size, "object header")
+        pos, end = 0, size
+        if version == 2 and start != position:                      # a continuation block
+            if data[:4] != b"OCHK":
+                raise MatFileError("a damaged object header continuation")
+            pos, end = 4, size - 4
+        elif version == 2:
+            end = size
+        step = 8 if version == 1 else 4 + 2 * bool(flags & 0x04)
+        while pos + step <= end:
+            if version == 1:
+                kind, length = struct.unpack_from("<HH", data, pos)
+            else:
+                kind, length = data[pos], struct.unpack_from("<H", data, pos + 1)[0]
+            body = data[pos + step:pos + step + length]
+            if len(body) != length:
+                raise MatFileError("a damaged object header message")
+            if kind == _CONTINUATION_MESSAGE:
+                if length < 16:
+                    raise MatFileError("a damaged object header continuation")
+                offset, size_next = struct.unpack_from("<QQ", body)
+                chunks.append((_USER_BLOCK + offset, size_next))
+            messages.append((kind, body))
+            pos += step + length
+    return messages
 
 
-def _walk_heap(data, start, end, objects):
-    """Follow the objects of the global heap collection at ``start`` as HDF5 does.
+def _attribute_name(body):
+    """The name (with its NUL) of the attribute message ``body``, or None."""
+    if len(body) < 9 or body[0] not in (1, 2, 3):
+        return None
+    at = 9 if body[0] == 3 else 8
+    return bytes(body[at:at + struct.unpack_from("<H", body, 2)[0]])
 
-    ``objects`` gets (collection address, index) -> size of each object, the
-    address both absolute and relative to MATLAB's 512-byte user block.
+
+def _heap_objects(raw, position):
+    """Index -> size of each object of the global heap collection at ``position``.
+
+    The collection ("GCOL", version 1, 8-byte lengths as h5py and MATLAB
+    write) is walked as HDF5 walks it, and must be walked to its end.
     """
-    end, pos = min(end, len(data)), start + 16
-    while pos + 16 <= end:
-        index, size = struct.unpack_from("<H6xQ", data, pos)
-        step = 16 + (size + 7) // 8 * 8 if index else size       # index 0: the free space
-        if step < 16 or pos + step > end:
+    head = _read_at(raw, position, 16, "global heap")
+    if head[:5] != b"GCOL\x01":
+        raise MatFileError("a damaged global heap (no collection where an attribute points)")
+    size = struct.unpack_from("<Q", head, 8)[0]
+    data = _read_at(raw, position, size, "global heap")
+    objects, pos = {}, 16
+    while pos + 16 <= size:
+        index, length = struct.unpack_from("<H6xQ", data, pos)
+        step = 16 + (length + 7) // 8 * 8 if index else length   # index 0: the free space
+        if step < 16 or pos + step > size:
             raise MatFileError("a damaged global heap (HDF5 would loop on it, or overrun it)")
-        objects[start, index] = objects[start - _USER_BLOCK, index] = size
+        objects[index] = length
         pos += step
+    return objects
 
 
-def _check_field_lists(data, objects):
-    """Refuse a MATLAB_fields attribute whose names are not exactly a global heap object.
-
-    HDF5 allocates the length a variable-length element declares and copies
-    the heap object into it: a damaged length or heap address made it
-    allocate gigabytes or write past the buffer (a segfault; found by fuzzing).
-    Each attribute message named MATLAB_fields (versions 1-3) holding
-    variable-length data is read here first: every element's (length,
-    collection address, index) must be an object of that exact length.
-    """
-    name = b"MATLAB_fields\x00"
-    at = data.find(name)
-    while at >= 0:
-        records = _field_records(data, at)
-        for length, address, index in records or ():
-            if objects.get((address, index)) != length:
-                raise MatFileError("a damaged MATLAB_fields attribute (its names are not "
-                                   "where it says)")
-        at = data.find(name, at + 1)
-
-
-def _field_records(data, at):
-    """The (length, address, index) elements of the attribute message named at ``at``, or None."""
+def _field_records(body):
+    """The (length, collection address, index) elements of a MATLAB_fields attribute message."""
     for version, head, pad in ((1, 8, 8), (2, 8, 1), (3, 9, 1)):
-        if at < head or data[at - head] != version:
+        if body[0] != version:
             continue
-        name_size, type_size, space_size = struct.unpack_from("<3H", data, at - head + 2 +
-                                                              (version == 3))
-        if name_size != 14:
-            continue
-        ptype = at + -(-name_size // pad) * pad
+        name_size, type_size, space_size = struct.unpack_from("<3H", body, 2)
+        ptype = head + -(-name_size // pad) * pad
         pspace = ptype + -(-type_size // pad) * pad
         pdata = pspace + -(-space_size // pad) * pad
-        if pdata > len(data) or data[ptype] & 0x0F != 9:       # not variable-length
-            return None
-        if data[ptype + 1:ptype + 8] != b"\0\0\0\x10\0\0\0" or \
-                struct.unpack_from("<I", data, ptype + 12)[0] != 1:
+        if pdata > len(body) or body[ptype] & 0x0F != 9:
+            break
+        if body[ptype + 1:ptype + 8] != b"\0\0\0\x10\0\0\0" or \
+                struct.unpack_from("<I", body, ptype + 12)[0] != 1:
             raise MatFileError("a MATLAB_fields attribute of a type MATLAB never writes (it "
                                "writes sequences of 1-byte characters)")
-        ndims = data[pspace + 1]
-        dims_at = pspace + (8 if data[pspace] == 1 else 4)
-        if dims_at + 8 * ndims > len(data):
-            return None
-        count = int(np.prod(struct.unpack_from(f"<{ndims}Q", data, dims_at), dtype=object))
-        count = min(count, (len(data) - pdata) // 16)
-        return [struct.unpack_from("<IQI", data, pdata + 16 * i) for i in range(count)]
-    return None
+        ndims = body[pspace + 1]
+        dims_at = pspace + (8 if body[pspace] == 1 else 4)
+        if dims_at + 8 * ndims > len(body):
+            break
+        count = int(np.prod(struct.unpack_from(f"<{ndims}Q", body, dims_at), dtype=object))
+        if pdata + 16 * count > len(body):
+            break
+        return [struct.unpack_from("<IQI", body, pdata + 16 * i) for i in range(count)]
+    raise MatFileError("a damaged MATLAB_fields attribute")
 
 
-def _check_stored(dataset, nbytes, where):
-    """Refuse a dataset of ``nbytes`` that its stored bytes cannot hold, or never written."""
+def _check_storage(dsid, where):
+    """Refuse a dataset whose data HDF5 would take from elsewhere; return its creation plist.
+
+    External raw storage and virtual datasets read other files; a filter
+    other than MATLAB's three could load an HDF5 plugin (a shared library).
+    """
+    plist = dsid.get_create_plist()
+    if plist.get_external_count():
+        raise MatFileError(f"{where}: its data is stored in another file (HDF5 external "
+                           "storage), which MATLAB never writes")
+    if plist.get_layout() not in (h5py.h5d.COMPACT, h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
+        raise MatFileError(f"{where}: a virtual dataset (its data comes from other files), "
+                           "which MATLAB never writes")
+    for index in range(plist.get_nfilters()):
+        code = plist.get_filter(index)[0]
+        if code not in _FILTERS:
+            raise MatFileError(f"{where}: stored through HDF5 filter {code}, which MATLAB never "
+                               "uses (only deflate, shuffle and fletcher32 are read)")
+    return plist
+
+
+def _check_stored(dsid, plist, nbytes, shape, where):
+    """Refuse dataset ``dsid`` of ``nbytes`` and ``shape`` if its stored bytes cannot hold it."""
     if nbytes == 0:
         return
-    stored = dataset.id.get_storage_size()
-    plist = dataset.id.get_create_plist()
+    stored = dsid.get_storage_size()
     ratio = _MAX_RATIO if plist.get_nfilters() else 1
     if nbytes > stored * ratio:
         raise MatFileError(f"{where}: declares {nbytes} bytes of data, the file stores "
                            f"{stored} for it (damaged)")
     if plist.get_layout() == h5py.h5d.CHUNKED:
         chunks = plist.get_chunk()
-        expected = int(np.prod([-(-n // c) for n, c in zip(dataset.shape, chunks)],
-                               dtype=np.float64))
-        if dataset.id.get_num_chunks() != expected:
+        expected = int(np.prod([-(-n // c) for n, c in zip(shape, chunks)], dtype=np.float64))
+        if dsid.get_num_chunks() != expected:
             raise MatFileError(f"{where}: data partly missing (chunks never written)")
-
-
-def _attributes(obj, where):
-    """The MATLAB attributes of ``obj``, each checked for size before it is read."""
-    attrs = {}
-    for name in _ATTRIBUTES:
-        if name not in obj.attrs:
-            continue
-        attr = h5py.h5a.open(obj.id, name.encode())
-        count = int(np.prod(attr.shape or (), dtype=np.float64))
-        nbytes = count * attr.get_type().get_size()
-        if nbytes > _MAX_ATTRIBUTE or attr.get_storage_size() < nbytes:
-            raise MatFileError(f"{where}: a damaged {name} attribute ({nbytes} bytes declared, "
-                               f"{attr.get_storage_size()} stored)")
-        attrs[name] = obj.attrs[name]
-    return attrs
 
 
 def _member(group, name, where):

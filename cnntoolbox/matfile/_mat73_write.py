@@ -11,6 +11,7 @@ shared "canonical empty" (what a ``[]`` element points to); a struct is a
 group with ``MATLAB_fields`` (variable-length arrays of single chars).
 """
 
+import io
 import platform
 import sys
 import time
@@ -27,14 +28,22 @@ _COMPRESS_BYTES = 8192
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def write(path, variables):
-    """Write canonical variables (see ``_matvalues.canonical``) as a v7.3 MAT-file at ``path``."""
-    with h5py.File(path, "w", userblock_size=512, libver="earliest") as h5:
+def write(fileobj, variables):
+    """Write canonical variables (see ``_values.canonical``) as a v7.3 MAT-file to ``fileobj``.
+
+    The HDF5 file is built in memory and then written with one
+    ``fileobj.write``: HDF5 never writes to disk itself, so a full disk is an
+    ordinary ``OSError`` of that write (HDF5 writing to a full disk returned
+    normally over a truncated file, and crashed the interpreter at exit).
+    """
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w", userblock_size=512, libver="earliest") as h5:
         writer = _Writer(h5)
         for name, value in variables.items():
             writer.write(h5, name, value)
-    with open(path, "r+b") as fileobj:
-        fileobj.write(header())
+    image = buffer.getbuffer()
+    image[:128] = header()
+    fileobj.write(image)
 
 
 def header():

@@ -51,8 +51,54 @@ DTYPE_OF_CLASS = {"double": np.float64, "single": np.float32, "int8": np.int8,
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
 
 
+#: Deepest nesting of cells and structs read, in every format (MATLAB nets need about 4).
+MAX_DEPTH = 100
+
+#: Smallest memory budget of a read; a larger file gets 1024 x its size (zlib's best ratio).
+MIN_BUDGET = 256 * 2 ** 20
+
+#: Bytes charged for each cell or struct element read, in every format: what one becomes in
+#: memory (a Python object of 50-200 bytes, its slot in a list or dict, an object array's
+#: slot while it is built), so that a million tiny or shared elements count as they cost.
+ELEMENT_COST = 256
+
+#: Most cell and struct elements one read may hold, whatever the budget: 2^19 loads in
+#: about a second; a MATLAB net has fewer than 100.
+MAX_ELEMENTS = 2 ** 19
+
+
 class MatFileError(ValueError):
     """A file is not a usable MAT-file, or holds something this package cannot read."""
+
+
+class Budget:
+    """What one read may still take: bytes of memory and cell or struct elements.
+
+    Parameters
+    ----------
+    file_size : int
+        Size of the file read, in bytes; the memory budget is
+        max(``MIN_BUDGET``, 1024 x ``file_size``).
+    """
+
+    def __init__(self, file_size):
+        self.bytes = max(MIN_BUDGET, 1024 * file_size)
+        self.count = MAX_ELEMENTS
+
+    def charge(self, nbytes, where):
+        """Count ``nbytes`` of memory; raise ``MatFileError`` when the budget is spent."""
+        self.bytes -= nbytes
+        if self.bytes < 0:
+            raise MatFileError(f"{where}: the file asks for more memory than the limit "
+                               "(a damaged size, or a compression or reference bomb)")
+
+    def elements(self, count, where):
+        """Count ``count`` cell or struct elements (and ``ELEMENT_COST`` bytes for each)."""
+        self.count -= count
+        if self.count < 0:
+            raise MatFileError(f"{where}: more than {MAX_ELEMENTS} cell or struct elements "
+                               "in one file (a damaged size, or a reference bomb)")
+        self.charge(count * ELEMENT_COST, where)
 
 
 def check_name(name, where):
@@ -69,6 +115,27 @@ def numeric_value(arr):
     if arr.shape == (1, 1) and arr.dtype in (np.float64, np.complex128, np.bool_):
         return arr.item()
     return arr
+
+
+def sparse_value(matrix, where):
+    """A sparse matrix as a ``csc_matrix`` whose index arrays are checked in full.
+
+    scipy trusts them: a damaged one (``indptr`` decreasing, an index out of
+    range) loaded quietly and crashed the interpreter when printed or used
+    (a segmentation fault, found by fuzzing).  scipy's own full check skips
+    ``indptr`` when the matrix holds no values, so the checks are made here.
+    """
+    try:
+        matrix = scipy.sparse.csc_matrix(matrix)
+    except ValueError as error:
+        raise MatFileError(f"{where}: a damaged sparse matrix ({error})") from None
+    indptr, indices = matrix.indptr, matrix.indices
+    if (indptr.size != matrix.shape[1] + 1 or indptr[0] != 0 or (np.diff(indptr) < 0).any()
+            or indptr[-1] != indices.size
+            or indices.size and (indices.min() < 0 or indices.max() >= matrix.shape[0])):
+        raise MatFileError(f"{where}: a damaged sparse matrix (its row indices or column "
+                           "pointers are out of order or out of range)")
+    return matrix
 
 
 def char_value(rows):

@@ -22,7 +22,7 @@ def is_net(value):
             and all(isinstance(layer, dict) for layer in value["layers"]))
 
 
-def as_net(net, name="net"):
+def as_net(net: dict, name: str = "net") -> dict:
     """Return ``net`` with every toolbox field in the shape of the port's contract.
 
     Parameters
@@ -71,15 +71,16 @@ def as_net(net, name="net"):
     return out
 
 
-def toolbox_struct(net):
+def toolbox_struct(net: dict) -> dict:
     """The net as the toolbox's struct: its fields in the original's order, ``layers`` a column.
 
-    The fields the user makes (``layers``; a layer's ``type``,
-    ``outputmaps``, ``kernelsize``, ``scale``) and any other unknown field
-    keep their order and come first; then the fields the routines create, in
-    the order of :data:`cnntoolbox.netfields.TOOLBOX_ORDER`.  ``layers``
-    becomes an (n, 1) object array, which a MAT-file writer stores as the
-    n x 1 cell that ``cnn.layers = {...}`` makes in the toolbox's example.
+    The fields before the first one a routine creates (those the user
+    makes: ``layers``; a layer's ``type``, ``outputmaps``, ``kernelsize``,
+    ``scale``) stay first; then come the fields the routines create, in the
+    order of :data:`cnntoolbox.netfields.TOOLBOX_ORDER`; then any other
+    field, in its order.  ``layers`` becomes an (n, 1) object array, which a
+    MAT-file writer stores as the n x 1 cell that ``cnn.layers = {...}``
+    makes in the toolbox's example.
 
     Parameters
     ----------
@@ -102,10 +103,12 @@ def toolbox_struct(net):
 
 
 def _ordered(struct, made):
-    """``struct``'s fields: those not in ``made`` first as they are, then ``made``'s in its order."""
-    out = {key: value for key, value in struct.items() if key not in made}
-    out.update((key, struct[key]) for key in made if key in struct)
-    return out
+    """``struct`` with the fields of ``made`` in its order, after the fields that precede them."""
+    keys = list(struct)
+    first = next((i for i, key in enumerate(keys) if key in made), len(keys))
+    order = (keys[:first] + [key for key in made if key in struct]
+             + [key for key in keys[first:] if key not in made])
+    return {key: struct[key] for key in order}
 
 
 def as_opts(opts):

@@ -15,22 +15,22 @@ Then (unless ``--only delta-flow``) it trains the toolbox's MNIST example
 * ``misclassified.png``: test digits the net gets wrong, true and predicted label.
 
 The example's images are the transposes of the MNIST digits (as in the
-original, see ``example.prepare_data``); the figures transpose every map
+original, see ``data.prepare_data``); the figures transpose every map
 and kernel back so that the digits read upright.  Every heatmap has its
 colour scale.  Needs matplotlib (the
 ``plot`` extra).
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..cnnff import cnnff
-from ..data import load_mnist
-from ..example import DEFAULT_OPTS, prepare_data, run_example
+from ..data import load_mnist, prepare_data
+from ..example import DEFAULT_OPTS, run_example
 from ..netfields import DEFAULT_LAYERS
 from .hand import C1, C2, S1, S2
 from .worked import run_example as run_worked_example
@@ -43,13 +43,7 @@ DPI = 80
 
 def _save(fig, path):
     """Save a matplotlib figure as PNG through a temporary file in the same folder."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
 
 
 def _image(ax, image, title=None, colorbar=False, cmap="gray", symmetric=False):

@@ -14,13 +14,13 @@ when they differ.
 """
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..cnnsetup import cnnsetup
 from ..errors import GradientCheckError
 from ..netfields import DEFAULT_LAYERS, parse_layers
@@ -160,14 +160,7 @@ def fill(text, values):
 
 def write_atomic(path, text):
     """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def default_paths():
