@@ -22,6 +22,7 @@ import scipy.io
 
 from . import atomic
 
+
 def _bundled_data_dir():
     """The folder of the bundled IDX files.
 

@@ -1,8 +1,10 @@
 """cnntrain(checkpoint=...): nothing lost on kill -9, no half-written file, other data refused."""
 
+import errno
 import glob
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -128,6 +130,44 @@ def test_a_kill_during_a_save_leaves_the_old_checkpoint(tmp_path):
 
 def _data():
     return random_net(SPEC, ROWS, COLS, M, ONUM, seed=SEED)
+
+
+def test_the_temporary_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    """kill -9 in the middle of a save leaves its temporary file; the next save removes it."""
+    path = tmp_path / "ck.npz"
+    pattern = str(tmp_path / ".ck.npz.cnntoolbox-tmp-*")              # atomic.TEMP_MARK
+    for attempt in range(10):
+        process = subprocess.Popen(_run("save_worker", path, 2 ** 21))   # 16 MB a save
+        try:
+            assert _wait_for(path, process)
+            time.sleep(random.uniform(0.05, 0.3))
+        finally:
+            process.kill()
+            process.wait()
+        left = glob.glob(pattern)
+        if left:
+            break
+    assert left, "no kill landed during a save in 10 tries; the test proved nothing"
+    x, y = np.zeros((2, 2, 1)), np.zeros((1, 1))
+    stacked = {"layers": [{"type": "i"}], "big": np.zeros(3)}
+    Checkpoint(path, x, y, (1.0, 1, 10), stacked).save(stacked, 1, [1.0], np.random.default_rng(0))
+    assert glob.glob(pattern) == [] and load_checkpoint(path)["epochs"] == 1
+
+
+def test_a_full_disk_names_the_checkpoint_and_keeps_the_old_one(one_epoch, tmp_path, monkeypatch):
+    path, net, x, y = one_epoch
+    copy = tmp_path / "ck.npz"
+    copy.write_bytes(path.read_bytes())
+
+    def full_disk(fileobj, **arrays):
+        fileobj.write(b"PK\x03\x04 the first bytes")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError, match=re.escape(str(copy))) as info:
+        cnntrain(net, x, y, dict(OPTS, numepochs=2), rng=0, verbose=False, checkpoint=copy)
+    assert info.value.errno == errno.ENOSPC
+    assert copy.read_bytes() == path.read_bytes() and os.listdir(tmp_path) == ["ck.npz"]
 
 
 def test_resume_in_process_with_given_permutations(tmp_path):

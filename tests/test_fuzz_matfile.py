@@ -231,7 +231,7 @@ def _refused_without_canary(path, match, names=None):
         assert re.search(match, str(error)), str(error)
         assert b"CANARY" not in str(error).encode()
         return
-    raise AssertionError(f"loaded: {fz.holds_canary(result)=}, {result!r:.200}")
+    raise AssertionError(f"loaded (the canary's bytes, read through the file): {result!r:.200}")
 
 
 @pytest.mark.parametrize("cls", ["uint8", "char", "double"])
@@ -244,7 +244,7 @@ def test_v73_external_storage_is_refused_before_reading(cls, tmp_path, canary):
         x.attrs["MATLAB_class"] = np.bytes_(cls)
         cell = h5.create_dataset("c", data=np.array([[x.ref]], dtype=h5py.ref_dtype))
         cell.attrs["MATLAB_class"] = np.bytes_("cell")
-    for names in (None, ["x"], ["c"]):
+    for names in (["x"], ["c"], None):
         _refused_without_canary(tmp_path / "ext.mat", r"stored in another file \(HDF5 external "
                                                      r"storage\)", names)
 
@@ -314,16 +314,17 @@ def _shared_empty_cell(path, count, chunk=2 ** 16):
 def test_v73_shared_reference_bomb_is_refused_fast_in_bounded_memory(tmp_path):
     # 10^6 references to one empty array: the old loader reached 10 GB in 40 s, or ran
     # for minutes; now refused from the dataset's shape, before any reference is followed
-    # (CPU seconds, so that a loaded machine does not fail it)
+    # (CPU seconds, so that a loaded machine does not fail it; the peak is VmHWM, which
+    # starts afresh at exec, where ru_maxrss keeps the forking pytest process's peak)
     path = tmp_path / "bomb.mat"
     _shared_empty_cell(path, 10 ** 6)
     assert path.stat().st_size < 200_000
-    code = ("import resource, sys, time\nfrom cnntoolbox.matfile import loadmat\n"
+    code = ("import sys, time\nfrom cnntoolbox.matfile import loadmat\n"
             "start = time.process_time()\n"
             "try:\n    loadmat(sys.argv[1])\n    print('loaded')\n"
             "except ValueError as error:\n    print(type(error).__name__, error)\n"
             "print(time.process_time() - start,"
-            " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n")
+            " int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) * 1024)\n")
     run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                          text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -419,3 +420,42 @@ def test_a_holed_v73_file_on_a_full_filesystem_is_refused_not_sigbus(tmp_path):
         assert run.stdout.startswith("MatFileError"), run.stdout
     finally:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+# --- one set of limits for both formats --------------------------------------------------------
+
+def test_the_limits_live_once_and_both_formats_use_them(tmp_path):
+    sources = {path.name: path.read_text() for path in LOADER}
+    for limit in ("MAX_DEPTH =", "MIN_BUDGET =", "MAX_ELEMENTS =", "ELEMENT_COST ="):
+        assert [name for name, text in sources.items() if limit in text] == ["_values.py"], limit
+    # a v5 cell of 2^19 + 1 empty elements (a 600 KB file): the same element limit as v7.3
+    element = fz._matrix(6, [0, 0], b"", b"")
+    count = _values.MAX_ELEMENTS + 1
+    path = v5_file(tmp_path, fz._matrix(1, [1, count], b"c", element * count), compress=True)
+    with pytest.raises(MatFileError, match=r"c: more than 524288 cell or struct elements"):
+        loadmat(path)
+
+
+def test_v73_unknown_filter_never_loads_an_hdf5_plugin(tmp_path):
+    # HDF5 looks for a filter it lacks as a shared library in HDF5_PLUGIN_PATH (or its default
+    # plugin folder) and loads it: running that library's code.  The old loader did (seen by
+    # glibc's LD_DEBUG); now the filter is refused before HDF5 reads the data.
+    if not sys.platform.startswith("linux"):
+        pytest.skip("uses glibc's LD_DEBUG to see which libraries are loaded")
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "libcanary_filter.so").write_bytes(b"not a library")
+    with matlab_h5(tmp_path / "f.mat") as h5:
+        x = h5.create_dataset("x", data=np.arange(1000.0).reshape(1, -1), compression="lzf")
+        x.attrs["MATLAB_class"] = np.bytes_("double")
+    data = (tmp_path / "f.mat").read_bytes()
+    assert data.count(struct.pack("<H", 32000)) >= 1
+    (tmp_path / "f.mat").write_bytes(data.replace(struct.pack("<H", 32000),
+                                                  struct.pack("<H", 32099)))
+    run = subprocess.run([sys.executable, "-c", _LOAD_EACH, str(tmp_path / "f.mat")],
+                         capture_output=True, text=True, timeout=120, check=False,
+                         env={**os.environ, "HDF5_PLUGIN_PATH": str(plugins),
+                              "LD_DEBUG": "files"})
+    assert "dynamically loaded" in run.stderr          # LD_DEBUG works here
+    assert "libcanary_filter" not in run.stderr
+    assert run.stdout.startswith("MatFileError") and "filter 32099" in run.stdout, run.stdout

@@ -79,7 +79,8 @@ def savemat(path: str | os.PathLike[str], variables: dict, format: str = "7") ->
         module docstring says.  Names must be valid MATLAB names.
     format : {"7", "7.3"}
         "7": compressed v7 through scipy.io; "7.3": HDF5 through h5py
-        (for variables over 2 GB, or for HDF5 tools).
+        (for variables over 2 GB, or for HDF5 tools; the file is built in
+        memory first, so it needs its size in free memory).
 
     Raises
     ------

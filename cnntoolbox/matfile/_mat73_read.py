@@ -335,8 +335,12 @@ class _Reader:
             elif not (kind.get_class() in (h5py.h5t.INTEGER, h5py.h5t.FLOAT) or
                       kind.get_class() == h5py.h5t.STRING and not kind.is_variable_str()):
                 raise MatFileError(f"{where}: a {name} attribute of a type MATLAB never writes")
-            value = np.empty(shape, dtype=kind.dtype)
-            attr.read(value)
+            if kind.get_class() == h5py.h5t.STRING:          # read as stored: no conversion
+                value = np.empty(shape, dtype=f"S{kind.get_size()}")
+                attr.read(value, mtype=kind)
+            else:
+                value = np.empty(shape, dtype=kind.dtype)
+                attr.read(value)
             attrs[name] = value
         return attrs
 
