@@ -33,7 +33,7 @@ import pytest
 
 from cnntoolbox import cnnbp, cnnff, cnntrain
 
-from helpers import beyond_problem, max_rel_error, torch_peer_or_skip
+from helpers import beyond_problem, max_rel_error, rel_error, torch_peer_or_skip
 
 torch_peer = torch_peer_or_skip("the keys beyond the original")
 
@@ -56,8 +56,8 @@ FIXED = [
 SEEDS = range(30)
 
 
-def _to_torch(a):
-    """A stacked (maps, rows, cols, m) array or a list of (rows, cols, m) maps as (m, maps, rows, cols)."""
+def _torch_layout(a):
+    """A (maps, rows, cols, m) array or a list of (rows, cols, m) maps as (m, maps, rows, cols)."""
     return (np.stack(a) if isinstance(a, list) else np.asarray(a)).transpose(3, 0, 1, 2)
 
 
@@ -106,26 +106,22 @@ def max_ties(net):
     return False
 
 
-def rel(expected, actual):
-    """Largest error relative to the expected array's largest magnitude (``max_rel_error``)."""
-    return max_rel_error(np.asarray(expected, dtype=float), np.asarray(actual, dtype=float))[0]
-
-
 def compare(net, x, y, worst):
     """cnnff and cnnbp of the port against torch; records the worst error per kind in ``worst``."""
     bp = cnnbp(cnnff(net, x), y)
     ref = torch_model(net, x, y)
     ties = max_ties(bp)
-    errors = {"o": rel(ref["o"], bp["o"]), "L": rel(ref["L"], bp["L"]),
-              "fv": rel(ref["fv"], bp["fv"]),
-              "dffW": rel(ref["dffW"], bp["dffW"]), "dffb": rel(ref["dffb"], bp["dffb"])}
+    errors = {"o": rel_error(ref["o"], bp["o"]), "L": rel_error(ref["L"], bp["L"]),
+              "fv": rel_error(ref["fv"], bp["fv"]),
+              "dffW": rel_error(ref["dffW"], bp["dffW"]),
+              "dffb": rel_error(ref["dffb"], bp["dffb"])}
     for l, layer in enumerate(bp["layers"]):
-        errors[f"a{l}"] = rel(ref["a"][l], _to_torch(layer["a"]))
+        errors[f"a{l}"] = rel_error(ref["a"][l], _torch_layout(layer["a"]))
         if (l or len(bp["layers"]) == 1) and (layer["type"] != "s" or not ties):
-            errors[f"d{l}"] = rel(ref["d"][l], _to_torch(layer["d"]))
+            errors[f"d{l}"] = rel_error(ref["d"][l], _torch_layout(layer["d"]))
         if layer["type"] == "c":
-            errors[f"dk{l}"] = rel(ref["dk"][l], layer["dk"])
-            errors[f"db{l}"] = rel(ref["db"][l], layer["db"])
+            errors[f"dk{l}"] = rel_error(ref["dk"][l], layer["dk"])
+            errors[f"db{l}"] = rel_error(ref["db"][l], layer["db"])
     for field, error in errors.items():
         kind = field.rstrip("0123456789")
         worst[kind] = max(worst.get(kind, 0.0), error)
@@ -142,7 +138,8 @@ def sgd_steps(net, x, y, alpha, steps):
                        kk=[np.arange(m)], verbose=False)
     params = torch_peer.params_from_net(net)
     tx, ty = torch_peer.x_to_torch(x), torch_peer.y_to_torch(y)
-    torch_peer.train_epoch(params, net["layers"], tx, ty, alpha, batchsize, perm=np.arange(m), output=net.get("output", "sigm"))
+    torch_peer.train_epoch(params, net["layers"], tx, ty, alpha, batchsize, perm=np.arange(m),
+                           output=net.get("output", "sigm"))
     error, where = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(trained))
     assert error <= TOLERANCE, f"after {steps} SGD steps, {where}: {error:.2e}"
     return error
