@@ -34,14 +34,14 @@ import torch.nn.functional as F
 
 
 def layer_specs(layers):
-    """Normalise layer dicts to (type, outputmaps or scale, kernelsize) tuples.
+    """Normalise layer dicts to tuples: type, sizes, activation or method.
 
     Parameters
     ----------
     layers : list of dict
         The toolbox's layer specs, e.g. ``{"type": "c", "outputmaps": 6,
-        "kernelsize": 5}``; only ``type``, ``outputmaps``, ``kernelsize``
-        and ``scale`` are read.
+        "kernelsize": 5}``; only ``type``, ``outputmaps``, ``kernelsize``,
+        ``scale``, ``activation`` and ``method`` are read.
 
     Returns
     -------
@@ -131,8 +131,8 @@ def params_from_net(net, dtype=torch.float64):
     for layer in net["layers"]:
         if layer["type"] == "c":
             k = np.array([[np.asarray(kij, dtype=np.float64) for kij in ki] for ki in layer["k"]])
-            W.append(torch.tensor(np.ascontiguousarray(k.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]),
-                                  dtype=dtype))
+            # .copy(): ascontiguousarray keeps the negative strides of a 1x1 kernel
+            W.append(torch.tensor(k.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1].copy(), dtype=dtype))
             b.append(torch.tensor([float(bj) for bj in layer["b"]], dtype=dtype))
     ffb = np.asarray(net["ffb"], dtype=np.float64).reshape(-1)
     params = {"W": W, "b": b,
@@ -141,24 +141,53 @@ def params_from_net(net, dtype=torch.float64):
     return require_grad(params)
 
 
+def as_net(params):
+    """Peer tensors in the toolbox's layout, the inverse of :func:`params_from_net`.
+
+    Parameters
+    ----------
+    params : dict
+        As :func:`init_params`, or any tensors of those shapes (gradients,
+        velocities, optimiser buffers; see :func:`unflatten`).
+
+    Returns
+    -------
+    dict
+        ``"k"``: per ``c`` layer a list [i] of lists [j] of (ks, ks)
+        arrays (``k[i][j]`` is ``W[j, i]`` turned by 180 degrees); ``"b"``:
+        per ``c`` layer a list of floats; ``"ffW"`` (onum, fvnum); ``"ffb"``
+        (onum, 1). numpy float64.
+    """
+    k, b = [], []
+    for W, bias in zip(params["W"], params["b"]):
+        g = W.detach().double().numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        k.append([[g[i, j].copy() for j in range(g.shape[1])] for i in range(g.shape[0])])
+        b.append([float(v) for v in bias.detach()])
+    return {"k": k, "b": b,
+            "ffW": params["ffW"].detach().double().numpy().copy(),
+            "ffb": params["ffb"].detach().double().numpy().reshape(-1, 1).copy()}
+
+
 def grads_as_net(params):
     """The gradients after ``backward`` in the toolbox's layout.
 
     Returns
     -------
     dict
-        ``"dk"``: per ``c`` layer a list [i] of lists [j] of (ks, ks)
-        arrays; ``"db"``: per ``c`` layer a list of floats; ``"dffW"``
-        (onum, fvnum); ``"dffb"`` (onum, 1). numpy float64.
+        ``"dk"``, ``"db"``, ``"dffW"``, ``"dffb"``, laid out as the fields
+        of :func:`as_net`.
     """
-    dk, db = [], []
-    for W, b in zip(params["W"], params["b"]):
-        g = W.grad.detach().double().numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        dk.append([[g[i, j].copy() for j in range(g.shape[1])] for i in range(g.shape[0])])
-        db.append([float(v) for v in b.grad])
-    return {"dk": dk, "db": db,
-            "dffW": params["ffW"].grad.detach().double().numpy().copy(),
-            "dffb": params["ffb"].grad.detach().double().numpy().reshape(-1, 1).copy()}
+    grads = unflatten([p.grad for p in parameters(params)], params)
+    return {"d" + field: value for field, value in as_net(grads).items()}
+
+
+def net_weights(net, velocity=False):
+    """A toolbox net's weights (with ``velocity``, its momentum velocities) laid out as :func:`as_net`."""
+    prefix = "v" if velocity else ""
+    conv = [layer for layer in net["layers"] if layer["type"] == "c"]
+    return {"k": [layer[prefix + "k"] for layer in conv],
+            "b": [layer[prefix + "b"] for layer in conv],
+            "ffW": net[prefix + "ffW"], "ffb": net[prefix + "ffb"]}
 
 
 def x_to_torch(x, dtype=torch.float64):
@@ -184,7 +213,7 @@ ACTIVATIONS = {"sigm": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh,
                "linear": lambda u: u}
 
 
-def forward(params, layers, x, output="sigm"):
+def forward(params, layers, x, output="sigm", trace=None):
     """Output of the net, ``cnnff.m`` in PyTorch.
 
     Parameters
@@ -196,6 +225,14 @@ def forward(params, layers, x, output="sigm"):
         (m, channels, rows, cols).
     output : str
         ``"sigm"`` (the original) or ``"softmax"`` (over the outputs of each sample).
+    trace : dict, optional
+        When given (the tests' cross-check; the benchmark passes none), it
+        receives the intermediate tensors of the same graph: ``"a"``, per
+        layer its (m, maps, rows, cols) maps, the input first; ``"u"``, per
+        layer the tensor whose gradient times m is the toolbox's delta
+        ``d`` (x for the input, the pre-activation ``conv2d(a, W) + b`` of
+        a ``c`` layer, the pooled maps of an ``s`` layer); ``"fv"``
+        (m, fvnum).
 
     Returns
     -------
@@ -205,13 +242,23 @@ def forward(params, layers, x, output="sigm"):
     specs = layers if layers and isinstance(layers[0], tuple) else layer_specs(layers)
     a = x
     c = 0
+    if trace is not None:
+        trace.update(a=[x], u=[x])
     for spec in specs:
         if spec[0] == "c":
-            a = ACTIVATIONS[spec[3]](F.conv2d(a, params["W"][c], params["b"][c]))
+            u = F.conv2d(a, params["W"][c], params["b"][c])
+            a = ACTIVATIONS[spec[3]](u)
             c += 1
         elif spec[0] == "s":
-            a = (F.max_pool2d if spec[2] == "max" else F.avg_pool2d)(a, spec[1])
+            u = a = (F.max_pool2d if spec[2] == "max" else F.avg_pool2d)(a, spec[1])
+        else:
+            continue
+        if trace is not None:
+            trace["a"].append(a)
+            trace["u"].append(u)
     fv = a.transpose(2, 3).flatten(1)        # column-major per map, maps one after another
+    if trace is not None:
+        trace["fv"] = fv
     u = F.linear(fv, params["ffW"], params["ffb"])
     return torch.softmax(u, dim=1) if output == "softmax" else torch.sigmoid(u)
 
@@ -224,7 +271,8 @@ def loss(o, y, output="sigm"):
     return 0.5 * ((o - y) ** 2).sum() / o.shape[0]
 
 
-def train_epoch(params, layers, x, y, alpha=1.0, batchsize=50, perm=None, generator=None):
+def train_epoch(params, layers, x, y, alpha=1.0, batchsize=50, perm=None, generator=None,
+                output="sigm"):
     """One epoch of ``cnntrain.m``: randperm, then per batch ff, bp, applygrads.
 
     Parameters
@@ -233,7 +281,7 @@ def train_epoch(params, layers, x, y, alpha=1.0, batchsize=50, perm=None, genera
         As :func:`init_params`; updated in place.
     layers : list of dict
     x : torch.Tensor
-        (m, 1, rows, cols).
+        (m, channels, rows, cols).
     y : torch.Tensor
         (m, onum).
     alpha : float
@@ -244,6 +292,8 @@ def train_epoch(params, layers, x, y, alpha=1.0, batchsize=50, perm=None, genera
         0-based order of the samples; default ``torch.randperm(m)``.
     generator : torch.Generator, optional
         For the permutation.
+    output : str
+        As in :func:`forward` and :func:`loss`.
 
     Returns
     -------
@@ -259,13 +309,24 @@ def train_epoch(params, layers, x, y, alpha=1.0, batchsize=50, perm=None, genera
     losses = []
     for start in range(0, m, batchsize):
         idx = kk[start:start + batchsize]
-        L = loss(forward(params, specs, x[idx]), y[idx])
+        L = loss(forward(params, specs, x[idx], output), y[idx], output)
         grads = torch.autograd.grad(L, flat)
         with torch.no_grad():
             for p, g in zip(flat, grads):
                 p.add_(g, alpha=-alpha)
         losses.append(L.item())
     return losses
+
+
+def running_loss(losses):
+    """``cnntrain.m``'s ``rL`` from the batch losses: ``rL(end+1) = 0.99 * rL(end) + 0.01 * L``.
+
+    ``rL`` starts with the first batch's loss, so it is one longer than ``losses``.
+    """
+    rl = [losses[0]]
+    for L in losses:
+        rl.append(0.99 * rl[-1] + 0.01 * L)
+    return np.array(rl)
 
 
 def predict_error(params, layers, x, y):
@@ -278,6 +339,15 @@ def predict_error(params, layers, x, y):
 def parameters(params):
     """The tensors of ``params`` in a fixed order: W, b of every c layer, ffW, ffb."""
     return [*params["W"], *params["b"], params["ffW"], params["ffb"]]
+
+
+def unflatten(flat, like):
+    """The inverse of :func:`parameters`: a list in that order as a dict shaped like ``like``."""
+    nc = len(like["W"])
+    if len(flat) != 2 * nc + 2:
+        raise ValueError(f"expected {2 * nc + 2} tensors (W, b of {nc} c layers, ffW, ffb), "
+                         f"got {len(flat)}")
+    return {"W": list(flat[:nc]), "b": list(flat[nc:2 * nc]), "ffW": flat[-2], "ffb": flat[-1]}
 
 
 def require_grad(params):

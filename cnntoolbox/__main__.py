@@ -29,11 +29,12 @@ from pathlib import Path
 
 from . import __version__, interrupt
 from .checkpoint import interrupted_message
-from .compare import RTOL, replay_file
+from .compare import RTOL
 from .data import load_mnist, write_mnist_mat
 from .example import DATA_SOURCES, DEFAULT_OPTS, check_plot_path, plot_rl, run_example
 from .netfields import DEFAULT_LAYERS, format_layers
 from .progress import make_progress
+from .replay import compare_replay, load_reference, replay, replay_file
 
 PROG = "cnntoolbox"
 #: Subcommands that parse their own arguments: name -> (module, help).
@@ -260,8 +261,6 @@ def _replay(args, say):
     The verdict line is the result; the table comes first unless ``--quiet``
     (and then too when a field differs).
     """
-    from .replay import compare_replay, load_reference, replay
-
     reference = load_reference(args.replay)
     numepochs = 1 if args.limit else len(reference["kk"])
     progress = make_progress(numepochs, args.quiet)

@@ -1,4 +1,4 @@
-"""Compare two nets field by field: the package's one comparison, and MATLAB replays.
+"""Compare two nets field by field: the package's one comparison.
 
 :func:`compare` puts two nets (or any two structs) side by side, after both
 went through the same shape reconciliation as
@@ -10,21 +10,8 @@ magnitude of the reference's values, and the element where it occurs
 reference holds a finite number, a field the reference has and the net
 lacks, and a shape, type or count that differs all fail; a NaN (or Inf) in
 the reference must be matched by the same value. Every comparison of nets
-in the package (``replay``) and in the tests goes through it.
-
-What the ``compare`` command (:mod:`cnntoolbox.__main__`) replays, by
-:func:`replay_file`:
-
-* a ``matlab_reference/case_*.mat`` file (``net_setup``, ``x``, ``y``,
-  ``opts`` and the saved stages): ``cnnff``, ``cnnbp``, ``cnnapplygrads``,
-  ``cnntrain`` (on the recorded permutations ``kk``) and ``cnntest``, each
-  stage from the previous Python result, each compared with MATLAB's;
-* a net saved after ``cnntrain`` (or ``cnnapplygrads``): the weights before
-  the last update are ``k + alpha*dk``, ``b + alpha*db``,
-  ``ffW + alpha*dffW``, ``ffb + alpha*dffb``, the last batch is
-  ``layers{1}.a{1}`` (its channels ``a{i}`` stacked as x(:, :, i, :) when the
-  input has several) and its labels ``o - e``; ``cnnff``, ``cnnbp`` and
-  ``cnnapplygrads`` run from there and each stage's fields are compared.
+in the package (:mod:`cnntoolbox.replay`, the teaching checks) and in the
+tests goes through it.
 """
 
 from dataclasses import dataclass, field
@@ -35,16 +22,6 @@ from .matfile.netshape import as_net, is_net
 
 #: Default tolerance: largest error relative to the reference field's largest magnitude.
 RTOL = 1e-10
-
-#: Net fields each replayed stage of a trained net produces (top-level and layer fields).
-STAGE_FIELDS = {
-    "cnnff": {"a", "fv", "o"},
-    "cnnbp": {"e", "L", "od", "fvd", "d", "dk", "db", "dffW", "dffb"},
-    "cnnapplygrads": {"k", "b", "ffW", "ffb"},
-}
-
-#: Variables of a matlab_reference/case_*.mat file.
-CASE_VARIABLES = ("net_setup", "x", "y", "opts")
 
 
 @dataclass(frozen=True)
@@ -325,160 +302,3 @@ def _shape(shape):
 
 def _number(value):
     return "-" if np.isnan(value) else f"{value:.3g}"
-
-
-def replay_file(path, var=None, alpha=1.0, rtol=RTOL):
-    """Load a MAT-file and replay in Python what it allows (the ``compare`` command).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A ``matlab_reference/case_*.mat`` file, or a file holding a net saved
-        after ``cnntrain`` (or ``cnnapplygrads``).
-    var : str, optional
-        The net variable; by default the stages of a case file, else the
-        first net with gradients, else the first struct with ``layers``.
-    alpha : float
-        ``opts.alpha`` of the last update of a trained net.
-    rtol : float
-        Tolerance of :func:`compare`.
-
-    Returns
-    -------
-    list of Comparison
-        One per replayed stage.
-
-    Raises
-    ------
-    ValueError
-        When ``rtol`` is negative or NaN, or the file holds no usable net
-        (naming what it holds).
-    """
-    from .matfile import loadmat
-
-    if not rtol >= 0:
-        raise ValueError(f"--rtol must be >= 0, got {rtol}")
-    variables = loadmat(path, var) if var else loadmat(path)
-    if var is None and all(name in variables for name in CASE_VARIABLES):
-        return replay_case(variables, rtol)
-    nets = [key for key, value in variables.items() if is_net(value)]
-    trained = [key for key in nets if "dffW" in variables[key]]
-    name = var or (trained + nets + [None])[0]
-    if name is None:
-        raise ValueError(f"{path} holds no net (a struct with 'layers'); it holds "
-                         f"{', '.join(variables) or 'nothing'}")
-    if not is_net(variables[name]):
-        raise ValueError(f"{name} in {path} is not a net (a struct with 'layers')")
-    return replay_trained(variables[name], name, alpha, rtol)
-
-
-def replay_case(variables, rtol=RTOL):
-    """Replay the stages of a matlab_reference case file, each from Python's previous result.
-
-    Parameters
-    ----------
-    variables : dict
-        From ``loadmat`` of the case file: ``net_setup``, ``x``, ``y``,
-        ``opts`` and any of ``net_ff``, ``net_bp``, ``net_grads``,
-        ``net_train`` (with ``kk``), ``er`` and ``bad`` (with ``test_x``,
-        ``test_y``).
-
-    Returns
-    -------
-    list of Comparison
-    """
-    from . import cnnapplygrads, cnnbp, cnnff, cnntest, cnntrain
-
-    x, y, opts = variables["x"], variables["y"], variables["opts"]
-    out = []
-    ff = cnnff(variables["net_setup"], x)
-    if "net_ff" in variables:
-        out.append(compare(variables["net_ff"], ff, rtol, title="cnnff(net_setup, x) vs net_ff"))
-    bp = cnnbp(ff, y)
-    if "net_bp" in variables:
-        out.append(compare(variables["net_bp"], bp, rtol, title="cnnbp(., y) vs net_bp"))
-    if "net_grads" in variables:
-        grads = cnnapplygrads(bp, opts)
-        out.append(compare(variables["net_grads"], grads, rtol,
-                           title="cnnapplygrads(., opts) vs net_grads"))
-    if "net_train" in variables and "kk" in variables:
-        kk = np.atleast_2d(np.asarray(variables["kk"], dtype=np.float64))
-        trained = cnntrain(variables["net_setup"], x, y, opts,
-                           kk=[row.astype(np.intp) - 1 for row in kk], verbose=False)
-        out.append(compare(variables["net_train"], trained, rtol,
-                           title="cnntrain(net_setup, x, y, opts, kk - 1) vs net_train"))
-        if all(name in variables for name in ("er", "bad", "test_x", "test_y")):
-            er, bad = cnntest(trained, variables["test_x"], variables["test_y"])
-            reference = {"er": variables["er"],
-                         "bad": np.asarray(variables["bad"], dtype=np.float64).reshape(-1)}
-            out.append(compare(reference, {"er": er, "bad": np.asarray(bad) + 1.0}, rtol,
-                               title="cnntest(trained, test_x, test_y) vs er, bad (1-based)"))
-    return out
-
-
-def replay_trained(saved, name="net", alpha=1.0, rtol=RTOL):
-    """Replay the last batch of a net saved after ``cnntrain`` (or ``cnnapplygrads``).
-
-    Parameters
-    ----------
-    saved : dict
-        The net as loaded: weights after the last update, plus that batch's
-        ``a``, ``d``, ``dk``, ``db``, ``fv``, ``o``, ``e``, ``dffW``, ``dffb``.
-    name : str
-        The variable's name, for titles and messages.
-    alpha : float
-        ``opts.alpha`` of the last update.
-
-    Returns
-    -------
-    list of Comparison
-        One per stage: cnnff, cnnbp, cnnapplygrads.
-
-    Raises
-    ------
-    ValueError
-        When the net lacks what the replay needs (naming the field).
-    """
-    from . import cnnapplygrads, cnnbp, cnnff
-
-    net = as_net(saved, name)
-    _require(net, name)
-    before = dict(net)
-    before["layers"] = [_undo_layer(layer, alpha) for layer in net["layers"]]
-    before["ffW"] = net["ffW"] + alpha * net["dffW"]        # cnnapplygrads.m, undone
-    before["ffb"] = net["ffb"] + alpha * net["dffb"]
-    maps = net["layers"][0]["a"]                            # one map, or one per channel
-    x = maps[0] if len(maps) == 1 else np.stack(maps, axis=2)
-    y = net["o"] - net["e"]                                 # cnnbp.m: e = o - y
-    ff = cnnff(before, x)
-    bp = cnnbp(ff, y)
-    after = cnnapplygrads(bp, {"alpha": alpha})
-    return [compare(net, result, rtol, fields=STAGE_FIELDS[stage],
-                    title=f"{stage} of the last batch vs {name}")
-            for stage, result in (("cnnff", ff), ("cnnbp", bp), ("cnnapplygrads", after))]
-
-
-def _undo_layer(layer, alpha):
-    """A conv layer's kernels and biases before the last ``cnnapplygrads``."""
-    if layer.get("type") != "c":
-        return layer
-    out = dict(layer)
-    out["k"] = [[k + alpha * dk for k, dk in zip(row, drow)]
-                for row, drow in zip(layer["k"], layer["dk"])]
-    out["b"] = [b + alpha * db for b, db in zip(layer["b"], layer["db"])]
-    return out
-
-
-def _require(net, name):
-    """Raise ValueError naming the first field a trained-net replay needs but lacks."""
-    for field_name in ("o", "e", "ffW", "ffb", "dffW", "dffb"):
-        if field_name not in net:
-            raise ValueError(f"{name} has no '{field_name}': only a net saved after cnntrain "
-                             "(or cnnbp and cnnapplygrads) can be replayed")
-    if not net["layers"] or not net["layers"][0].get("a"):
-        raise ValueError(f"{name}.layers{{1}} has no 'a' (the last batch)")
-    for l, layer in enumerate(net["layers"]):
-        if layer.get("type") == "c":
-            for field_name in ("k", "b", "dk", "db"):
-                if field_name not in layer:
-                    raise ValueError(f"{name}.layers{{{l + 1}}} has no '{field_name}'")

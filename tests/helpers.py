@@ -1,9 +1,34 @@
 """Small builders shared by the tests, and the tests' use of the one comparison."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from cnntoolbox.compare import compare
 from cnntoolbox.netfields import parse_layers
+
+
+def torch_peer_or_skip(why):
+    """The benchmark's PyTorch peer, ``bench/torch_peer.py``: the tests' one torch net.
+
+    Skips the calling test module when torch is not installed (it is no
+    dependency of cnntoolbox); ``why`` says what the module checks with it.
+    Torch runs on one thread in the tests: their tensors are tiny, and on a
+    busy machine torch's thread pool made the two torch test files about
+    four times slower (about 30 s against 7 s, two cores).
+    """
+    reason = (f"torch is not installed; it is the independent reference for {why} "
+              f"(pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+    torch = pytest.importorskip("torch", reason=reason)
+    torch.set_num_threads(1)
+    bench = str(Path(__file__).resolve().parent.parent / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import torch_peer                        # bench/ is not a package
+
+    return torch_peer
 
 
 def random_net(spec, rows, cols, m, onum, seed=0):
@@ -36,6 +61,14 @@ def max_rel_error(expected, actual, path="net"):
         expected, actual = {"value": expected}, {"value": actual}
     error, where = compare(expected, actual, per="array").worst()
     return error, f"{path}:{where}"
+
+
+def rel_error(expected, actual):
+    """:func:`max_rel_error` of two values each stacked into one float array (nested lists too).
+
+    Inf for NaN or Inf where ``expected`` is finite, or another shape.
+    """
+    return max_rel_error(np.asarray(expected, dtype=float), np.asarray(actual, dtype=float))[0]
 
 
 def assert_same_net(expected, actual, path="net"):

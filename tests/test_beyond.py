@@ -12,7 +12,8 @@ import pytest
 
 from cnntoolbox import (GradientCheckError, cnnapplygrads, cnnbp, cnnff, cnnnumgradcheck,
                         cnnsetup, cnntest, cnntrain, layerops, literal)
-from cnntoolbox.compare import compare, replay_trained
+from cnntoolbox.compare import compare
+from cnntoolbox.replay import replay_trained
 from cnntoolbox.matfile import loadmat, savemat
 
 from helpers import ACTIVATIONS, beyond_problem, max_rel_error

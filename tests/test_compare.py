@@ -1,4 +1,4 @@
-"""cnntoolbox.compare: field-by-field comparison and the ``compare`` command."""
+"""cnntoolbox.compare, the one comparison, and the `compare` command (replay.replay_file)."""
 
 import copy
 from pathlib import Path

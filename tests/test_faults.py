@@ -201,7 +201,9 @@ def test_ctrl_c_while_starting_up_prints_one_line_and_exits_130(tmp_path):
             continue
         counted += 1
         assert process.returncode == 130, (delay, err)
-        assert err.strip() == "cnntoolbox: interrupted", (delay, err)
+        # during the imports the command is not parsed yet; once main runs it is named
+        assert err.strip() in ("cnntoolbox: interrupted", "cnntoolbox train: interrupted"), \
+            (delay, err)
     assert counted >= 3, "the interpreter's start-up took most of the half second; nothing tested"
 
 

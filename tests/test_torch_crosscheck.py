@@ -8,26 +8,15 @@ from the same weights and the same batch, and the forward maps, the output,
 the loss, every delta, every gradient and the weights after several SGD
 steps must agree within 1e-12 relative to each field's largest magnitude.
 
-Layout mapping (the toolbox's to torch's):
+The torch net is the benchmark's peer, ``bench/torch_peer.py``, built from
+the net's weights with ``params_from_net`` (its docstring gives the layout:
+flipped kernels, maps as (m, maps, rows, cols), fv column-major per map);
+``forward(..., trace=...)`` hands back its intermediate tensors.
 
-* A map ``a{j}`` is (rows, cols, m), Matlab's column-major array; torch
-  holds a layer as (m, maps, rows, cols).  So ``A_torch[n, j, r, c] =
-  a{j}[r, c, n]``.  An input with channels, x of (rows, cols, channels, m),
-  is ``x.transpose(3, 2, 0, 1)``.
-* ``convn(a, k, 'valid')`` is a true convolution (the kernel rotated by
-  180 degrees); torch's ``conv2d`` is a correlation.  So the torch weight is
-  ``W[j, i] = rot180(k{i}{j})``, and ``dk{i}{j} = rot180(W.grad[j, i])``.
-* ``fv`` is ``[a{1}(:); a{2}(:); ...]`` per sample, each map read column by
-  column (Matlab's ``reshape``): row ``j * rows * cols + c * rows + r`` of
-  fv is ``a{j}(r, c)``.  In torch that is the (m, maps, rows, cols) tensor
-  with rows and cols swapped, flattened: ``A.transpose(2, 3).reshape(m, -1)``.
-* The output layer is ``ffW @ fv + ffb`` (``torch.nn.functional.linear``
-  on fv transposed), then sigmoid with L = 1/2 sum(e.^2)/m, or softmax with
-  L = -sum(y .* log(o))/m (computed with ``log_softmax``).
-* The toolbox's ``d`` of a 'c' layer is dE/du (before the nonlinearity), of
-  an 's' layer dE/da, for E the loss summed over the batch (not divided by
-  m: the gradients divide by m at the end); in torch these are m times the
-  gradients of L at the retained pre-activation and pooled tensors.
+The toolbox's ``d`` of a 'c' layer is dE/du (before the nonlinearity), of
+an 's' layer dE/da, for E the loss summed over the batch (not divided by m:
+the gradients divide by m at the end); in torch these are m times the
+gradients of L at the retained pre-activation and pooled tensors.
 
 Max-pooling ties: torch picks the first maximum in row-major order, the port
 the first in column-major order (README); a tie moves the gradient of the
@@ -42,18 +31,13 @@ documented rule.
 import numpy as np
 import pytest
 
-torch = pytest.importorskip(
-    "torch", reason="PyTorch is the independent reference for the keys beyond the original; "
-                    "pip install torch to run this cross-check")
-F = torch.nn.functional
+from cnntoolbox import cnnbp, cnnff, cnntrain
 
-from cnntoolbox import cnnapplygrads, cnnbp, cnnff, cnntrain  # noqa: E402
+from helpers import beyond_problem, max_rel_error, rel_error, torch_peer_or_skip
 
-from helpers import beyond_problem  # noqa: E402
+torch_peer = torch_peer_or_skip("the keys beyond the original")
 
 TOLERANCE = 1e-12
-ACTIVATION = {"sigm": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh,
-              "linear": lambda u: u}
 
 #: Fixed architectures first, so that every kind is covered whatever the seeds draw:
 #: (kinds, channels, output, activations, methods).
@@ -72,66 +56,39 @@ FIXED = [
 SEEDS = range(30)
 
 
-def _to_torch(a):
-    """A stacked (maps, rows, cols, m) array or a list of (rows, cols, m) maps as (m, maps, rows, cols)."""
-    return torch.tensor(np.stack(a) if isinstance(a, list) else a).permute(3, 0, 1, 2)
+def _torch_layout(a):
+    """A (maps, rows, cols, m) array or a list of (rows, cols, m) maps as (m, maps, rows, cols)."""
+    return (np.stack(a) if isinstance(a, list) else np.asarray(a)).transpose(3, 0, 1, 2)
 
 
 def torch_model(net, x, y):
-    """The forward pass, loss and backward pass in torch, from the net's weights.
+    """The peer's forward pass, loss and backward pass, from the net's weights.
 
     Returns
     -------
     dict
-        ``a``: per layer (m, maps, rows, cols) tensors; ``d``: per layer the
-        tensors of the toolbox's deltas (the input layer's is used only for a
-        net of the input layer alone, where the original sets it); ``o``
-        (onum, m); ``L``; ``dk``, ``db`` per layer as numpy arrays in the
-        toolbox's layout; ``dffW``, ``dffb``.
+        ``a``: per layer (m, maps, rows, cols) arrays; ``d``: per layer the
+        toolbox's deltas in that layout (the input layer's is used only for
+        a net of the input layer alone, where the original sets it); ``o``
+        (onum, m); ``L``; ``fv`` (fvnum, m); ``dk``, ``db`` per layer index
+        of a 'c' layer, ``dffW``, ``dffb``, in the toolbox's layout.
     """
-    xt = torch.tensor(x.transpose(3, 2, 0, 1) if x.ndim == 4 else x.transpose(2, 0, 1)[:, None],
-                      requires_grad=True)
-    m = xt.shape[0]
-    layers = net["layers"]
-    a, pre, weights = [xt], [None], {}
-    for l, layer in enumerate(layers[1:], start=1):
-        below = a[-1]
-        if layer["type"] == "c":
-            k = np.array(layer["k"])                                # (inmaps, outmaps, ks, ks)
-            W = torch.tensor(k[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).copy(), requires_grad=True)
-            b = torch.tensor(np.array(layer["b"]), requires_grad=True)
-            weights[l] = (W, b)
-            u = F.conv2d(below, W, b)
-            u.retain_grad()
-            pre.append(u)
-            a.append(ACTIVATION[layer.get("activation", "sigm")](u))
-        else:
-            scale = int(layer["scale"])
-            pool = F.max_pool2d if layer.get("method", "mean") == "max" else F.avg_pool2d
-            out = pool(below, scale)
-            out.retain_grad()
-            pre.append(out)
-            a.append(out)
-    ffW = torch.tensor(net["ffW"], requires_grad=True)
-    ffb = torch.tensor(net["ffb"], requires_grad=True)
-    fv = a[-1].transpose(2, 3).reshape(m, -1)                      # column-major per map
-    fv.retain_grad()
-    u = F.linear(fv, ffW, ffb[:, 0])
-    yt = torch.tensor(y.T)
-    if net.get("output", "sigm") == "softmax":
-        o = torch.softmax(u, dim=1)
-        L = -(yt * torch.log_softmax(u, dim=1)).sum() / m
-    else:
-        o = torch.sigmoid(u)
-        L = 0.5 * ((o - yt) ** 2).sum() / m
+    params = torch_peer.params_from_net(net)
+    xt = torch_peer.x_to_torch(x).requires_grad_(True)
+    output, trace = net.get("output", "sigm"), {}
+    o = torch_peer.forward(params, net["layers"], xt, output, trace)
+    for u in trace["u"][1:]:
+        u.retain_grad()
+    L = torch_peer.loss(o, torch_peer.y_to_torch(y), output)
     L.backward()
-    result = {"a": a, "o": o.detach().numpy().T, "L": float(L.detach()), "fv": fv.detach().numpy().T,
-              "dffW": ffW.grad.numpy(), "dffb": ffb.grad.numpy(), "dk": {}, "db": {},
-              "d": [xt.grad * m] + [p.grad * m for p in pre[1:]]}
-    for l, (W, b) in weights.items():
-        result["dk"][l] = W.grad.numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        result["db"][l] = b.grad.numpy()
-    return result
+    m = xt.shape[0]
+    grads = torch_peer.grads_as_net(params)
+    conv = [l for l, layer in enumerate(net["layers"]) if layer["type"] == "c"]
+    return {"a": [a.detach().numpy() for a in trace["a"]], "o": o.detach().numpy().T,
+            "L": float(L.detach()), "fv": trace["fv"].detach().numpy().T,
+            "d": [(u.grad * m).numpy() for u in trace["u"]],
+            "dk": dict(zip(conv, grads["dk"])), "db": dict(zip(conv, grads["db"])),
+            "dffW": grads["dffW"], "dffb": grads["dffb"]}
 
 
 def max_ties(net):
@@ -149,30 +106,22 @@ def max_ties(net):
     return False
 
 
-def rel(expected, actual):
-    """Largest error relative to the expected field's largest magnitude."""
-    expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    assert expected.shape == actual.shape, (expected.shape, actual.shape)
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    diff = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
-    return diff / scale if scale > 0 else diff
-
-
 def compare(net, x, y, worst):
     """cnnff and cnnbp of the port against torch; records the worst error per kind in ``worst``."""
     bp = cnnbp(cnnff(net, x), y)
     ref = torch_model(net, x, y)
     ties = max_ties(bp)
-    errors = {"o": rel(ref["o"], bp["o"]), "L": rel(ref["L"], bp["L"]),
-              "fv": rel(ref["fv"], bp["fv"]),
-              "dffW": rel(ref["dffW"], bp["dffW"]), "dffb": rel(ref["dffb"], bp["dffb"])}
+    errors = {"o": rel_error(ref["o"], bp["o"]), "L": rel_error(ref["L"], bp["L"]),
+              "fv": rel_error(ref["fv"], bp["fv"]),
+              "dffW": rel_error(ref["dffW"], bp["dffW"]),
+              "dffb": rel_error(ref["dffb"], bp["dffb"])}
     for l, layer in enumerate(bp["layers"]):
-        errors[f"a{l}"] = rel(ref["a"][l].detach().numpy(), _to_torch(layer["a"]).numpy())
+        errors[f"a{l}"] = rel_error(ref["a"][l], _torch_layout(layer["a"]))
         if (l or len(bp["layers"]) == 1) and (layer["type"] != "s" or not ties):
-            errors[f"d{l}"] = rel(ref["d"][l].numpy(), _to_torch(layer["d"]).numpy())
+            errors[f"d{l}"] = rel_error(ref["d"][l], _torch_layout(layer["d"]))
         if layer["type"] == "c":
-            errors[f"dk{l}"] = rel(ref["dk"][l], np.array(layer["dk"]))
-            errors[f"db{l}"] = rel(ref["db"][l], np.array(layer["db"]))
+            errors[f"dk{l}"] = rel_error(ref["dk"][l], layer["dk"])
+            errors[f"db{l}"] = rel_error(ref["db"][l], layer["db"])
     for field, error in errors.items():
         kind = field.rstrip("0123456789")
         worst[kind] = max(worst.get(kind, 0.0), error)
@@ -182,30 +131,18 @@ def compare(net, x, y, worst):
 
 
 def sgd_steps(net, x, y, alpha, steps):
-    """The port's cnntrain on ``steps`` batches against torch's plain SGD on the same batches."""
+    """The port's cnntrain on ``steps`` batches against the peer's plain SGD on the same batches."""
     m = x.shape[-1]
-    kk = [np.arange(m)]
-    opts = {"alpha": alpha, "batchsize": m // steps, "numepochs": 1}
-    trained = cnntrain(net, x, y, opts, kk=kk, verbose=False)
-    current = net
-    for step in range(steps):
-        index = slice(step * opts["batchsize"], (step + 1) * opts["batchsize"])
-        ref = torch_model(current, x[..., index], y[:, index])
-        current = {**current, "layers": [dict(layer) for layer in current["layers"]]}
-        for l, layer in enumerate(current["layers"]):
-            if layer["type"] == "c":
-                layer["k"] = list(list(row) for row in np.array(layer["k"]) - alpha * ref["dk"][l])
-                layer["b"] = list(np.array(layer["b"]) - alpha * ref["db"][l])
-        current["ffW"] = current["ffW"] - alpha * ref["dffW"]
-        current["ffb"] = current["ffb"] - alpha * ref["dffb"]
-    errors = {"ffW": rel(current["ffW"], trained["ffW"]), "ffb": rel(current["ffb"], trained["ffb"])}
-    for l, layer in enumerate(current["layers"]):
-        if layer["type"] == "c":
-            errors[f"k{l}"] = rel(np.array(layer["k"]), np.array(trained["layers"][l]["k"]))
-            errors[f"b{l}"] = rel(np.array(layer["b"]), np.array(trained["layers"][l]["b"]))
-    bad = {field: error for field, error in errors.items() if not error <= TOLERANCE}
-    assert not bad, f"weights after {steps} SGD steps differ from torch's: {bad}"
-    return max(errors.values())
+    batchsize = m // steps
+    trained = cnntrain(net, x, y, {"alpha": alpha, "batchsize": batchsize, "numepochs": 1},
+                       kk=[np.arange(m)], verbose=False)
+    params = torch_peer.params_from_net(net)
+    tx, ty = torch_peer.x_to_torch(x), torch_peer.y_to_torch(y)
+    torch_peer.train_epoch(params, net["layers"], tx, ty, alpha, batchsize, perm=np.arange(m),
+                           output=net.get("output", "sigm"))
+    error, where = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(trained))
+    assert error <= TOLERANCE, f"after {steps} SGD steps, {where}: {error:.2e}"
+    return error
 
 
 def kinds_of(net, x):
@@ -241,13 +178,17 @@ def make(which, number):
 WORST = {}
 
 
-@pytest.mark.parametrize("which,number", PROBLEMS, ids=[f"{w}{n}" for w, n in PROBLEMS])
+each_problem = pytest.mark.parametrize("which,number", PROBLEMS,
+                                       ids=[f"{w}{n}" for w, n in PROBLEMS])
+
+
+@each_problem
 def test_forward_and_gradients_match_torch(which, number):
     net, x, y = make(which, number)
     compare(net, x, y, WORST)
 
 
-@pytest.mark.parametrize("which,number", PROBLEMS, ids=[f"{w}{n}" for w, n in PROBLEMS])
+@each_problem
 def test_sgd_steps_match_torch(which, number):
     net, x, y = make(which, number)
     error = sgd_steps(net, x, y, alpha=0.5, steps=2 if which == "seed" else 4)
@@ -260,7 +201,7 @@ def test_every_kind_is_covered():
         net, x, _ = make(which, number)
         covered |= kinds_of(net, x)
     wanted = {"channels", "c after c", "s after s", "input alone", "method mean", "method max",
-              "output sigm", "output softmax"} | {f"activation {a}" for a in ACTIVATION}
+              "output sigm", "output softmax"} | {f"activation {a}" for a in torch_peer.ACTIVATIONS}
     assert wanted <= covered, wanted - covered
 
 

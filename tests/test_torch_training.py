@@ -15,23 +15,16 @@ is checked against the same formula written in torch, and a test shows that
 torch's SGD with ``ExponentialLR`` does differ from it.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-torch = pytest.importorskip(
-    "torch", reason="torch is not installed; it is the independent reference for momentum and "
-                    "schedules (pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+from cnntoolbox import cnnsetup, cnntrain
+from cnntoolbox.netfields import parse_layers
 
-from cnntoolbox import cnnsetup, cnntrain  # noqa: E402
-from cnntoolbox.netfields import parse_layers  # noqa: E402
+from helpers import max_rel_error, random_net, torch_peer_or_skip
 
-from helpers import max_rel_error, random_net  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-import torch_peer  # noqa: E402  (bench/ is not a package)
+torch_peer = torch_peer_or_skip("momentum and schedules")
+import torch  # noqa: E402  (after the skip)
 
 RTOL = 1e-12
 M, ONUM, BATCH, EPOCHS = 40, 4, 8, 3
@@ -44,29 +37,26 @@ KINDS = [("3c3r-2m-4c3r-2m", 14, 14, 3, "softmax"),
          ("3c3l-2m-2m-2c1", 14, 18, 1, "softmax")]
 
 
+def _cnntrain(net, x, y, kk, **opts):
+    """The port's cnntrain with this module's batch size and epochs, on the orders ``kk``."""
+    return cnntrain(net, x, y, {"batchsize": BATCH, "numepochs": EPOCHS, **opts}, kk=kk,
+                    verbose=False)
+
+
 def _orders(seed):
     rng = np.random.default_rng(seed)
     return [rng.permutation(M) for _ in range(EPOCHS)]
 
 
-def _as_net(tensors, template):
-    """Torch tensors (W, b, ffW, ffb order of ``torch_peer.parameters``) in the toolbox layout."""
-    W, rest = tensors[:len(template["W"])], tensors[len(template["W"]):]
-    b, (ffW, ffb) = rest[:len(template["b"])], rest[len(template["b"]):]
-    out = {"ffW": ffW.detach().numpy(), "ffb": ffb.detach().numpy().reshape(-1, 1), "k": [], "b": []}
-    for w, bias in zip(W, b):
-        k = w.detach().numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        out["k"].append([[k[i, j] for j in range(k.shape[1])] for i in range(k.shape[0])])
-        out["b"].append([float(v) for v in bias.detach()])
-    return out
-
-
-def _ours(net, velocity=False):
-    """The trained net's weights (or velocities) in the layout of ``_as_net``."""
-    prefix = "v" if velocity else ""
-    conv = [layer for layer in net["layers"] if layer["type"] == "c"]
-    return {"ffW": net[prefix + "ffW"], "ffb": net[prefix + "ffb"],
-            "k": [layer[prefix + "k"] for layer in conv], "b": [layer[prefix + "b"] for layer in conv]}
+def _assert_agree(params, velocity, ours, velocity_note="velocity"):
+    """The trained net's weights and velocities equal torch's (``velocity``: tensors in the
+    order of ``torch_peer.parameters``) within RTOL of each array's largest magnitude."""
+    theirs = torch_peer.as_net(torch_peer.unflatten(velocity, params))
+    for what, expected, actual in (
+            ("weights", torch_peer.as_net(params), torch_peer.net_weights(ours)),
+            (velocity_note, theirs, torch_peer.net_weights(ours, velocity=True))):
+        error, where = max_rel_error(expected, actual)
+        assert error <= RTOL, f"{what} {where}: {error:.2e}"
 
 
 def _kinds_net(spec, rows, cols, channels, output, seed):
@@ -111,13 +101,6 @@ def _our_formula(flat, grads, alpha, state, mu):
         p.add_(state[n])
 
 
-def _rl(losses):
-    rl = [losses[0]]
-    for L in losses:
-        rl.append(0.99 * rl[-1] + 0.01 * L)
-    return np.array(rl)
-
-
 @pytest.mark.parametrize("spec, rows, cols, channels, output",
                          [(*net, 1, None) for net in NETS] + KINDS)
 def test_momentum_and_decay_agree_with_torch(spec, rows, cols, channels, output):
@@ -126,30 +109,25 @@ def test_momentum_and_decay_agree_with_torch(spec, rows, cols, channels, output)
     else:
         net, x, y = _kinds_net(spec, rows, cols, channels, output, seed=21)
     kk, mu, alpha, decay = _orders(1), 0.9, 0.8, 0.5
-    ours = cnntrain(net, x, y, {"alpha": alpha, "alpha_decay": decay, "momentum": mu,
-                                "batchsize": BATCH, "numepochs": EPOCHS}, kk=kk, verbose=False)
+    ours = _cnntrain(net, x, y, kk, alpha=alpha, alpha_decay=decay, momentum=mu)
     alphas = [alpha]
     for _ in range(EPOCHS - 1):
         alphas.append(alphas[-1] * decay)                    # torch's ExponentialLR, step by step
-    params, flat, velocity, losses = _torch_run(
+    params, _, velocity, losses = _torch_run(
         net, x, y, kk, alphas, mu, lambda *a: _our_formula(*a, mu=mu))
-    template = {"W": params["W"], "b": params["b"]}
-    error, where = max_rel_error(_as_net(flat, template), _ours(ours))
-    assert error <= RTOL, f"{where}: {error:.2e}"
-    error, where = max_rel_error(_as_net(velocity, template), _ours(ours, velocity=True))
-    assert error <= RTOL, f"velocity {where}: {error:.2e}"
-    error, where = max_rel_error(_rl(losses), ours["rL"])
+    _assert_agree(params, velocity, ours)
+    error, where = max_rel_error(torch_peer.running_loss(losses), ours["rL"])
     assert error <= RTOL, f"rL: {error:.2e}"
+    before, after = torch_peer.net_weights(net), torch_peer.net_weights(ours)
     for field in ("ffW", "k"):                             # the weights did move
-        assert max_rel_error(_ours(net)[field], _ours(ours)[field])[0] > 0.01, field
+        assert max_rel_error(before[field], after[field])[0] > 0.01, field
 
 
 def test_constant_rate_momentum_agrees_with_torch_sgd():
     spec, rows, cols = NETS[0]
     net, x, y = random_net(spec, rows, cols, M, ONUM, seed=22)
     kk, mu, alpha = _orders(2), 0.8, 0.6
-    ours = cnntrain(net, x, y, {"alpha": alpha, "momentum": mu, "batchsize": BATCH,
-                                "numepochs": EPOCHS}, kk=kk, verbose=False)
+    ours = _cnntrain(net, x, y, kk, alpha=alpha, momentum=mu)
     optimisers = {}
 
     def sgd(flat, grads, lr, state):
@@ -160,20 +138,15 @@ def test_constant_rate_momentum_agrees_with_torch_sgd():
         optimisers["sgd"].step()
 
     params, flat, _, _ = _torch_run(net, x, y, kk, [alpha] * EPOCHS, mu, sgd)
-    template = {"W": params["W"], "b": params["b"]}
-    error, where = max_rel_error(_as_net(flat, template), _ours(ours))
-    assert error <= RTOL, f"{where}: {error:.2e}"
     buffers = [-alpha * optimisers["sgd"].state[p]["momentum_buffer"] for p in flat]
-    error, where = max_rel_error(_as_net(buffers, template), _ours(ours, velocity=True))
-    assert error <= RTOL, f"velocity = -lr * momentum_buffer, {where}: {error:.2e}"
+    _assert_agree(params, buffers, ours, "velocity = -lr * momentum_buffer")
 
 
 def test_torch_sgd_with_exponential_lr_is_another_formula():
     spec, rows, cols = NETS[0]
     net, x, y = random_net(spec, rows, cols, M, ONUM, seed=23)
     kk, mu, alpha, decay = _orders(3), 0.9, 0.8, 0.5
-    ours = cnntrain(net, x, y, {"alpha": alpha, "alpha_decay": decay, "momentum": mu,
-                                "batchsize": BATCH, "numepochs": EPOCHS}, kk=kk, verbose=False)
+    ours = _cnntrain(net, x, y, kk, alpha=alpha, alpha_decay=decay, momentum=mu)
     params = torch_peer.params_from_net(net)
     flat = torch_peer.parameters(params)
     sgd = torch.optim.SGD(flat, lr=alpha, momentum=mu)
@@ -186,5 +159,5 @@ def test_torch_sgd_with_exponential_lr_is_another_formula():
             torch_peer.loss(torch_peer.forward(params, net["layers"], tx[idx]), ty[idx]).backward()
             sgd.step()
         schedule.step()
-    error, _ = max_rel_error(_as_net(flat, params), _ours(ours))
+    error, _ = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(ours))
     assert error > 1e-6      # torch rescales the old velocity by the new rate; cnnapplygrads does not

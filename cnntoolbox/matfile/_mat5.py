@@ -30,7 +30,7 @@ def read(path, names, budget):
     Returns
     -------
     dict
-        Variable name -> Python value (see ``_matvalues``), in file order.
+        Variable name -> Python value (see ``_values``), in file order.
 
     Raises
     ------
@@ -146,7 +146,7 @@ def _subscript(index):
 
 
 def write(fileobj, variables):
-    """Write canonical variables (see ``_matvalues.canonical``) as a compressed v7 MAT-file."""
+    """Write canonical variables (see ``_values.canonical``) as a compressed v7 MAT-file."""
     scipy.io.savemat(fileobj, {name: _to_scipy(value) for name, value in variables.items()},
                      do_compression=True, long_field_names=True, oned_as="row")
 

@@ -196,7 +196,7 @@ def main(argv=None):
                 write_atomic(path, new)
     except (OSError, ValueError, LookupError, worked.StepMismatchError,
             GradientCheckError) as error:
-        print(f"cnntoolbox.walkthrough: error: {error}", file=sys.stderr)
+        print(f"cnntoolbox.teaching.walkthrough: error: {error}", file=sys.stderr)
         return 2
     for path in stale:
         print(f"{path}: {'out of date' if args.check else 'rewritten'}")
