@@ -188,6 +188,71 @@ def test_v73_damaged_global_heap_does_not_hang_hdf5(tmp_path):
     assert "a damaged global heap" in run.stdout, run.stdout + run.stderr
 
 
+_LOAD_TIMED = ("import sys, time\nfrom cnntoolbox.matfile import loadmat, MatFileError\n"
+               "start = time.perf_counter()\n"
+               "try:\n    loadmat(sys.argv[1])\n    print('ok')\n"
+               "except MatFileError as error:\n    print('MatFileError', error)\n"
+               "print(time.perf_counter() - start)\n")
+
+
+def _load_in_child(path, timeout=30):
+    """Outcome line and seconds of loading ``path`` in a child (HDF5 may loop, in C)."""
+    try:
+        run = subprocess.run([sys.executable, "-c", _LOAD_TIMED, str(path)], capture_output=True,
+                             text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"loading {path} did not end within {timeout} s") from None
+    assert run.returncode == 0, run.stderr[-2000:]
+    outcome, seconds = run.stdout.splitlines()
+    return outcome, float(seconds)
+
+
+def test_v73_virtual_dataset_over_a_damaged_heap_is_refused_before_hdf5_opens_it():
+    # found by the long fuzz run: opening the virtual dataset 'a0' (group['a0']) makes HDF5 read
+    # the global heap holding its source list; a free-space entry of size 0 there made HDF5
+    # loop forever, in C, before any check of the loader ran
+    outcome, seconds = _load_in_child(FINDS / "v73_virtual_layout_heap_damaged.mat")
+    assert outcome.startswith("MatFileError") and "a0: a virtual dataset" in outcome, outcome
+    assert seconds < 1.0, seconds
+
+
+def test_v73_object_header_continuation_loop_is_refused(tmp_path):
+    with matlab_h5(tmp_path / "loop.mat") as h5:
+        y = h5.create_dataset("y", data=np.ones((2, 2)))
+        y.attrs["MATLAB_class"] = np.bytes_("double")
+        for i in range(20):                      # enough to need a continuation block
+            y.attrs[f"pad{i:02d}"] = np.arange(20.0)
+        address = h5.id.links.get_info(b"y").u
+    data = bytearray((tmp_path / "loop.mat").read_bytes())
+    header = 512 + address
+    assert data[header] == 1                     # version 1, as MATLAB writes
+    size, pos = struct.unpack_from("<I", data, header + 8)[0], header + 16
+    while struct.unpack_from("<H", data, pos)[0] != 0x10:      # find the continuation
+        pos += 8 + struct.unpack_from("<H", data, pos + 2)[0]
+    struct.pack_into("<QQ", data, pos + 8, address + 16, size)  # ... and point it at chunk 0
+    (tmp_path / "loop.mat").write_bytes(bytes(data))
+    outcome, seconds = _load_in_child(tmp_path / "loop.mat")
+    assert "y: a damaged object header (its continuations loop)" in outcome, outcome
+    assert seconds < 1.0, seconds
+
+
+def test_v73_version_2_object_headers_load(tmp_path):
+    # h5py's libver="latest" writes version 2 ("OHDR") headers; the header walk read their
+    # first block as a continuation and refused every struct of such a file
+    with matlab_h5(tmp_path / "v2.mat", libver="latest") as h5:
+        group = h5.create_group("s")
+        group.attrs["MATLAB_class"] = np.bytes_("struct")
+        group.attrs["MATLAB_fields"] = np.array(
+            [np.frombuffer(b"ab", "S1"), np.frombuffer(b"c", "S1")],
+            dtype=h5py.vlen_dtype(np.dtype("S1")))
+        for name, value in (("ab", 1.0), ("c", 2.0)):
+            group.create_dataset(name, data=np.full((1, 1), value))
+            group[name].attrs["MATLAB_class"] = np.bytes_("double")
+        address = h5.id.links.get_info(b"s").u
+    assert (tmp_path / "v2.mat").read_bytes()[512 + address:][:4] == b"OHDR"
+    assert loadmat(tmp_path / "v2.mat") == {"s": {"ab": 1.0, "c": 2.0}}
+
+
 # --- nothing in a file is ever run ------------------------------------------------------------
 
 LOADER = sorted((ROOT / "cnntoolbox" / "matfile").glob("*.py"))

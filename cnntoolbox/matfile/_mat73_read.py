@@ -28,11 +28,18 @@ A file from a stranger is hostile until checked; everything read is:
   loop forever or write past a buffer.  Only those bytes are read, with
   bounded reads (never a memory map, which a truncated file turns into
   SIGBUS), so array data that happens to look like a heap is never mistaken
-  for one.
+  for one;
+* the object header of every object (its messages and continuation
+  blocks) is walked with bounded reads before HDF5 opens the object: a
+  header whose continuations loop or leave the file, or larger than MATLAB
+  ever writes, and a virtual dataset (whose opening reads a global heap:
+  a damaged one made HDF5 loop forever inside ``group[name]``, found by
+  fuzzing) are refused before HDF5 sees them.
 """
 
 import functools
 import math
+import os
 import struct
 
 import h5py
@@ -52,9 +59,6 @@ _FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FL
 _ATTRIBUTES = ("MATLAB_class", "MATLAB_empty", "MATLAB_fields", "MATLAB_sparse",
                "MATLAB_object_decode")
 
-#: MATLAB's user block before the HDF5 data: HDF5 addresses count from its end.
-_USER_BLOCK = 512
-
 #: Most attributes of one object (MATLAB writes up to 3, hdf5storage a few more).
 _MAX_ATTRIBUTES = 64
 
@@ -65,8 +69,10 @@ _MAX_ATTRIBUTE = 2 ** 20
 _MAX_HEADER = 2 ** 20
 _MAX_HEAP = 2 ** 24
 
-#: Object header message types: attribute, continuation; the name of MATLAB's field list.
-_ATTRIBUTE_MESSAGE, _CONTINUATION_MESSAGE = 0x0C, 0x10
+#: Object header message types: layout, attribute, continuation; the virtual layout class.
+_LAYOUT_MESSAGE, _ATTRIBUTE_MESSAGE, _CONTINUATION_MESSAGE = 0x08, 0x0C, 0x10
+_VIRTUAL_LAYOUT = 3
+#: The name of MATLAB's field list.
 _FIELDS_NAME = b"MATLAB_fields\x00"
 
 #: Exceptions h5py raises on a damaged file.
@@ -96,7 +102,8 @@ def read(path, names, budget):
             wanted = [name for name in h5 if not name.startswith("#")]
             if names is not None:
                 wanted = [name for name in wanted if name in names]
-            return {name: reader.value(_member(h5, name, name).id, name, ()) for name in wanted}
+            return {name: reader.value(reader.member(h5, name, name).id, name, ())
+                    for name in wanted}
     except MatFileError as error:
         if str(error).startswith(f"{path}: "):
             raise
@@ -121,6 +128,7 @@ class _Reader:
     def __init__(self, h5, raw, budget):
         self.h5 = h5
         self.raw = raw
+        self.base = h5.id.get_create_plist().get_userblock()   # HDF5 addresses count from here
         self.budget = budget
         self.seen = set()
         self.empties = {}                 # address -> maker of a shared empty array's value
@@ -252,6 +260,7 @@ class _Reader:
             name = label(",".join(str(i + 1) for i in index))
             if not refs[index]:
                 raise MatFileError(f"{name}: a null reference")
+            self.check_header(int(addresses[index]), name)
             out[index] = self.value(h5py.h5r.dereference(refs[index], self.h5.id), name, path)
         return out
 
@@ -259,7 +268,7 @@ class _Reader:
         """A dict (1x1 struct) or list of dicts (struct array) from a struct group."""
         fields = _field_names(group, attrs, where)
         self.budget.elements(len(fields), where)
-        members = {name: _member(group, name, f"{where}.{name}") for name in fields}
+        members = {name: self.member(group, name, f"{where}.{name}") for name in fields}
         arrays = [name for name, member in members.items() if isinstance(member, h5py.Dataset)
                   and h5py.check_ref_dtype(member.dtype) is h5py.Reference
                   and "MATLAB_class" not in member.attrs]
@@ -292,10 +301,10 @@ class _Reader:
         nrows = int(np.asarray(attrs["MATLAB_sparse"]).reshape(-1)[0])
         if "jc" not in group:
             raise MatFileError(f"{where}: a sparse matrix without 'jc'")
-        jc = self.data(_member(group, "jc", where).id, where).reshape(-1).astype(np.int64)
+        jc = self.data(self.member(group, "jc", where).id, where).reshape(-1).astype(np.int64)
         if "data" in group and "ir" in group:
-            ir = self.data(_member(group, "ir", where).id, where).reshape(-1).astype(np.int64)
-            values = self.array(_member(group, "data", where).id, cls, where).reshape(-1)
+            ir = self.data(self.member(group, "ir", where).id, where).reshape(-1).astype(np.int64)
+            values = self.array(self.member(group, "data", where).id, cls, where).reshape(-1)
         else:
             ir = np.zeros(0, np.int64)
             values = np.zeros(0, DTYPE_OF_CLASS[cls])
@@ -305,6 +314,40 @@ class _Reader:
             raise MatFileError(f"{where}: a damaged sparse matrix ({error})") from None
         return sparse_value(matrix, where)
 
+    def member(self, group, name, where):
+        """``group[name]``, refusing what MATLAB never writes: missing, soft and external links.
+
+        The member's object header is checked (:meth:`check_header`) before HDF5 opens it.
+        """
+        try:
+            link = group.id.links.get_info(name.encode())
+        except KeyError:
+            raise MatFileError(f"{where}: is listed but missing from the file") from None
+        if link.type != h5py.h5l.TYPE_HARD:
+            kind = {h5py.h5l.TYPE_SOFT: "SoftLink", h5py.h5l.TYPE_EXTERNAL: "ExternalLink"}
+            raise MatFileError(f"{where}: is a {kind.get(link.type, 'user-defined link')}, "
+                               "which MATLAB never writes")
+        self.check_header(link.u, where)
+        return group[name]
+
+    def check_header(self, address, where):
+        """Refuse the object at ``address`` if HDF5 could not open it in bounded time.
+
+        Its header and continuation blocks are walked with bounded reads
+        (:func:`_header_messages`: no loop, nothing outside the file, nothing
+        larger than MATLAB writes); a virtual dataset is refused here, as
+        opening one makes HDF5 read the global heap its layout points to,
+        and a damaged heap made it loop forever (found by fuzzing).
+        """
+        try:
+            messages = _header_messages(self.raw, self.base, address)
+        except MatFileError as error:
+            raise MatFileError(f"{where}: {error}") from None
+        for kind, body in messages:
+            if kind == _LAYOUT_MESSAGE and len(body) >= 2 and body[0] >= 3 and \
+                    body[1] == _VIRTUAL_LAYOUT:
+                raise MatFileError(f"{where}: a virtual dataset (its data comes from other "
+                                   "files), which MATLAB never writes")
 
     def attributes(self, oid, count, address, where):
         """The MATLAB attributes of object ``oid`` (``count`` attributes, at ``address``).
@@ -355,14 +398,14 @@ class _Reader:
         ``address`` and every (length, collection, index) it holds must be an
         object of that exact length in a collection that walks to its end.
         """
-        bodies = [body for kind, body in _header_messages(self.raw, _USER_BLOCK + address)
+        bodies = [body for kind, body in _header_messages(self.raw, self.base, address)
                   if kind == _ATTRIBUTE_MESSAGE and _attribute_name(body) == _FIELDS_NAME]
         if len(bodies) != 1:
             raise MatFileError(f"{where}: a MATLAB_fields attribute stored where MATLAB "
                                "never puts it")
         for length, heap, index in _field_records(bodies[0]):
             if heap not in self.heaps:
-                self.heaps[heap] = _heap_objects(self.raw, _USER_BLOCK + heap)
+                self.heaps[heap] = _heap_objects(self.raw, self.base + heap)
             if self.heaps[heap].get(index) != length:
                 raise MatFileError(f"{where}: a damaged MATLAB_fields attribute (its names are "
                                    "not where it says)")
@@ -383,6 +426,8 @@ def _read_at(raw, position, size, what):
     """``size`` bytes of the file at ``position`` (bounded reads; short means damaged)."""
     if size > _MAX_HEAP:
         raise MatFileError(f"a {what} of {size} bytes, which MATLAB never writes")
+    if position > os.fstat(raw.fileno()).st_size:
+        raise MatFileError(f"a {what} past the end of the file (truncated or damaged)")
     raw.seek(position)
     data = raw.read(size)
     if len(data) != size:
@@ -390,38 +435,43 @@ def _read_at(raw, position, size, what):
     return data
 
 
-def _header_messages(raw, position):
-    """(type, body) of each message of the object header at ``position``, continuations followed.
+def _header_messages(raw, base, address):
+    """(type, body) of each message of the object header at ``address``, continuations followed.
 
     Version 1 headers (what MATLAB and h5py's earliest format write) and
-    version 2 ("OHDR") are read; 8-byte addresses and lengths, as MATLAB writes.
+    version 2 ("OHDR") are read; 8-byte addresses and lengths, as MATLAB
+    writes.  HDF5 addresses count from ``base`` (the user block's size).  A
+    block past the end of the file, a continuation to a block already read
+    (a loop), or more than ``_MAX_HEADER`` bytes in all is refused.
     """
+    position = base + address
     head = _read_at(raw, position, 16, "object header")
     if head[0] == 1:
-        chunks = [(position + 16, struct.unpack_from("<I", head, 8)[0])]
+        chunks = [(position + 16, struct.unpack_from("<I", head, 8)[0], True)]
         version = 1
     elif head[:5] == b"OHDR\x02":
         flags, at = head[5], 6 + 16 * bool(head[5] & 0x20) + 4 * bool(head[5] & 0x10)
         width = 1 << (flags & 3)
         head = _read_at(raw, position, at + width, "object header")
-        chunks = [(position + at + width, int.from_bytes(head[at:at + width], "little"))]
+        chunks = [(position + at + width, int.from_bytes(head[at:at + width], "little"), True)]
         version = 2
     else:
         raise MatFileError("a damaged object header")
-    messages, total = [], 0
+    messages, total, seen = [], 0, set()
     while chunks:
-        start, size = chunks.pop()
+        start, size, first = chunks.pop()
+        if start in seen:
+            raise MatFileError("a damaged object header (its continuations loop)")
+        seen.add(start)
         total += size
         if total > _MAX_HEADER or len(messages) > 4096:
             raise MatFileError("an object header larger than MATLAB ever writes")
         data = _read_at(raw, start, size, "object header")
         pos, end = 0, size
-        if version == 2 and start != position:                      # a continuation block
+        if version == 2 and not first:                              # a continuation block
             if data[:4] != b"OCHK":
                 raise MatFileError("a damaged object header continuation")
             pos, end = 4, size - 4
-        elif version == 2:
-            end = size
         step = 8 if version == 1 else 4 + 2 * bool(flags & 0x04)
         while pos + step <= end:
             if version == 1:
@@ -435,7 +485,7 @@ def _header_messages(raw, position):
                 if length < 16:
                     raise MatFileError("a damaged object header continuation")
                 offset, size_next = struct.unpack_from("<QQ", body)
-                chunks.append((_USER_BLOCK + offset, size_next))
+                chunks.append((base + offset, size_next, False))
             messages.append((kind, body))
             pos += step + length
     return messages
@@ -532,16 +582,6 @@ def _check_stored(dsid, plist, nbytes, shape, where):
         expected = int(np.prod([-(-n // c) for n, c in zip(shape, chunks)], dtype=np.float64))
         if dsid.get_num_chunks() != expected:
             raise MatFileError(f"{where}: data partly missing (chunks never written)")
-
-
-def _member(group, name, where):
-    """``group[name]``, refusing what MATLAB never writes: missing, soft and external links."""
-    link = group.get(name, getlink=True)
-    if link is None:
-        raise MatFileError(f"{where}: is listed but missing from the file")
-    if not isinstance(link, h5py.HardLink):
-        raise MatFileError(f"{where}: is a {type(link).__name__}, which MATLAB never writes")
-    return group[name]
 
 
 def _class(attrs, where):
