@@ -76,34 +76,27 @@ def _seed(text):
     return _integer(text, 0, "a non-negative integer")
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _momentum(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
-def _tolerance(text):
+def _real(text, accept, expected):
+    """An argparse value: a float for which ``accept(value)`` holds, else an error saying ``expected``."""
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not accept(value):                  # NaN is refused by every test below
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _positive_float(text):
+    return _real(text, lambda v: 0 < v < float("inf"), "a positive number")
+
+
+def _momentum(text):
+    return _real(text, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def _tolerance(text):
+    return _real(text, lambda v: v >= 0, "a number >= 0")
 
 
 def build_parser():
