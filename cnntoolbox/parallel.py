@@ -290,7 +290,7 @@ def _add_gradients(sums, part):
               if layer["type"] == "c" for field in ("dk", "db")]
     for key, value in items:
         if key in sums:
-            sums[key] = sums[key] + value
+            sums[key] += value                # in place: the first piece's copy is ours
         else:
             sums[key] = value.copy() if isinstance(value, np.ndarray) else value
 

@@ -31,6 +31,20 @@ def torch_peer_or_skip(why):
     return torch_peer
 
 
+def input_size(layers, rows, cols):
+    """The image size that gives a last map of rows x cols after ``layers`` (input layer left out).
+
+    cnnsetup.m's size arithmetic run backwards: a 'c' layer adds
+    kernelsize - 1, an 's' layer multiplies by its scale.
+    """
+    for layer in reversed(layers):
+        if layer["type"] == "c":
+            rows, cols = rows + layer["kernelsize"] - 1, cols + layer["kernelsize"] - 1
+        else:
+            rows, cols = rows * layer["scale"], cols * layer["scale"]
+    return rows, cols
+
+
 def random_net(spec, rows, cols, m, onum, seed=0):
     """A set-up net, a random batch and labels in [0, 1]."""
     from cnntoolbox import cnnsetup
@@ -146,11 +160,7 @@ def beyond_problem(seed, kinds=None, channels=None, output=None, m=None, activat
                 layer["method"] = str(method)
         layers.append(layer)
     rows, cols = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    for layer in reversed(layers):
-        if layer["type"] == "c":
-            rows, cols = rows + layer["kernelsize"] - 1, cols + layer["kernelsize"] - 1
-        else:
-            rows, cols = rows * layer["scale"], cols * layer["scale"]
+    rows, cols = input_size(layers, rows, cols)
     channels = int(rng.integers(1, 4)) if channels is None else channels
     output = str(rng.choice(["sigm", "softmax"])) if output is None else output
     m = int(rng.integers(1, 6)) if m is None else m

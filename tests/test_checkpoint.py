@@ -106,22 +106,37 @@ def test_resume_after_kill_9_is_bit_identical(tmp_path):
                 f"{name} differs after a kill -9 at epoch {done} (+{delay:.3f} s)")
 
 
+def _kill_while_saving(path, count, aim=False):
+    """Kill -9 a worker that saves ``path`` over and over (``count`` float64s a save).
+
+    The kill lands 0.05 to 0.3 s after its first checkpoint exists or, with
+    ``aim``, as soon as a save's temporary file is seen (so it lands inside
+    a save, unless that save ends in between); returns the temporary files
+    left beside ``path``.
+    """
+    pattern = str(path.parent / f".{path.name}.cnntoolbox-tmp-*")        # atomic.TEMP_MARK
+    process = subprocess.Popen(_run("save_worker", path, count))
+    try:
+        assert _wait_for(path, process)
+        time.sleep(random.uniform(0.05, 0.3))
+        deadline = time.monotonic() + 5
+        while aim and not glob.glob(pattern) and time.monotonic() < deadline:
+            pass
+    finally:
+        process.kill()
+        process.wait()
+    return glob.glob(pattern)
+
+
 def test_a_kill_during_a_save_leaves_the_old_checkpoint(tmp_path):
     path = tmp_path / "ck.npz"
     mid_save = 0
     for attempt in range(6):
         path.unlink(missing_ok=True)
-        process = subprocess.Popen(_run("save_worker", path, 2 ** 20))   # 8 MB a save
-        try:
-            assert _wait_for(path, process)
-            time.sleep(random.uniform(0.05, 0.3))
-        finally:
-            process.kill()
-            process.wait()
+        temps = _kill_while_saving(path, 2 ** 20)             # 8 MB a save
         saved = load_checkpoint(path)                          # complete, whatever the moment
         assert np.all(saved["arrays"]["net.big"] == saved["epochs"])
         assert saved["rL"].tolist() == [float(saved["epochs"])]
-        temps = glob.glob(str(tmp_path / ".ck.npz.cnntoolbox-tmp-*"))     # atomic.TEMP_MARK
         mid_save += bool(temps)
         for temp in temps:
             os.unlink(temp)
@@ -137,14 +152,7 @@ def test_the_temporary_file_of_a_killed_save_is_removed_by_the_next_save(tmp_pat
     path = tmp_path / "ck.npz"
     pattern = str(tmp_path / ".ck.npz.cnntoolbox-tmp-*")              # atomic.TEMP_MARK
     for attempt in range(10):
-        process = subprocess.Popen(_run("save_worker", path, 2 ** 21))   # 16 MB a save
-        try:
-            assert _wait_for(path, process)
-            time.sleep(random.uniform(0.05, 0.3))
-        finally:
-            process.kill()
-            process.wait()
-        left = glob.glob(pattern)
+        left = _kill_while_saving(path, 2 ** 21, aim=True)    # 16 MB a save
         if left:
             break
     assert left, "no kill landed during a save in 10 tries; the test proved nothing"

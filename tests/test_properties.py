@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cnntoolbox import cnnapplygrads, cnnbp, cnnff, cnnnumgradcheck, cnnsetup, literal
 
-from helpers import max_rel_error
+from helpers import input_size, max_rel_error
 
 TOLERANCE = 1e-12
 SETTINGS = settings(max_examples=30, deadline=None)
@@ -40,11 +40,7 @@ def problems(draw, max_m=5):
             layers.append({"type": "s", "scale": draw(st.sampled_from([1, 2, 2, 3]))})
         kind = "s" if kind == "c" else "c"
     rows, cols = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    for layer in reversed(layers):
-        if layer["type"] == "c":
-            rows, cols = rows + layer["kernelsize"] - 1, cols + layer["kernelsize"] - 1
-        else:
-            rows, cols = rows * layer["scale"], cols * layer["scale"]
+    rows, cols = input_size(layers, rows, cols)
     m, onum = draw(st.integers(1, max_m)), draw(st.integers(1, 4))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     x = rng.random((rows, cols, m))
