@@ -5,7 +5,7 @@ Usage (from the repository root)::
     python bench/compare_kinds.py              # one full epoch each (60000 training digits)
     python bench/compare_kinds.py --limit 600  # a quick run on the first 600 digits
 
-Both rows run the toolbox's MNIST example (``cnntoolbox.example.run_example``:
+Both rows run the toolbox's MNIST example (``cnntoolbox.cli.example.run_example``:
 batches of 50, one epoch, seed 0, then ``cnntest`` on the 10000 test digits),
 one after the other in this process:
 
@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cnntoolbox import cnntest  # noqa: E402
-from cnntoolbox.data import load_mnist, prepare_data  # noqa: E402
-from cnntoolbox.example import run_example  # noqa: E402
+from cnntoolbox.datasets.mnist import load_mnist, prepare_data  # noqa: E402
+from cnntoolbox.cli.example import run_example  # noqa: E402
 
 #: (label, layers, output, alpha) of each row.
 ROWS = [("original: sigmoid, mean-pool, squared error", "6c5-2s-12c5-2s", None, 1.0),

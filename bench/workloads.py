@@ -40,7 +40,7 @@ def example_layers(maps=(6, 12), kernelsize=5, scale=2):
 def mnist_uint8():
     """MNIST as the toolbox's ``mnist_uint8`` variables.
 
-    Uses ``cnntoolbox.data.load_mnist`` when the package has it, else reads
+    Uses ``cnntoolbox.datasets.mnist.load_mnist`` when the package has it, else reads
     the IDX files from :data:`IDX_DIRS`.
 
     Returns
@@ -50,7 +50,7 @@ def mnist_uint8():
         ``test_x`` (10000, 784), ``test_y`` (10000, 10); uint8.
     """
     try:
-        from cnntoolbox.data import load_mnist
+        from cnntoolbox.datasets.mnist import load_mnist
     except ImportError:
         return _read_idx_dir()
     return load_mnist()

@@ -6,7 +6,7 @@ dict ``net`` with Matlab's field names; see README.md for the mapping.
 
 __version__ = "0.1.0"
 
-from . import interrupt
+from .cli import interrupt
 
 if interrupt.command_starting():       # Ctrl-C during the imports below: one line, exit 130
     interrupt.install()
@@ -18,8 +18,8 @@ from .cnnnumgradcheck import cnnnumgradcheck
 from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
-from .checkpoint import CheckpointError
-from .data import load_mnist
+from .training.checkpoint import CheckpointError
+from .datasets.mnist import load_mnist
 from .errors import DivergenceError, GradientCheckError
 
 __all__ = ["cnnsetup", "cnnff", "cnnbp", "cnnapplygrads", "cnntrain", "cnntest",

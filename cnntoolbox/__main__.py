@@ -4,8 +4,8 @@ Every command is parsed and dispatched here: ``train`` (the default: the
 toolbox's MNIST example, or ``--replay`` of the recorded Octave run),
 ``mnist-mat`` (``mnist_uint8.mat`` for MATLAB), ``compare`` (replay a
 MATLAB-saved net and compare it field by field) and ``figures``. The modules
-behind them (:mod:`cnntoolbox.example`, :mod:`cnntoolbox.replay`,
-:mod:`cnntoolbox.compare`, :mod:`cnntoolbox.data`) hold only the logic and
+behind them (:mod:`cnntoolbox.cli.example`, :mod:`cnntoolbox.reference.replay`,
+:mod:`cnntoolbox.reference.compare`, :mod:`cnntoolbox.datasets.mnist`) hold only the logic and
 print nothing but ``cnntrain``'s epoch lines.
 
 ``figures`` alone keeps its argument parsing in its module,
@@ -27,14 +27,15 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, interrupt
-from .checkpoint import interrupted_message
-from .compare import RTOL
-from .data import load_mnist, write_mnist_mat
-from .example import DATA_SOURCES, DEFAULT_OPTS, check_plot_path, plot_rl, run_example
+from . import __version__
+from .cli import interrupt
+from .training.checkpoint import interrupted_message
+from .reference.compare import RTOL
+from .datasets.mnist import load_mnist, write_mnist_mat
+from .cli.example import DATA_SOURCES, DEFAULT_OPTS, check_plot_path, plot_rl, run_example
 from .netfields import DEFAULT_LAYERS, format_layers
-from .progress import make_progress
-from .replay import compare_replay, load_reference, replay, replay_file
+from .cli.progress import make_progress
+from .reference.replay import compare_replay, load_reference, replay, replay_file
 
 PROG = "cnntoolbox"
 #: Subcommands that parse their own arguments: name -> (module, help).

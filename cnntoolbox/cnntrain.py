@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .checkpoint import Checkpoint
+from .training.checkpoint import Checkpoint
 from .checks import as_rng, check_opts, check_x, check_y, image_shape, map_sizes
 from .cnnapplygrads import applygrads
 from .errors import DivergenceError
-from .parallel import BatchParallel
+from .training.parallel import BatchParallel
 from .stacked import stack_for_input, unstack_net
 
 

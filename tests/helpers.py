@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnntoolbox.compare import compare
+from cnntoolbox.reference.compare import compare
 from cnntoolbox.netfields import parse_layers
 
 
@@ -59,7 +59,7 @@ def random_net(spec, rows, cols, m, onum, seed=0):
 def max_rel_error(expected, actual, path="net"):
     """Largest error of any array, relative to that array's largest magnitude.
 
-    :func:`cnntoolbox.compare.compare` with one row per array (``per="array"``);
+    :func:`cnntoolbox.reference.compare.compare` with one row per array (``per="array"``);
     two arrays or numbers are compared as one field named ``path``.
 
     Returns

@@ -1,4 +1,4 @@
-"""Saves that cannot lie: cnntoolbox.atomic and every writer that uses it.
+"""Saves that cannot lie: cnntoolbox.files.atomic and every writer that uses it.
 
 A failed save (disk full, a failed read-back, Ctrl-C, kill -9) must leave
 the old file as it was, no temporary file, and an error naming the file; a
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnntoolbox import atomic, checkpoint
+from cnntoolbox.files import atomic
+from cnntoolbox.training import checkpoint
 from cnntoolbox.matfile import _mat73_write, loadmat, savemat
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -314,7 +315,7 @@ def test_every_writer_goes_through_atomic_write():
     hits = [str(path.relative_to(ROOT)) for path in (ROOT / "cnntoolbox").rglob("*.py")
             if "os.replace(" in path.read_text() or "mkstemp" in path.read_text()
             and path.name != "checkpoint.py"]
-    assert hits == ["cnntoolbox/atomic.py"]
+    assert hits == ["cnntoolbox/files/atomic.py"]
 
 
 def test_checkpoint_read_back_checks_the_arrays(tmp_path, monkeypatch):

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from cnntoolbox import cnnapplygrads, cnnbp, cnnff, cnnnumgradcheck, cnnsetup, cnntest, cnntrain
-from cnntoolbox.checkpoint import CheckpointError
-from cnntoolbox.data import CorruptDataError, load_mnist
+from cnntoolbox.training.checkpoint import CheckpointError
+from cnntoolbox.datasets.mnist import CorruptDataError, load_mnist
 from cnntoolbox.matfile import MatFileError, loadmat, savemat
 
 from helpers import random_net

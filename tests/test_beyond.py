@@ -12,8 +12,8 @@ import pytest
 
 from cnntoolbox import (GradientCheckError, cnnapplygrads, cnnbp, cnnff, cnnnumgradcheck,
                         cnnsetup, cnntest, cnntrain, layerops, literal)
-from cnntoolbox.compare import compare
-from cnntoolbox.replay import replay_trained
+from cnntoolbox.reference.compare import compare
+from cnntoolbox.reference.replay import replay_trained
 from cnntoolbox.matfile import loadmat, savemat
 
 from helpers import ACTIVATIONS, beyond_problem, max_rel_error
@@ -288,7 +288,7 @@ def test_compare_names_a_changed_key():
 def test_a_batch_split_in_parts_with_the_new_keys_equals_the_whole(seed):
     """parallel.py's parts carry the keys (output, activation, method) and the channels."""
     from cnntoolbox.checks import check_layers, image_shape, map_sizes
-    from cnntoolbox.parallel import BatchParallel
+    from cnntoolbox.training.parallel import BatchParallel
     from cnntoolbox.stacked import stack_for_input, unstack_net
 
     net, x, y = beyond_problem(300 + seed, kinds="cscs", channels=3, output="softmax", m=10,

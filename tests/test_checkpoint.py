@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnntoolbox import cnntrain, parallel
+from cnntoolbox import cnntrain
+from cnntoolbox.training import parallel
 from cnntoolbox.__main__ import main
 from cnntoolbox.matfile import loadmat
-from cnntoolbox.checkpoint import Checkpoint, CheckpointError, interrupted_message, load_checkpoint
+from cnntoolbox.training.checkpoint import Checkpoint, CheckpointError, interrupted_message, load_checkpoint
 
 from helpers import assert_same_net, random_net
 

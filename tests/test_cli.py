@@ -12,11 +12,11 @@ import pytest
 
 from cnntoolbox import cnntest
 from cnntoolbox.__main__ import main
-from cnntoolbox.data import DEFAULT_DATA_DIR, load_mnist
-from cnntoolbox.data import prepare_data
+from cnntoolbox.datasets.mnist import DEFAULT_DATA_DIR, load_mnist
+from cnntoolbox.datasets.mnist import prepare_data
 from cnntoolbox.netfields import format_layers, parse_layers
 from cnntoolbox.matfile import loadmat
-from cnntoolbox.progress import BatchProgress, make_progress
+from cnntoolbox.cli.progress import BatchProgress, make_progress
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 SMALL = ["--limit", "200", "--batchsize", "50", "--quiet"]

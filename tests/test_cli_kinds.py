@@ -34,7 +34,7 @@ def test_a_colour_net_trains_end_to_end_from_the_command_line(tmp_path, capsys):
     from cnntoolbox import cnntest
     from cnntoolbox.__main__ import main
     from cnntoolbox.matfile import loadmat
-    from cnntoolbox.synthetic import synthetic_rgb
+    from cnntoolbox.datasets.synthetic import synthetic_rgb
 
     net_file = tmp_path / "net.mat"
     argv = ["train", "--data", "synthetic-rgb", "--layers", "6c5r-2m-12c5r-2m", "--output",

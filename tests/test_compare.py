@@ -1,4 +1,4 @@
-"""cnntoolbox.compare, the one comparison, and the `compare` command (replay.replay_file)."""
+"""cnntoolbox.reference.compare, the one comparison, and the `compare` command (replay.replay_file)."""
 
 import copy
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cnntoolbox.__main__ import main as cnntoolbox_main
-from cnntoolbox.compare import compare
+from cnntoolbox.reference.compare import compare
 from cnntoolbox.matfile import loadmat, savemat
 
 REFERENCE = Path(__file__).parent.parent / "matlab_reference"
@@ -196,7 +196,7 @@ def test_every_helper_fails_on_the_defect(helper, defect, trained_net):
 
 @pytest.mark.parametrize("defect", ["nan", "inf", "missing", "shape change"])
 def test_the_replay_verdict_fails_on_the_defect(defect, trained_net):
-    from cnntoolbox.replay import compare_replay
+    from cnntoolbox.reference.replay import compare_replay
 
     net = dict(copy.deepcopy(trained_net), rL=np.array([0.5, 0.4, 0.3]))
     reference = {"net_final": copy.deepcopy(net), "rL": net["rL"].copy(), "er": 0.25,

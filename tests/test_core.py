@@ -213,7 +213,7 @@ def test_a_hand_built_net_runs_in_cnnff():
 @pytest.mark.parametrize("parts", [1, 2, 3])
 def test_training_with_the_batch_split_in_parts_matches_the_routines_one_by_one(parts, monkeypatch):
     """Batches of 24 run in ``parts`` parts (parallel.py), forced even on a one-core machine."""
-    from cnntoolbox.parallel import BatchParallel
+    from cnntoolbox.training.parallel import BatchParallel
 
     cnntrain_module = sys.modules["cnntoolbox.cnntrain"]      # the name cnntrain is the function
 
@@ -247,7 +247,7 @@ def test_training_with_the_batch_split_in_parts_matches_the_routines_one_by_one(
 
 def test_each_part_runs_its_own_samples():
     """Two parts of a batch of 10: 5 samples each, gradients summing to the whole batch's."""
-    from cnntoolbox.parallel import BatchParallel
+    from cnntoolbox.training.parallel import BatchParallel
     from cnntoolbox.stacked import stack_for_input, unstack_net
 
     net, x, y = random_net("2c3-2s", 10, 10, 10, 3, seed=4)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from cnntoolbox.data import DEFAULT_DATA_DIR, CorruptDataError, load_mnist, write_mnist_mat
+from cnntoolbox.datasets.mnist import DEFAULT_DATA_DIR, CorruptDataError, load_mnist, write_mnist_mat
 
 # The published MD5 sums of the four original (decompressed) MNIST files.
 PUBLISHED_MD5 = {
@@ -116,7 +116,7 @@ def test_corrupt_data_error_is_a_value_error():
 
 def test_wrong_idx_header_is_rejected(data_copy, monkeypatch):
     # A file whose MD5 is accepted but whose header announces other dimensions.
-    import cnntoolbox.data as data
+    import cnntoolbox.datasets.mnist as data
 
     path = data_copy / LABEL_FILE
     raw = bytearray(gzip.decompress(path.read_bytes()))

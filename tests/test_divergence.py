@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cnntoolbox import DivergenceError, cnntrain, literal
-from cnntoolbox.checkpoint import load_checkpoint
+from cnntoolbox.training.checkpoint import load_checkpoint
 
 from helpers import random_net
 

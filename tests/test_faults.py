@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from cnntoolbox import cnntrain, parallel
+from cnntoolbox import cnntrain
+from cnntoolbox.training import parallel
 from cnntoolbox.checks import map_sizes
 from cnntoolbox.stacked import stack_for_input
 
@@ -167,7 +168,7 @@ def test_overlapping_trainings_leave_the_blas_threads_as_they_were():
 
 
 def _before_the_handler(err):
-    """A traceback of a Ctrl-C that came before ``cnntoolbox.interrupt.install`` ran."""
+    """A traceback of a Ctrl-C that came before ``cnntoolbox.cli.interrupt.install`` ran."""
     files = re.findall(r'File "([^"]+)"', err)
     ours = [name for name in files if "cnntoolbox" in name]
     return ("Traceback" in err and not any("numpy" in name or "scipy" in name for name in files)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from cnntoolbox import layerops, literal
-from cnntoolbox.compare import compare
+from cnntoolbox.reference.compare import compare
 from cnntoolbox.netfields import ACTIVATIONS
 
 from helpers import max_rel_error

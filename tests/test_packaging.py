@@ -19,7 +19,7 @@ import pytest
 
 import cnntoolbox
 from cnntoolbox.__main__ import main
-from cnntoolbox.data import IDX_FILES, load_mnist, prepare_data
+from cnntoolbox.datasets.mnist import IDX_FILES, load_mnist, prepare_data
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,7 +107,7 @@ def test_the_wheel_carries_data_license_and_py_typed(tmp_path):
                     str(target), str(wheel)], check=True, capture_output=True, timeout=600)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import cnntoolbox.data as d; print(d.DEFAULT_DATA_DIR); "
+    code = ("import cnntoolbox.datasets.mnist as d; print(d.DEFAULT_DATA_DIR); "
             "x, y, tx, ty = d.load_mnist(layout='toolbox', limit=10); print(x.shape, ty.shape)")
     env = dict(os.environ, PYTHONPATH=str(target))
     run = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, check=True,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cnntoolbox import cnnapplygrads, cnnbp, cnnff, cnntest, cnntrain
-from cnntoolbox.compare import compare
+from cnntoolbox.reference.compare import compare
 from cnntoolbox.matfile import loadmat
 
 REFERENCE = Path(__file__).resolve().parent.parent / "matlab_reference"

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from cnntoolbox.__main__ import main
-from cnntoolbox.data import load_mnist
+from cnntoolbox.datasets.mnist import load_mnist
 from cnntoolbox.matfile import loadmat, savemat
-from cnntoolbox.replay import compare_replay, load_reference, replay
+from cnntoolbox.reference.replay import compare_replay, load_reference, replay
 
 from helpers import max_rel_error
 

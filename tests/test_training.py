@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnntoolbox import cnnapplygrads, cnnbp, cnnff, cnntrain
-from cnntoolbox.checkpoint import CheckpointError, load_checkpoint
+from cnntoolbox.training.checkpoint import CheckpointError, load_checkpoint
 
 from helpers import random_net
 
@@ -202,7 +202,7 @@ def _every_key_net(seed=9):
 def test_every_new_key_and_velocity_round_trips_through_both_mat_formats(fmt, tmp_path):
     from test_matfile import assert_identical
 
-    from cnntoolbox.compare import compare
+    from cnntoolbox.reference.compare import compare
     from cnntoolbox.matfile import as_net, loadmat, savemat
     from cnntoolbox.matfile.netshape import toolbox_struct
 

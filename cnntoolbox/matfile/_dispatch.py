@@ -6,7 +6,7 @@ The public face is :mod:`cnntoolbox.matfile`; its docstring gives the mapping of
 import errno
 import os
 
-from .. import atomic
+from ..files import atomic
 from . import _mat5, _mat73_read, _mat73_write
 from ._values import Budget, MatFileError, canonical, check_name
 from .netshape import OPTS_FIELDS, as_net, as_opts, is_net, toolbox_struct
@@ -65,7 +65,7 @@ def loadmat(path: str | os.PathLike[str], names: str | list[str] | None = None) 
 def savemat(path: str | os.PathLike[str], variables: dict, format: str = "7") -> None:
     """Write variables to a MAT-file that MATLAB loads back to the same values.
 
-    The file is written through :func:`cnntoolbox.atomic.write`: to a
+    The file is written through :func:`cnntoolbox.files.atomic.write`: to a
     temporary file in the same folder, synced, read back (its variable
     names) and only then renamed into place, so a failed or interrupted save
     leaves any existing file untouched and never a partial one.  A symbolic

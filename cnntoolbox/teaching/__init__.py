@@ -7,7 +7,7 @@ Modules, each importing only those above it:
 * ``hand``: the backward pass by the chain rule (transposes of the forward
   operations as matrices built from ``literal.py``);
 * ``worked``: the example net, its two states, and the checks against
-  ``cnnff``/``cnnbp``/``cnnapplygrads`` (``cnntoolbox.compare``,
+  ``cnnff``/``cnnbp``/``cnnapplygrads`` (``cnntoolbox.reference.compare``,
   ``cnnnumgradcheck``);
 * ``questions``: the post's slips and readers' questions in numbers;
 * ``exercises``: the exercises' answers;

@@ -7,7 +7,7 @@ Draws the PNGs of ``docs/walkthrough*.md``.  First, without any data:
   their gradients, arrows labelled with the operation that makes each.
 
 Then (unless ``--only delta-flow``) it trains the toolbox's MNIST example
-(``cnntoolbox.example``, seeded) and draws:
+(``cnntoolbox.cli.example``, seeded) and draws:
 
 * ``rl.png``: the running loss ``net.rL`` over the batches;
 * ``kernels.png``: the first conv layer's learned 5x5 kernels;
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import atomic
+from ..files import atomic
 from ..cnnff import cnnff
-from ..data import load_mnist, prepare_data
-from ..example import DEFAULT_OPTS, run_example
+from ..datasets.mnist import load_mnist, prepare_data
+from ..cli.example import DEFAULT_OPTS, run_example
 from ..netfields import DEFAULT_LAYERS
 from .hand import C1, C2, S1, S2
 from .worked import run_example as run_worked_example

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import atomic
+from ..files import atomic
 from ..cnnsetup import cnnsetup
 from ..errors import GradientCheckError
 from ..netfields import DEFAULT_LAYERS, parse_layers

@@ -34,7 +34,7 @@ from ..cnnbp import cnnbp
 from ..cnnff import cnnff
 from ..cnnnumgradcheck import cnnnumgradcheck
 from ..cnnsetup import cnnsetup
-from ..compare import compare
+from ..reference.compare import compare
 from . import hand
 from .hand import C1, C2, S1, S2
 
@@ -169,11 +169,11 @@ def package_backward(net, y, alpha=ALPHA):
 
 
 def agree(reference, other, where):
-    """``cnntoolbox.compare`` of two dicts of values at :data:`AGREEMENT`; raises on a failure.
+    """``cnntoolbox.reference.compare`` of two dicts of values at :data:`AGREEMENT`; raises on a failure.
 
     Returns
     -------
-    cnntoolbox.compare.Comparison
+    cnntoolbox.reference.compare.Comparison
 
     Raises
     ------

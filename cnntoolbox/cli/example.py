@@ -5,7 +5,7 @@ does, sets up the 6c5-2s-12c5-2s net, trains it (alpha 1, batch 50, one
 epoch) and tests it. The original reaches a test error of 11.27% after one
 epoch under Octave 7.3; Python cannot draw Matlab's random numbers, so a run
 here lands near that value, and ``python -m cnntoolbox --replay`` reproduces
-the Octave run exactly from its recorded start (see :mod:`cnntoolbox.replay`).
+the Octave run exactly from its recorded start (see :mod:`cnntoolbox.reference.replay`).
 """
 
 import time
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .cnnsetup import cnnsetup
-from .cnntest import cnntest
-from .cnntrain import cnntrain
-from .data import load_mnist
-from .netfields import DEFAULT_LAYERS, parse_layers
-from .synthetic import synthetic_rgb
+from ..files import atomic
+from ..cnnsetup import cnnsetup
+from ..cnntest import cnntest
+from ..cnntrain import cnntrain
+from ..datasets.mnist import load_mnist
+from ..netfields import DEFAULT_LAYERS, parse_layers
+from ..datasets.synthetic import synthetic_rgb
 
 #: Data sets of :func:`run_example` (the command line's ``--data``).
 DATA_SOURCES = ("mnist", "synthetic-rgb")
@@ -60,7 +60,7 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         ``opts["momentum"]`` and ``opts["alpha_decay"]`` of ``cnntrain``.
     data : str
         One of :data:`DATA_SOURCES`: "mnist", or "synthetic-rgb", the colour
-        squares of :mod:`cnntoolbox.synthetic` (x of shape (16, 16, 3, m),
+        squares of :mod:`cnntoolbox.datasets.synthetic` (x of shape (16, 16, 3, m),
         3 classes; drawn from a generator of its own, seed 0).
 
     Returns

@@ -10,7 +10,7 @@ magnitude of the reference's values, and the element where it occurs
 reference holds a finite number, a field the reference has and the net
 lacks, and a shape, type or count that differs all fail; a NaN (or Inf) in
 the reference must be matched by the same value. Every comparison of nets
-in the package (:mod:`cnntoolbox.replay`, the teaching checks) and in the
+in the package (:mod:`cnntoolbox.reference.replay`, the teaching checks) and in the
 tests goes through it.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .matfile.netshape import as_net, is_net
+from ..matfile.netshape import as_net, is_net
 
 #: Default tolerance: largest error relative to the reference field's largest magnitude.
 RTOL = 1e-10

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from . import atomic
+from ..files import atomic
 
 
 def _bundled_data_dir():
@@ -33,7 +33,7 @@ def _bundled_data_dir():
     try:
         folder = importlib.resources.files("cnntoolbox.mnist")
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "data"
+        return Path(__file__).resolve().parents[2] / "data"
     # a folder without __init__.py is a namespace package: files() may give a
     # MultiplexedPath, whose joinpath gives the real file's Path
     return Path(str(folder.joinpath(next(iter(IDX_FILES))))).parent

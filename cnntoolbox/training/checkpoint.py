@@ -41,8 +41,8 @@ import zipfile
 
 import numpy as np
 
-from . import atomic
-from .netfields import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
+from ..files import atomic
+from ..netfields import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1

@@ -12,7 +12,7 @@ test error).
 
 import numpy as np
 
-from .checks import as_int, as_rng
+from ..checks import as_int, as_rng
 
 #: Classes: the channel that is bright in the square.
 CLASSES = ("red", "green", "blue")

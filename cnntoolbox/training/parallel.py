@@ -37,10 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .cnnbp import bp
-from .cnnff import ff
-from .layerops import reuse
-from .netfields import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
+from ..cnnbp import bp
+from ..cnnff import ff
+from ..layerops import reuse
+from ..netfields import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
                         SPEC_FIELDS)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.

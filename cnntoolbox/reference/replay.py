@@ -1,6 +1,6 @@
 """Replay in Python what the original toolbox recorded, and compare it field by field.
 
-Every comparison goes through :func:`cnntoolbox.compare.compare`.
+Every comparison goes through :func:`cnntoolbox.reference.compare.compare`.
 
 The MNIST example (``--replay``): ``matlab_reference/make_mnist_example.m``
 runs the original example under Octave and saves ``mnist_example.mat`` with
@@ -29,16 +29,16 @@ A MAT-file MATLAB saved (the ``compare`` command, :func:`replay_file`):
 
 import numpy as np
 
-from .cnnapplygrads import cnnapplygrads
-from .cnnbp import cnnbp
-from .cnnff import cnnff
-from .cnntest import cnntest
-from .cnntrain import cnntrain
+from ..cnnapplygrads import cnnapplygrads
+from ..cnnbp import cnnbp
+from ..cnnff import cnnff
+from ..cnntest import cnntest
+from ..cnntrain import cnntrain
 from .compare import RTOL, compare
-from .data import prepare_data
-from .example import DEFAULT_OPTS
-from .matfile import loadmat
-from .matfile.netshape import as_net, is_net
+from ..datasets.mnist import prepare_data
+from ..cli.example import DEFAULT_OPTS
+from ..matfile import loadmat
+from ..matfile.netshape import as_net, is_net
 
 #: Largest error of the MNIST example's replay, relative to the largest
 #: magnitude of the reference field, that still counts as the same number
@@ -107,7 +107,7 @@ def replay(reference, mnist, nsamples=None, progress=None, verbose=True):
     reference : dict
         From :func:`load_reference`.
     mnist : dict
-        From :func:`cnntoolbox.data.load_mnist`.
+        From :func:`cnntoolbox.datasets.mnist.load_mnist`.
     nsamples : int, optional
         Replay only the first ``nsamples`` samples of the first epoch's
         order (a multiple of the batch size): the run then covers the first
@@ -148,7 +148,7 @@ def replay(reference, mnist, nsamples=None, progress=None, verbose=True):
 
 
 def compare_replay(reference, net, er=None, bad=None, rtol=EPOCH_RTOL):
-    """Compare a replayed net with the recording, with :func:`cnntoolbox.compare.compare`.
+    """Compare a replayed net with the recording, with :func:`cnntoolbox.reference.compare.compare`.
 
     ``rL`` is compared over the replayed length (a prefix for a partial
     replay); the weights (every ``k`` and ``b`` of the convolution layers,

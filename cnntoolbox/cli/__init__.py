@@ -1,0 +1,4 @@
+"""The command line's parts: the MNIST example, the progress line, Ctrl-C at start-up.
+
+The commands themselves are parsed in :mod:`cnntoolbox.__main__`.
+"""

@@ -1,0 +1,1 @@
+"""What the package writes to disk: ``atomic.write``, complete or not at all."""

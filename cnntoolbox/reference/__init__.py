@@ -1,0 +1,1 @@
+"""The reference check: ``compare`` (two nets field by field) and ``replay`` (what the original recorded, rerun here)."""

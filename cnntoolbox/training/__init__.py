@@ -1,0 +1,1 @@
+"""Training support: a batch's ff and bp in pieces (``parallel``) and the checkpoints (``checkpoint``)."""
