@@ -33,7 +33,7 @@ from .training.checkpoint import interrupted_message
 from .reference.compare import RTOL
 from .datasets.mnist import load_mnist, write_mnist_mat
 from .cli.example import DATA_SOURCES, DEFAULT_OPTS, check_plot_path, plot_rl, run_example
-from .netfields import DEFAULT_LAYERS, format_layers
+from .netlayout import DEFAULT_LAYERS, format_layers
 from .cli.progress import make_progress
 from .reference.replay import compare_replay, load_reference, replay, replay_file
 

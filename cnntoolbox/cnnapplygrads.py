@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from .checks import as_float, check_gradients, check_momentum
-from .netfields import VELOCITY_FIELDS
-from .stacked import stack_net, unstack_net
+from .checks import check_momentum
+from .netlayout import VELOCITY_FIELDS, as_float, check_gradients, stack_net, unstack_net
 
 
 def cnnapplygrads(net: dict, opts: dict) -> dict:

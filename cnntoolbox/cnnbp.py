@@ -2,11 +2,10 @@
 
 import numpy as np
 
-from .checks import check_forward, check_output, check_y
+from .checks import check_y
+from .netlayout import ACTIVATION, METHOD, check_forward, check_output, stack_net, unstack_net
 from .layerops import (conv_delta_back, conv_kernel_grad, derivative, fv_to_maps, im2col,
                        maxpool_delta_back, maxpool_forward, meanpool_delta_back, pool_delta_back)
-from .netfields import ACTIVATION, METHOD
-from .stacked import stack_net, unstack_net
 
 
 def cnnbp(net: dict, y: np.ndarray) -> dict:

@@ -2,10 +2,9 @@
 
 import numpy as np
 
-from .checks import check_output, check_x
+from .checks import check_x
+from .netlayout import ACTIVATION, METHOD, check_output, stack_for_input, unstack_net
 from .layerops import conv_forward, im2col, maps_to_fv, maxpool_forward, pool_forward, sigm, softmax
-from .netfields import ACTIVATION, METHOD
-from .stacked import stack_for_input, unstack_net
 
 
 def cnnff(net: dict, x: np.ndarray) -> dict:
@@ -38,7 +37,7 @@ def ff(net, x):
     Parameters
     ----------
     net : dict
-        A checked net in the stacked layout (see ``stacked.py``).
+        A checked net in the stacked layout (see ``netlayout.py``).
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         The batch.
     """

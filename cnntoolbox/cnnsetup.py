@@ -5,7 +5,8 @@ import os
 
 import numpy as np
 
-from .checks import as_rng, check_layers, check_output, check_x, check_y, image_shape, map_sizes
+from .checks import as_rng, check_x, check_y
+from .netlayout import check_layers, check_output, image_shape, map_sizes
 
 
 def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,

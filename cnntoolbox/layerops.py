@@ -1,7 +1,7 @@
 """The numerical building blocks of cnnff and cnnbp, forward next to backward.
 
 Every function works on whole layers in the stacked layout (see
-``stacked.py``): maps as (maps, rows, cols, m) arrays (the batch last), kernels as
+``netlayout.py``): maps as (maps, rows, cols, m) arrays (the batch last), kernels as
 (inmaps, outmaps, ks, ks).  One matrix product replaces the per-map loops of
 the ``.m`` files; the docstrings give the Matlab expression each one computes.
 
@@ -49,7 +49,7 @@ def activate(U, activation):
     U : ndarray of float64
         Overwritten with the result.
     activation : str
-        One of ``netfields.ACTIVATIONS``.
+        One of ``netlayout.ACTIVATIONS``.
     """
     if activation == "sigm":
         return sigm(U)
@@ -179,7 +179,7 @@ def conv_forward(cols, K, b, rows, cols_out, out=None, activation="sigm"):
     out : ndarray, optional
         Written to if it has the shape of the result (see ``reuse``).
     activation : str
-        One of ``netfields.ACTIVATIONS``.
+        One of ``netlayout.ACTIVATIONS``.
 
     Returns
     -------

@@ -287,9 +287,9 @@ def test_compare_names_a_changed_key():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_batch_split_in_parts_with_the_new_keys_equals_the_whole(seed):
     """parallel.py's parts carry the keys (output, activation, method) and the channels."""
-    from cnntoolbox.checks import check_layers, image_shape, map_sizes
+    from cnntoolbox.netlayout import check_layers, image_shape, map_sizes
     from cnntoolbox.training.parallel import BatchParallel
-    from cnntoolbox.stacked import stack_for_input, unstack_net
+    from cnntoolbox.netlayout import stack_for_input, unstack_net
 
     net, x, y = beyond_problem(300 + seed, kinds="cscs", channels=3, output="softmax", m=10,
                                activations=["relu", "tanh"], methods=["max", "mean"])

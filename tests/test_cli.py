@@ -14,7 +14,7 @@ from cnntoolbox import cnntest
 from cnntoolbox.__main__ import main
 from cnntoolbox.datasets.mnist import DEFAULT_DATA_DIR, load_mnist
 from cnntoolbox.datasets.mnist import prepare_data
-from cnntoolbox.netfields import format_layers, parse_layers
+from cnntoolbox.netlayout import format_layers, parse_layers
 from cnntoolbox.matfile import loadmat
 from cnntoolbox.cli.progress import BatchProgress, make_progress
 

@@ -8,7 +8,7 @@ import pytest
 
 from cnntoolbox import (GradientCheckError, cnnapplygrads, cnnbp, cnnff, cnnnumgradcheck,
                         cnnsetup, cnntest, cnntrain)
-from cnntoolbox.checks import check_layers, map_sizes
+from cnntoolbox.netlayout import check_layers, map_sizes
 
 from helpers import max_rel_error, parse_layers, random_net
 
@@ -248,7 +248,7 @@ def test_training_with_the_batch_split_in_parts_matches_the_routines_one_by_one(
 def test_each_part_runs_its_own_samples():
     """Two parts of a batch of 10: 5 samples each, gradients summing to the whole batch's."""
     from cnntoolbox.training.parallel import BatchParallel
-    from cnntoolbox.stacked import stack_for_input, unstack_net
+    from cnntoolbox.netlayout import stack_for_input, unstack_net
 
     net, x, y = random_net("2c3-2s", 10, 10, 10, 3, seed=4)
     whole = cnnbp(cnnff(net, x), y)
@@ -268,7 +268,7 @@ def test_a_stacked_net_run_again_writes_over_its_arrays_and_gets_fresh_results()
     """ff and bp reuse the previous batch's arrays (layerops.reuse); results must not leak."""
     from cnntoolbox.cnnbp import bp
     from cnntoolbox.cnnff import ff
-    from cnntoolbox.stacked import stack_for_input, unstack_net
+    from cnntoolbox.netlayout import stack_for_input, unstack_net
 
     net, x, y = random_net("3c5-2s-4c3-2s", 20, 16, 6, 3, seed=5)
     rng = np.random.default_rng(6)

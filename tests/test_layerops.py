@@ -19,7 +19,7 @@ import pytest
 
 from cnntoolbox import layerops, literal
 from cnntoolbox.reference.compare import compare
-from cnntoolbox.netfields import ACTIVATIONS
+from cnntoolbox.netlayout import ACTIVATIONS
 
 from helpers import max_rel_error
 

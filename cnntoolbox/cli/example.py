@@ -18,7 +18,7 @@ from ..cnnsetup import cnnsetup
 from ..cnntest import cnntest
 from ..cnntrain import cnntrain
 from ..datasets.mnist import load_mnist
-from ..netfields import DEFAULT_LAYERS, parse_layers
+from ..netlayout import DEFAULT_LAYERS, parse_layers
 from ..datasets.synthetic import synthetic_rgb
 
 #: Data sets of :func:`run_example` (the command line's ``--data``).
@@ -38,7 +38,7 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     Parameters
     ----------
     layers : str or list of dict
-        A spec for :func:`cnntoolbox.netfields.parse_layers` or ``net.layers`` itself.
+        A spec for :func:`cnntoolbox.netlayout.parse_layers` or ``net.layers`` itself.
     alpha, batchsize, numepochs : float, int, int
         The ``opts`` of ``cnntrain``.
     seed : int or numpy.random.Generator or None

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ..netfields import (BIAS_FIELDS, COLUMN_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS, MAP_FIELDS,
+from ..netlayout import (BIAS_FIELDS, COLUMN_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS, MAP_FIELDS,
                         MATRIX_FIELDS, OPTS_FIELDS, TOOLBOX_ORDER)
 
 
@@ -77,7 +77,7 @@ def toolbox_struct(net: dict) -> dict:
     The fields before the first one a routine creates (those the user
     makes: ``layers``; a layer's ``type``, ``outputmaps``, ``kernelsize``,
     ``scale``) stay first; then come the fields the routines create, in the
-    order of :data:`cnntoolbox.netfields.TOOLBOX_ORDER`; then any other
+    order of :data:`cnntoolbox.netlayout.TOOLBOX_ORDER`; then any other
     field, in its order.  ``layers`` becomes an (n, 1) object array, which a
     MAT-file writer stores as the n x 1 cell that ``cnn.layers = {...}``
     makes in the toolbox's example.

@@ -31,7 +31,7 @@ from ..files import atomic
 from ..cnnff import cnnff
 from ..datasets.mnist import load_mnist, prepare_data
 from ..cli.example import DEFAULT_OPTS, run_example
-from ..netfields import DEFAULT_LAYERS
+from ..netlayout import DEFAULT_LAYERS
 from .hand import C1, C2, S1, S2
 from .worked import run_example as run_worked_example
 

@@ -42,7 +42,7 @@ import zipfile
 import numpy as np
 
 from ..files import atomic
-from ..netfields import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
+from ..netlayout import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1

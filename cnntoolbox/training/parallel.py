@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 from ..cnnbp import bp
 from ..cnnff import ff
 from ..layerops import reuse
-from ..netfields import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
+from ..netlayout import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
                         SPEC_FIELDS)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
@@ -81,7 +81,7 @@ def sample_bytes(layers, sizes, onum):
     layers : list of dict
         The layer specs.
     sizes : list of (rows, cols, maps)
-        Map size and count of each layer (``checks.map_sizes``).
+        Map size and count of each layer (``netlayout.map_sizes``).
     onum : int
         Outputs.
 
@@ -174,7 +174,7 @@ class BatchParallel:
         weights must be updated in place (``cnnapplygrads.applygrads`` does).
     batchsize : int
     sizes : list of (rows, cols, maps)
-        Map size and count of each layer (``checks.map_sizes``).
+        Map size and count of each layer (``netlayout.map_sizes``).
     parts : int, optional
         Workers, 1 to ``batchsize``; default ``PARTS``, or one per core, each
         of at least ``MIN_PART`` samples.
