@@ -228,19 +228,23 @@ def as_int(value, name):
     return int(value)
 
 
-def as_float(value, name):
-    """Return ``value`` as a finite Python float (also from a one-element array)."""
+def as_float(value, name, finite=True):
+    """Return ``value`` as a Python float (also from a one-element array).
+
+    ``finite``: refuse NaN and Inf (a ValueError); False for a loaded net,
+    which may hold the loss of a run that diverged.
+    """
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not np.isfinite(value):
+    if finite and not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return float(value)
 
 
-def as_array(value, name, ndim=None, shape=None, copy=True):
-    """Return ``value`` as a finite float64 ndarray, checking its shape.
+def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):
+    """Return ``value`` as a float64 ndarray, checking its shape (and that it is finite).
 
     Parameters
     ----------
@@ -253,6 +257,8 @@ def as_array(value, name, ndim=None, shape=None, copy=True):
         Required shape.
     copy : bool
         Always copy (True), or only when ``value`` is not float64 already.
+    finite : bool
+        Refuse NaN and Inf (a ValueError); False for a loaded net.
     """
     if isinstance(value, (str, bytes, dict)) or value is None:
         raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}")
@@ -269,7 +275,7 @@ def as_array(value, name, ndim=None, shape=None, copy=True):
         raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
     if shape is not None and array.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
-    if not np.all(np.isfinite(array)):
+    if finite and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or Inf")
     return array
 
@@ -499,13 +505,17 @@ def _describe(field, shape):
 
 # --- Matlab layout <-> stacked layout ------------------------------------------
 
-def _cells(value, name):
-    """A Matlab cell as a Python list (a 1-D object array is accepted too)."""
-    if isinstance(value, np.ndarray) and value.dtype == object:
+def as_cell(value, name, empty=False):
+    """A Matlab cell as a Python list: a list, a tuple or an object array.
+
+    ``empty``: accept an empty cell (as loaded, an empty array of any type),
+    else an empty one is a ValueError.
+    """
+    if isinstance(value, np.ndarray) and (value.dtype == object or value.size == 0):
         value = list(value.ravel())
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"{name} must be a list (a Matlab cell), got {type(value).__name__}")
-    if len(value) == 0:
+    if len(value) == 0 and not empty:
         raise ValueError(f"{name} is empty")
     return list(value)
 
@@ -513,7 +523,7 @@ def _cells(value, name):
 def stack_maps(maps, name):
     """Stack a list of (rows, cols, m) maps into one (nmaps, rows, cols, m) array."""
     arrays = []
-    for j, a in enumerate(_cells(maps, name)):
+    for j, a in enumerate(as_cell(maps, name)):
         a = as_array(a, f"{name}[{j}]")
         if a.ndim == 2:          # Matlab drops the trailing 1 of a 1-sample batch
             a = a[:, :, np.newaxis]
@@ -529,7 +539,7 @@ def stack_kernels(kernels, name):
     Every row must hold as many kernels as the first, every kernel the first's
     shape; whether they fit the layer is ``check_weights``'s question.
     """
-    rows = [_cells(row, f"{name}[{i}]") for i, row in enumerate(_cells(kernels, name))]
+    rows = [as_cell(row, f"{name}[{i}]") for i, row in enumerate(as_cell(kernels, name))]
     outmaps, shape = len(rows[0]), np.shape(rows[0][0])
     stacked = []
     for i, row in enumerate(rows):
@@ -543,7 +553,7 @@ def stack_kernels(kernels, name):
 
 def stack_biases(biases, name):
     """A list of scalar biases as a (maps,) array."""
-    return np.array([as_float(v, f"{name}[{j}]") for j, v in enumerate(_cells(biases, name))])
+    return np.array([as_float(v, f"{name}[{j}]") for j, v in enumerate(as_cell(biases, name))])
 
 
 def _stack_layer(layer, spec, index):
