@@ -8,7 +8,6 @@ number.  :func:`as_net` undoes all of that; on a net already in the
 contract it changes nothing (it returns the same arrays).
 """
 
-
 import numpy as np
 
 from ..netlayout import (BIAS_FIELDS, COLUMN_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS, MAP_FIELDS,
