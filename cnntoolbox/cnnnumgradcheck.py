@@ -48,8 +48,7 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     check_gradients(stacked)
 
     def loss():
-        ff(stacked, x)
-        bp(stacked, y)
+        bp(stacked, y, ff(stacked, x))
         return stacked["L"]
 
     checks = [("ffb", stacked, "ffb", stacked["dffb"]), ("ffW", stacked, "ffW", stacked["dffW"])]

@@ -652,8 +652,6 @@ def unstack_net(stacked):
             for layer in value:
                 out = {}
                 for field, item in layer.items():
-                    if field.startswith("_"):
-                        continue
                     if field in MAP_FIELDS:
                         out[field] = list(item)
                     elif field in KERNEL_FIELDS:

@@ -371,14 +371,14 @@ def _state_fingerprint(rng):
 
 
 def _net_arrays(stacked):
-    """Every array of a stacked net (scratch fields ``_...`` and ``rL`` left out), by name."""
+    """Every array of a stacked net (``rL`` left out), by name."""
     arrays = {}
     for index, layer in enumerate(stacked["layers"]):
         for field, value in layer.items():
-            if isinstance(value, np.ndarray) and not field.startswith("_"):
+            if isinstance(value, np.ndarray):
                 arrays[f"layers.{index}.{field}"] = value
     for field, value in stacked.items():
-        if isinstance(value, np.ndarray) and not field.startswith("_") and field != "rL":
+        if isinstance(value, np.ndarray) and field != "rL":
             arrays[f"net.{field}"] = value
     if "L" in stacked:
         arrays["net.L"] = np.array(stacked["L"], dtype=np.float64)
