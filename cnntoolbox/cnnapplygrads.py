@@ -35,8 +35,10 @@ def cnnapplygrads(net: dict, opts: dict) -> dict:
         A new net with updated ``k``, ``b`` (of 'c' layers), ``ffW`` and
         ``ffb`` (and, with momentum, ``vk``, ``vb``, ``vffW``, ``vffb``).
     """
-    if not isinstance(opts, dict) or "alpha" not in opts:
-        raise ValueError("opts must be a dict with 'alpha'")
+    if not isinstance(opts, dict):
+        raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
+    if "alpha" not in opts:
+        raise ValueError("opts has no 'alpha'")
     alpha = as_float(opts["alpha"], "opts['alpha']")
     momentum = check_momentum(opts)
     stacked = stack_net(net)

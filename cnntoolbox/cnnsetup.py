@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from .checks import as_rng, check_x, check_y
-from .netlayout import check_layers, check_output, image_shape, map_sizes
+from .netlayout import check_net, check_output, image_shape, map_sizes
 
 
 def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
@@ -41,9 +41,7 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
         'c' layers, ``b[j] = 0`` for 's' layers, ``ffW`` (onum, fvnum) and
         ``ffb`` (onum, 1).  The given net is not modified.
     """
-    if not isinstance(net, dict) or "layers" not in net:
-        raise ValueError("net must be a dict with a 'layers' field")
-    specs = check_layers(net["layers"])
+    specs = check_net(net)
     x = check_x(x, y)
     y = check_y(y, x.shape[-1])
     check_output(net, y.shape[0])

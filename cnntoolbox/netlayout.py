@@ -282,6 +282,23 @@ def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):
 
 # --- checks of a net's fields --------------------------------------------------
 
+def check_net(net):
+    """Check that ``net`` is a dict with valid ``layers``; return the layer specs (``check_layers``).
+
+    Raises
+    ------
+    TypeError
+        ``net`` is not a dict.
+    ValueError
+        It has no ``layers``.
+    """
+    if not isinstance(net, dict):
+        raise TypeError(f"net must be a dict, got {type(net).__name__}")
+    if "layers" not in net:
+        raise ValueError("net has no 'layers' field")
+    return check_layers(net["layers"])
+
+
 def check_layers(layers):
     """Check a layer list and return the layer specs with ints for sizes.
 
@@ -590,11 +607,7 @@ def stack_net(net):
     dict
         The same fields in the stacked layout, all arrays fresh float64 copies.
     """
-    if not isinstance(net, dict):
-        raise TypeError(f"net must be a dict, got {type(net).__name__}")
-    if "layers" not in net:
-        raise ValueError("net has no 'layers' field")
-    specs = check_layers(net["layers"])
+    specs = check_net(net)
     stacked = {}
     for key, value in net.items():
         if key == "layers":
