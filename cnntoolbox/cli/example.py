@@ -130,7 +130,9 @@ def plot_rl(rL, path):
     ax = fig.add_subplot()
     ax.plot(np.arange(len(rL)), rL)                   # rL(1) is the first batch's L
     ax.set_xlabel("batches trained")
-    ax.set_ylabel("rL (running mean squared error)")
+    # test_example_CNN.m comments "mean squared error"; L is 1/2 sum(e.^2) / m (cnnbp.m),
+    # or the cross-entropy with the opt-in softmax output
+    ax.set_ylabel("rL: running loss\n(1/2 sum(e.^2)/m, or cross-entropy with softmax)")
     ax.set_title("cnntrain: running loss")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
