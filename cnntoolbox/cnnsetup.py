@@ -2,6 +2,7 @@
 
 import copy
 import os
+import sys
 
 import numpy as np
 
@@ -79,11 +80,6 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
     return new
 
 
-#: Bytes a kernel k{i}{j} takes beyond its values: the numpy array object in
-#: the Matlab-layout list of lists.
-KERNEL_OVERHEAD = 112
-
-
 def _check_net_fits_in_memory(specs, sizes, onum):
     """Refuse an architecture whose weights alone would not fit in this machine's memory.
 
@@ -100,8 +96,9 @@ def _check_net_fits_in_memory(specs, sizes, onum):
     needs = {f"ffW ({onum} x {rows * cols * maps})": 8 * onum * rows * cols * maps}
     for index, (spec, below, here) in enumerate(zip(specs[1:], sizes, sizes[1:]), start=2):
         if spec["type"] == "c":
-            needs[f"the kernels of layer {index}"] = (
-                below[2] * here[2] * (8 * spec["kernelsize"] ** 2 + KERNEL_OVERHEAD))
+            # each k{i}{j} is a numpy array of its own in the Matlab layout's list of lists
+            kernel = sys.getsizeof(np.empty((spec["kernelsize"],) * 2))
+            needs[f"the kernels of layer {index}"] = below[2] * here[2] * kernel
     total = sum(needs.values())
     if total > memory:
         largest = max(needs, key=needs.get)
