@@ -3,10 +3,10 @@
 import numpy as np
 
 from .checks import check_y
-from .netlayout import ACTIVATION, METHOD, check_forward, check_output, stack_net, unstack_net
 from .layerops import (conv_delta_back, conv_kernel_grad, derivative, fv_to_maps, im2col,
                        maxpool_delta_back, maxpool_forward, meanpool_delta_back,
                        meanpool_sigm_delta_back)
+from .netlayout import ACTIVATION, METHOD, check_forward, check_output, stack_net, unstack_net
 
 
 def cnnbp(net: dict, y: np.ndarray) -> dict:

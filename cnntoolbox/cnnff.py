@@ -3,9 +3,9 @@
 import numpy as np
 
 from .checks import check_x
-from .netlayout import ACTIVATION, METHOD, check_output, stack_for_input, unstack_net
 from .layerops import (conv_forward, im2col, maps_to_fv, maxpool_forward, meanpool_forward, sigm,
                        softmax)
+from .netlayout import ACTIVATION, METHOD, check_output, stack_for_input, unstack_net
 
 
 def cnnff(net: dict, x: np.ndarray) -> dict:

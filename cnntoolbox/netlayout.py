@@ -198,8 +198,8 @@ def format_layers(layers: list[dict], with_input: bool = False) -> str:
         if kind == "c":
             activation = layer.get("activation", "sigm")
             suffix = "" if activation == "sigm" else suffixes.get(activation, f"({activation})")
-            parts.append(f"{_spec_number(layer.get('outputmaps'))}c{_spec_number(layer.get('kernelsize'))}"
-                         f"{suffix}")
+            maps, size = (_spec_number(layer.get(key)) for key in ("outputmaps", "kernelsize"))
+            parts.append(f"{maps}c{size}{suffix}")
         elif kind == "s":
             method = layer.get("method", "mean")
             parts.append(f"{_spec_number(layer.get('scale'))}{letters.get(method, f's({method})')}")
@@ -283,7 +283,7 @@ def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):
 # --- checks of a net's fields --------------------------------------------------
 
 def check_net(net):
-    """Check that ``net`` is a dict with valid ``layers``; return the layer specs (``check_layers``).
+    """Check that ``net`` is a dict with valid ``layers``; return their specs (``check_layers``).
 
     Raises
     ------

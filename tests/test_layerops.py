@@ -159,7 +159,8 @@ def test_meanpool_sigm_delta_back(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_meanpool_delta_back(seed):
-    # meanpool_sigm_delta_back without the sigmoid's derivative (an 's' layer below, or another activation)
+    # meanpool_sigm_delta_back without the sigmoid's derivative (an 's' layer below, or another
+    # activation)
     _, scale, D = _pool_problem(seed)
     got = layerops.meanpool_delta_back(D, scale)
     expected = [literal.expand(d, [scale, scale, 1]) / scale ** 2 for d in _maps(D)]

@@ -184,9 +184,9 @@ class Checkpoint:
                 f"{self.opts['alpha']!r}; resume with the same opts or use another checkpoint path")
         if saved_rates != given_rates:
             raise CheckpointError(
-                f"{where} was made with the learning rates {saved_rates!r} for its {done} epochs, not "
-                f"{given_rates!r} (opts['alpha'], opts['alpha_decay']); resume with the same opts "
-                f"or use another checkpoint path")
+                f"{where} was made with the learning rates {saved_rates!r} for its {done} epochs, "
+                f"not {given_rates!r} (opts['alpha'], opts['alpha_decay']); resume with the same "
+                f"opts or use another checkpoint path")
         if saved[OUTPUT] != self.output:
             raise CheckpointError(
                 f"{where} was made for a net with net['{OUTPUT}'] = {saved[OUTPUT]!r}, not "

@@ -89,7 +89,7 @@ def sample_bytes(layers, sizes, onum):
     working : int
         Bytes that ``ff`` then ``bp`` on one piece hold at their peak, per
         sample: ``a`` and ``d`` of every layer; for a 'c' layer the im2col
-        windows (``cnnff``) and, below it, the spread of ``conv_delta_back``;
+        windows (``ff``'s cache) and, below it, the spread of ``conv_delta_back``;
         for an 's' layer the scaled delta (mean) or the maxima's positions
         and masks (max); ``f'`` of a 'c' layer whose delta is not the
         original's ``meanpool_sigm_delta_back``; ``fv`` and ``fvd`` with their
@@ -271,7 +271,8 @@ class BatchParallel:
         The first piece (``start == 0``) makes the whole-batch arrays.
         """
         owners = [(self.net, part, SAMPLE_FIELDS)]
-        owners += [(layer, piece, MAP_FIELDS) for layer, piece in zip(self.net["layers"], part["layers"])]
+        owners += [(layer, piece, MAP_FIELDS)
+                   for layer, piece in zip(self.net["layers"], part["layers"])]
         for owner, piece, fields in owners:
             for field in fields:
                 if field in piece:
