@@ -28,7 +28,9 @@ def as_rng(rng):
 
 
 def check_x(x, y=None):
-    """Check a batch of images and return it as float64, (rows, cols, m) or (rows, cols, channels, m).
+    """Check a batch of images; return it as float, (rows, cols, m) or (rows, cols, channels, m).
+
+    Float32 stays float32 (Matlab's ``single``), anything else becomes float64.
 
     A single 2-D image is accepted as a batch of one (m = 1); Matlab would
     drop that trailing singleton dimension and then fail.  A 4-D ``x`` is an
@@ -71,7 +73,9 @@ def check_x(x, y=None):
 
 
 def check_y(y, m, onum=None):
-    """Check labels against the batch size and return float64 of shape (onum, m).
+    """Check labels against the batch size and return them as float, shape (onum, m).
+
+    Float32 stays float32 (Matlab's ``single``), anything else becomes float64.
 
     A 1-D ``y`` is accepted only for a batch of one (a column of onum labels).
     """

@@ -4,7 +4,7 @@ import numpy as np
 
 from .checks import check_x, check_y
 from .cnnff import ff
-from .netlayout import MAP_FIELDS, SAMPLE_FIELDS, stack_for_input
+from .netlayout import MAP_FIELDS, SAMPLE_FIELDS, cast_net, stack_for_input, working_dtype
 
 #: Samples per forward pass.  Matlab feeds the whole set at once; the port
 #: feeds it in slices so that testing 10000 images needs tens of MB, not GB.
@@ -38,9 +38,11 @@ def cnntest(net: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
     stacked = stack_for_input(_without_batch(net), x)
     m = x.shape[-1]
     y = check_y(y, m, stacked["ffW"].shape[0])
-    o = np.empty(y.shape)
+    dtype = working_dtype(stacked, x, y)              # a float32 net or x computes in float32
+    cast_net(stacked, dtype)
+    o = np.empty(y.shape, dtype)
     for start in range(0, m, CHUNK):                              # net = cnnff(net, x)
-        ff(stacked, x[..., start:start + CHUNK])
+        ff(stacked, x[..., start:start + CHUNK].astype(dtype, copy=False))
         o[:, start:start + CHUNK] = stacked["o"]
     if o.shape[0] == 1:
         wrong = (o[0] > 0.5) != (y[0] > 0.5)
