@@ -8,6 +8,7 @@ today's numbers bit for bit (tests/test_reference.py, tests/test_replay.py).
 """
 
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -348,3 +349,23 @@ def test_a_checkpoint_keeps_float32_and_refuses_another_precision(tmp_path):
     with pytest.raises(CheckpointError, match="float32, but this run trains in float64"):
         cnntrain(net64, x32.astype(F64), y.astype(F32).astype(F64), dict(opts, numepochs=3), rng=0,
                  verbose=False, checkpoint=path)
+
+
+def test_the_command_trains_in_single_precision(tmp_path, capsys):
+    """`--precision single`: trained and tested in float32; the saved net is MATLAB single."""
+    from cnntoolbox.__main__ import main
+    from cnntoolbox.datasets.mnist import load_mnist, prepare_data
+    from cnntoolbox.matfile import loadmat
+
+    net_file = tmp_path / "net.mat"
+    assert main(["--limit", "200", "--batchsize", "50", "--precision", "single",
+                 "--save", str(net_file)]) == 0
+    out = capsys.readouterr().out
+    assert "200 test samples in single precision (float32)" in out
+    printed = int(re.search(r"test error: \S+ \((\d+) of 200 wrong\)", out)[1])
+    net = loadmat(net_file)["cnn"]
+    assert net["ffW"].dtype == F32 and net["rL"].dtype == F64
+    _, _, test_x, test_y = prepare_data(load_mnist(), limit=200)
+    assert len(cnntest(net, test_x, test_y)[1]) == printed
+    assert main(["--replay", "x.mat", "--precision", "single"]) == 2
+    assert "drop --precision" in capsys.readouterr().err
