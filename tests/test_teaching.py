@@ -11,7 +11,10 @@ hold; and the checks must be able to fail.
 import ast
 import os
 import re
+import shutil
+import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ import pytest
 from scipy.signal import correlate
 
 from cnntoolbox import GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, literal
-from cnntoolbox.teaching import exercises, hand, octave, questions, steps, walkthrough, worked
+from cnntoolbox.teaching import exercises, hand, octave, questions, steps, text, walkthrough, worked
 from cnntoolbox.teaching.__main__ import main as trace_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +55,76 @@ def test_walkthrough_is_what_the_code_writes(contents, name):
     assert new == text, f"docs/{name} is out of date: run python -m cnntoolbox.teaching.walkthrough"
     missing = {f"step:{key}" for key in steps.STEPS} - used
     assert not missing, f"docs/{name} does not show {sorted(missing)}"
+
+
+#: OpenBLAS core types and the CPU flags (as /proc/cpuinfo names them) each needs: OpenBLAS does
+#: not refuse a core type the CPU lacks, it crashes, so only those this CPU can run are tried.
+CORE_TYPES = {"SkylakeX": {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"},
+              "Haswell": {"avx2", "fma"}, "Zen": {"avx2", "fma"}, "Sandybridge": {"avx"},
+              "Nehalem": {"sse4_2", "ssse3"}, "Prescott": {"pni"}}
+
+
+def cpu_flags():
+    """The CPU's flags from /proc/cpuinfo (an empty set where there is none)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return set()
+    return next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+
+
+_RUN_WRITER = """
+import sys, threadpoolctl
+from cnntoolbox.teaching import walkthrough
+status = walkthrough.main(sys.argv[1:])
+print("openblas:", [i["architecture"] for i in threadpoolctl.threadpool_info()
+                    if i["internal_api"] == "openblas"])
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("core", sorted(CORE_TYPES))
+def test_walkthrough_is_the_same_under_every_blas_kernel(core, threads, tmp_path):
+    """The writer, run on copies of the walkthroughs under another BLAS kernel and thread count,
+    leaves them byte for byte as they are (so it rewrites no tracked file where the code agrees)."""
+    missing = CORE_TYPES[core] - cpu_flags()
+    if missing:
+        pytest.skip(f"this CPU lacks {sorted(missing)}, which OpenBLAS core type {core} needs")
+    copies = []
+    for name in DOCS:
+        copies.append(tmp_path / name)
+        shutil.copyfile(ROOT / "docs" / name, copies[-1])
+    env = {**os.environ, "OPENBLAS_CORETYPE": core, "OPENBLAS_NUM_THREADS": str(threads)}
+    done = subprocess.run([sys.executable, "-c", _RUN_WRITER] + [str(p) for p in copies], env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if "openblas: []" in done.stdout:
+        pytest.skip("numpy does not use OpenBLAS here")
+    assert "rewritten" not in done.stdout, done.stdout
+    for name, copy in zip(DOCS, copies):
+        assert copy.read_bytes() == (ROOT / "docs" / name).read_bytes(), f"{core}, {threads} threads: {name}"
+
+
+def test_numbers_are_printed_so_rounding_cannot_flip_them():
+    tie = -0.02015625                                   # fvd(1) of Part 1: -129/6400, a tie at 6 digits
+    assert text.fmt(Fraction(-129, 6400)) == "-0.02015625"
+    below, above = np.nextafter(tie, 0.0), np.nextafter(tie, -1.0)
+    assert text.fmt(below) == text.fmt(above) == "-0.020156"
+    assert text.fmt(Fraction(1, 3)) == "0.333333" and text.fmt(0.1484375) == "0.14844"
+    assert text.fmt(0.108809) == "0.108809"
+    assert text.fmt_noise(1.94872e-16) == text.fmt_noise(2.92308e-16) == "zero within rounding (below 1e-12)"
+    assert text.fmt_noise(0.20098) == "0.20098"
+    with pytest.raises(worked.StepMismatchError):
+        text.fmt_noise(float("nan"))
+
+
+def test_part1_is_shown_exactly(ex):
+    """Part 1's values are exact Fractions, and cnnbp's floats agree with them."""
+    exact = ex.post.shown
+    assert exact["fvd"][0] == Fraction(-129, 6400) and exact["L"] == Fraction(258, 625)
+    assert all(isinstance(v, Fraction) for key in exact for v in np.ravel(exact[key]))
+    np.testing.assert_allclose(ex.post.package["fvd"], np.asarray(exact["fvd"], dtype=float), rtol=1e-15)
 
 
 @pytest.mark.parametrize("name", DOCS)
@@ -353,9 +426,10 @@ def test_teaching_imports_form_no_circle():
 def test_fvd_slip(ex):
     for state in (ex.post, ex.real):
         slip = questions.fvd_slip(state)
-        np.testing.assert_allclose(slip["right"], state.package["fvd"], rtol=1e-12)
+        right = np.asarray(slip["right"], dtype=float)
+        np.testing.assert_allclose(right, state.package["fvd"], rtol=1e-12)
         assert slip["slip"][3] is None
-        assert not np.allclose(slip["slip"][:3], slip["right"][:3])
+        assert not np.allclose(np.asarray(slip["slip"][:3], dtype=float), right[:3])
 
 
 def test_loss_is_half_the_sum_of_squares_not_rms(ex):

@@ -17,6 +17,7 @@ from ..cnnff import cnnff
 from ..cnnnumgradcheck import cnnnumgradcheck
 from ..cnnsetup import cnnsetup
 from ..errors import GradientCheckError
+from . import hand
 from .hand import C1, C2, S1
 
 #: Seed of the exercises' nets and images.
@@ -51,9 +52,11 @@ def gradcheck_message(net, x, y):
 
 
 def fvd_by_hand(state, k=1):
-    """fvd(k + 1) as the sum over the outputs, term by term, next to cnnbp's."""
-    W, od = state.net["ffW"], state.package["od"]
-    terms = [(float(W[i, k]), float(od[i])) for i in range(W.shape[0])]
+    """fvd(k + 1) as the sum over the outputs, term by term (the state's shown values), next to cnnbp's."""
+    W, od = state.net["ffW"], state.shown["od"]
+    if od.dtype == object:                      # exact values: the weights as exact Fractions too
+        W = hand.exactly(W)
+    terms = [(W[i, k], od[i]) for i in range(W.shape[0])]
     return {"k": k, "terms": terms, "sum": sum(w * d for w, d in terms),
             "cnnbp": float(state.package["fvd"][k])}
 
