@@ -236,9 +236,9 @@ def test_walkthrough_shows_the_committed_figures(name):
 
 def test_fill_rejects_unknown_and_misplaced_markers(contents):
     with pytest.raises(ValueError, match="unknown marker 'nope'"):
-        walkthrough.fill("<!-- begin:nope -->x<!-- end:nope -->", contents)
+        walkthrough.fill("a <!-- begin:nope -->x<!-- end:nope -->", contents)
     with pytest.raises(ValueError, match="own lines"):
-        walkthrough.fill("<!-- begin:net -->x<!-- end:net -->", contents)
+        walkthrough.fill("a <!-- begin:net -->x<!-- end:net -->", contents)
     with pytest.raises(ValueError, match="one line"):
         walkthrough.fill("<!-- begin:post.od -->\n<!-- end:post.od -->", contents)
 

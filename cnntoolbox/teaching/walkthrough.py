@@ -32,6 +32,10 @@ from .octave import MESSAGES as OCTAVE_MESSAGES
 
 MARKER = re.compile(r"<!-- begin:(?P<name>[\w.:=-]+) -->(?P<body>.*?)<!-- end:(?P=name) -->",
                     re.DOTALL)
+#: An inline marker at the start of a line: cmark-gfm (GitHub's parser) starts a raw-HTML block
+#: there, which cuts the paragraph and shows the line's code spans with their backticks.
+LINE_START = re.compile(r"^ {0,3}<!-- begin:(?P<name>[\w.:=-]+) -->[^\n]*?<!-- end:(?P=name) -->",
+                        re.MULTILINE)
 #: The walkthroughs of a source checkout, relative to the repository root.
 DOCS = ("docs/walkthrough.md", "docs/walkthrough.zh-TW.md")
 #: The post's last map (section "全連接層"): 20x20.
@@ -133,9 +137,13 @@ def fill(text, values):
     Raises
     ------
     ValueError
-        A marker whose name ``values`` does not know, or a block marker whose
-        begin and end share a line.
+        A marker whose name ``values`` does not know, a block marker whose
+        begin and end share a line, or an inline marker that starts a line.
     """
+    start = LINE_START.search(text)
+    if start:
+        raise ValueError(f"inline marker '{start['name']}' starts a line: GitHub would show the line as "
+                         "raw HTML and cut its paragraph; move a word in front of it")
     used = set()
 
     def replace(match):
