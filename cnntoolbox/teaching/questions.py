@@ -119,8 +119,19 @@ def hidden_columns(ex):
     return [("post", column(ex.post.bp, ex.post.y)),
             ("o = e", column(ex.columns["o = e"], zeros)),
             ("real", column(ex.real.bp, ex.real.y)),
-            ("trained", column(ex.columns["trained"], ex.real.y)),
-            ("saturated", column(ex.columns["saturated"], ex.real.y))]
+            ("trained", column(ex.columns["trained"], ex.real.y))]
+
+
+def reach(real):
+    """How many C2 positions one S1 value reaches in the forward pass: (fewest, most).
+
+    Counted from the valid convolution's matrix ``V`` (built from ``literal.convn``
+    with a kernel of ones): a column's nonzeros are the C2 positions its S1 value enters.
+    """
+    layers = real.net["layers"]
+    k = np.ones_like(layers[C2]["k"][0][0])
+    counts = np.count_nonzero(hand.conv_matrix(k, layers[S1]["a"][0][:, :, 0].shape), axis=0)
+    return int(counts.min()), int(counts.max())
 
 
 def slowdown(ex):

@@ -144,7 +144,7 @@ def render_step(key, columns, checked=None, full=False):
         Every map whole, not its top-left corner.
     """
     step = STEPS[key]
-    lines = [f"{step.field}  ({step.what})", f"  Bouvrie:  {step.formula}"]
+    lines = [f"{step.field}  ({step.what})", f"  {'Bouvrie:' if step.bouvrie else 'Formula:'}  {step.formula}"]
     for label, texts in (("Matlab:", matlab_lines(step)), ("Python:", python_lines(step))):
         lines += [f"  {label if n == 0 else '':<8}  {text}" for n, text in enumerate(texts)]
     for label, value in columns:
@@ -324,13 +324,13 @@ def render_gradcheck(ex):
             "layers{2}.b{1} (1), layers{2}.k{1}{1} (9)"]
 
 
-HIDDEN_TITLES = {"post": POST_LABEL + " (labels forced)", "o = e": "o = e, y = 0",
-                 "real": REAL_LABEL, "trained": f"after {TRAIN_STEPS} steps (alpha {ALPHA:g}) on this sample",
-                 "saturated": "saturated and wrong"}
+HIDDEN_TITLES = {"post": POST_LABEL + " (labels forced)",
+                 "o = e": "o = e, y = 0 (Part 1's net with ffb = logit(e) - ffW * fv: its maps, other outputs)",
+                 "real": REAL_LABEL, "trained": f"after {TRAIN_STEPS} steps (alpha {ALPHA:g}) on this sample"}
 
 
 def render_hidden(ex):
-    """What the convenient 0.5 hides: five states of the output layer."""
+    """What the convenient 0.5 hides: four states of the output layer."""
     lines = []
     for name, c in questions.hidden_columns(ex):
         lines += [HIDDEN_TITLES[name],
@@ -357,7 +357,7 @@ def _verdict(message):
 
 def render_exercises(ex):
     """The exercises' answers: name -> lines."""
-    f = exercises.fvd_by_hand(ex.post)
+    f = exercises.fvd_by_hand(ex)
     terms = " + ".join(f"({fmt(w)})({fmt(d)})" for w, d in f["terms"])
     s3, lc, tm, sat = exercises.scale3(), exercises.last_c(), exercises.two_maps(), exercises.saturated(ex)
     return {

@@ -3,7 +3,8 @@
 The walkthrough's prose is written by hand; every number in it sits between
 two markers, ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->``, and is
 written here from :func:`cnntoolbox.teaching.worked.run_example`.  A marker
-pair on one line gets inline text, the others a fenced block.  Text after
+pair on one line gets inline text, the others a fenced block (the
+exercises' code, :mod:`.practice`, in the file's language).  Text after
 the last marker (a later section added by hand) is kept as it is.  Running
 
     python -m cnntoolbox.teaching.walkthrough            # rewrite docs/walkthrough*.md
@@ -24,7 +25,7 @@ from ..files import atomic
 from ..cnnsetup import cnnsetup
 from ..errors import GradientCheckError
 from ..netfields import DEFAULT_LAYERS, parse_layers
-from . import exercises, questions
+from . import exercises, practice, questions
 from . import text as t
 from . import worked
 from .hand import C1, C2, S2
@@ -56,12 +57,19 @@ def mnist_shape():
     return {"maps": maps, "size": f"{rows}x{cols}", "fv": int(net["ffW"].shape[1])}
 
 
-def contents(ex):
-    """Everything the markers can hold: name -> lines (a block) or str (inline).
+def language(path):
+    """The language of a walkthrough file: "zh-TW" for ``*.zh-TW.md``, else "en"."""
+    return "zh-TW" if Path(path).name.endswith(".zh-TW.md") else "en"
+
+
+def contents(ex, lang="en"):
+    """Everything the markers can hold: name -> lines (a text block), ("python", code) or str (inline).
 
     Parameters
     ----------
     ex : cnntoolbox.teaching.worked.Example
+    lang : str
+        "en" or "zh-TW": the language of the exercises' code comments.
     """
     join = t.fmt_list
     sizes = t.layer_sizes(ex.real.net)
@@ -72,8 +80,9 @@ def contents(ex):
     hidden = dict(questions.hidden_columns(ex))
     slow = questions.slowdown(ex)
     sat = exercises.saturated(ex)
+    reach = questions.reach(ex.real)
     mnist = mnist_shape()
-    fvd2 = exercises.fvd_by_hand(ex.post)
+    fvd2 = exercises.fvd_by_hand(ex)
     no_scale = exercises.mutated(ex.real, "no /scale^2")
     no_rot = exercises.mutated(ex.real, "no rot180")
     out = {f"step:{key}": t.step_block(ex, key) for key in t.STEPS}
@@ -102,6 +111,9 @@ def contents(ex):
         "real.o": join(ex.real.net["o"][:, 0]),
         "real.od": join(ex.real.package["od"]),
         "real.fprime_o": join(ex.real.package["fprime_o"]),
+        "max.od": t.fmt(np.max(np.abs(ex.real.package["od"]))),
+        "max.fvd": t.fmt(np.max(np.abs(ex.real.package["fvd"]))),
+        "reach.min": str(reach[0]), "reach.max": str(reach[1]),
         "oe.o": join(hidden["o = e"]["o"]), "oe.fprime": join(hidden["o = e"]["fprime"]),
         "oe.od": join(hidden["o = e"]["od"]),
         "scale.ratio": t.fmt(questions.scale_question(ex.real)["ratio"]),
@@ -122,6 +134,8 @@ def contents(ex):
         "tolerance": f"{t.TOLERANCE:g}",
     })
     out.update({f"octave.{name}": message for name, message in OCTAVE_MESSAGES.items()})
+    out.update({f"code:{name}.{part}": ("python", practice.code(name, part, lang))
+                for name in practice.EXERCISES for part in ("starter", "answer")})
     return out
 
 
@@ -142,7 +156,8 @@ def fill(text, values):
     """
     start = LINE_START.search(text)
     if start:
-        raise ValueError(f"inline marker '{start['name']}' starts a line: GitHub would show the line as "
+        line = text.count("\n", 0, start.start()) + 1
+        raise ValueError(f"inline marker '{start['name']}' starts line {line}: GitHub would show the line as "
                          "raw HTML and cut its paragraph; move a word in front of it")
     used = set()
 
@@ -160,7 +175,8 @@ def fill(text, values):
         else:
             if inline:
                 raise ValueError(f"marker '{name}' holds a block: put begin and end on their own lines")
-            body = "\n```text\n" + "\n".join(value) + "\n```\n"
+            fence, lines = value if isinstance(value, tuple) else ("text", "\n".join(value))
+            body = f"\n```{fence}\n" + lines.rstrip("\n") + "\n```\n"
         return f"<!-- begin:{name} -->{body}<!-- end:{name} -->"
 
     return MARKER.sub(replace, text), used
@@ -193,10 +209,11 @@ def main(argv=None):
     try:
         paths = args.files or default_paths()
         texts = {path: path.read_text(encoding="utf-8") for path in paths}
-        values = contents(worked.run_example())
+        ex = worked.run_example()
+        values = {lang: contents(ex, lang) for lang in ("en", "zh-TW")}
         stale = []
         for path, text in texts.items():
-            new, _ = fill(text, values)
+            new, _ = fill(text, values[language(path)])
             if new == text:
                 continue
             stale.append(path)

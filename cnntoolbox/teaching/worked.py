@@ -26,9 +26,9 @@ Each state goes through ``cnnbp`` and ``cnnapplygrads``; the chain rule of
 """
 
 import copy
-from fractions import Fraction
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from fractions import Fraction
 
 import numpy as np
 
