@@ -680,3 +680,52 @@ def test_figures_smoke(tmp_path):
     for name in FIGURES:
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 150_000
+
+
+def _drawn_figures(tmp_path, monkeypatch, argv):
+    """Run the figures command and keep each matplotlib figure it saves."""
+    from cnntoolbox.teaching import figures
+
+    saved = {}
+    original = figures._save
+
+    def keep(fig, path):
+        saved[Path(path).name] = fig
+        original(fig, path)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    assert figures.main(["--out", str(tmp_path)] + argv) == 0
+    return saved
+
+
+def test_figures_are_legible_at_github_width(tmp_path, monkeypatch):
+    """Every text of every figure is at least 9 px where GitHub shows the image (scaled down to
+    GITHUB_WIDTH when wider): font size in points, at DPI, times the scale."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    from cnntoolbox.teaching import figures
+
+    saved = _drawn_figures(tmp_path, monkeypatch, ["--limit", "100", "--digit", "3"])
+    assert sorted(saved) == sorted(FIGURES)
+    for name, fig in saved.items():
+        FigureCanvasAgg(fig).draw()
+        width = fig.get_size_inches()[0] * figures.DPI
+        scale = min(1.0, figures.GITHUB_WIDTH / width)
+        small = sorted({(round(t.get_fontsize() * figures.DPI / 72 * scale, 1), t.get_text())
+                        for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+                        and t.get_fontsize() * figures.DPI / 72 * scale < 9})
+        assert not small, f"{name}: text below 9 px on GitHub: {small[:5]}"
+
+
+def test_delta_flow_shares_one_scale_per_column(tmp_path, monkeypatch):
+    """The deltas (and the kernels, the gradients) share one colour scale, so their sizes compare."""
+    pytest.importorskip("matplotlib")
+    saved = _drawn_figures(tmp_path, monkeypatch, ["--only", "delta-flow"])
+    limits = {}
+    for image in saved["delta_flow.png"].findobj(lambda artist: hasattr(artist, "get_clim")):
+        if image.__class__.__name__ == "AxesImage":
+            limits.setdefault(image.get_cmap().name, set()).add(image.get_clim())
+    assert limits["viridis"] == {(0.0, 1.0)}
+    assert len(limits["RdBu_r"]) == 3                # deltas, kernels, gradients: one scale each

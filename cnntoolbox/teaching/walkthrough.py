@@ -44,7 +44,7 @@ POST_MAP = 20
 
 
 def mnist_shape():
-    """The toolbox's MNIST net (6c5-2s-12c5-2s on 28x28): last maps, their size, the feature count."""
+    """The toolbox's MNIST net (6c5-2s-12c5-2s on 28x28): last maps, their size, the feature count, the input."""
     x, y = np.zeros((28, 28, 1)), np.zeros((10, 1))
     net = cnnsetup({"layers": parse_layers(DEFAULT_LAYERS)}, x, y,
                    rng=np.random.default_rng(0))
@@ -54,7 +54,8 @@ def mnist_shape():
             rows, cols, maps = rows - layer["kernelsize"] + 1, cols - layer["kernelsize"] + 1, layer["outputmaps"]
         else:
             rows, cols = rows // layer["scale"], cols // layer["scale"]
-    return {"maps": maps, "size": f"{rows}x{cols}", "fv": int(net["ffW"].shape[1])}
+    return {"maps": maps, "size": f"{rows}x{cols}", "fv": int(net["ffW"].shape[1]),
+            "in": f"{x.shape[0]}x{x.shape[1]}"}
 
 
 def language(path):
@@ -101,6 +102,7 @@ def contents(ex, lang="en"):
         "grid": f"1/{round(1 / worked.GRID)}",
         "post.map": f"{POST_MAP}x{POST_MAP}", "post.fv": str(POST_MAP * POST_MAP),
         "mnist.maps": str(mnist["maps"]), "mnist.size": mnist["size"], "mnist.fv": str(mnist["fv"]),
+        "mnist.in": mnist["in"],
         "post.errors": join(worked.POST_ERRORS),
         "post.output": t.fmt(worked.POST_OUTPUT),
         "post.fprime": t.fmt(worked.POST_OUTPUT * (1 - worked.POST_OUTPUT)),
