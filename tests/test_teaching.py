@@ -181,7 +181,7 @@ def stray_numbers(text):
 def owned(text):
     """The walkthrough up to the end of its "參考資料" section (a section appended after it is not
     written by this generator: the MNIST comparison of other layer kinds)."""
-    end = text.index('"參考資料"')
+    end = text.index("參考資料")
     later = text.find("\n## ", end)
     return text if later < 0 else text[:later]
 
@@ -226,6 +226,11 @@ FALSE_STATEMENTS = (
     "the max-pooling layers cost the ReLU net", "多出來的時間主要花在最大池化層",
     # the "o = e" and "saturated" rows paired invented outputs with maps left unexplained
     "\no = e, y = 0\n", "\nsaturated and wrong\n",
+    # zh-TW wording (issue 19, item 6): cross-correlation is 互相關; S2 moves by 1/scale^2 *of the
+    # change*; a script, not a device driver; misclassified, not "admitting mistakes"; a column is 欄
+    # (逐行 is "line by line"); a stray 但; the post's 攤開, not 攤平
+    "做相關", "valid 相關", "S2 的值只跟著變動 `1/scale^2`", "驅動程式", "認錯", "逐行（column）",
+    "依逐行的順序", "但原因有兩個", "攤平",
 )
 
 
@@ -245,7 +250,8 @@ def test_walkthrough_follows_the_post_in_order(name):
     headings = [line for line in text.splitlines() if line.startswith("#")]
     positions = []
     for title in titles:
-        hits = [n for n, line in enumerate(headings) if f'"{title}"' in line]
+        quoted = f"「{title}」" if name.endswith(".zh-TW.md") else f'"{title}"'     # as the prose quotes
+        hits = [n for n, line in enumerate(headings) if quoted in line]
         assert len(hits) == 1, f"no heading quoting {title!r}"
         positions.append(hits[0])
     assert positions == sorted(positions)
