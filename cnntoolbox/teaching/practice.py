@@ -145,8 +145,8 @@ def check(net, path, mine, rtol=RTOL):
     limit = rtol * float(np.max(np.abs(expected)))
     wrong = ~(np.abs(yours - expected) <= limit)                 # NaN counts as wrong
     if not wrong.any():
-        return Verdict(True, f"{path}: right: all {expected.size} elements agree with cnnbp's "
-                             f"(within {rtol:g} of its largest magnitude)")
+        which = "the value agrees" if expected.size == 1 else f"all {expected.size} elements agree"
+        return Verdict(True, f"{path}: right: {which} with cnnbp's (within {rtol:g} of its largest magnitude)")
     flat = int(np.flatnonzero(wrong.ravel(order="F"))[0])
     first = np.unravel_index(flat, expected.shape, order="F")
     return Verdict(False, f"{path}{_matlab_index(flat, expected.shape)}: wrong: yours {fmt(yours[first])}, "
