@@ -39,7 +39,7 @@ class _Reader(HTMLParser):
                 pass
 
     def handle_data(self, data):
-        if not self.open and data.strip():
+        if (not self.open or self.open[-1] == "details") and data.strip():     # a block's loose text
             self.loose.append(data.strip())
         if "`" in data and not {"code", "pre"} & set(self.open):
             self.backticks.append(data.strip())
@@ -68,6 +68,9 @@ def test_the_rendering_check_catches_a_marker_at_a_line_start():
     assert problems("A map of <!-- begin:x -->2x2<!-- end:x -->,\nso `fv` has four values.\n") == ([], [])
     block = "Text.\n\n<!-- begin:net -->\n```text\na `b`\n```\n<!-- end:net -->\n\nMore.\n"
     assert problems(block) == ([], [])
+    folded = "<details>\n<summary>1. <code>fvd</code></summary>\n\nA map of `x`\n<!-- begin:x -->2<!-- end:x -->.\n\n</details>\n"
+    assert problems(folded)[0]
+    assert problems(folded.replace("`x`\n<!--", "`x` <!--")) == ([], [])
 
 
 def test_fill_refuses_an_inline_marker_at_a_line_start():
