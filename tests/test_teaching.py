@@ -343,12 +343,12 @@ def _toolbox_lines(path):
 def test_matlab_lines_are_the_toolbox_lines():
     root = Path(ORIGINAL)
     for step in steps.STEPS.values():
-        for file, text in step.matlab:
+        for file, shown in step.matlab:
             lines = _toolbox_lines(root / file)
             if step.whole:
-                assert text in lines, f"{step.key}: {text!r} is not a line of {file}"
+                assert shown in lines, f"{step.key}: {shown!r} is not a line of {file}"
             else:
-                assert any(text in line for line in lines), f"{step.key}: {text!r} is not in {file}"
+                assert any(shown in line for line in lines), f"{step.key}: {shown!r} is not in {file}"
 
 
 @pytest.mark.skipif(not ORIGINAL, reason="set CNNTOOLBOX_ORIGINAL (and put octave on the PATH) to "
