@@ -10,8 +10,10 @@ Each round runs ``cnntrain`` (batch 50, alpha 1, one pass over the first
 in alternating order (A B, then B A, ...), so that a slow spell of the
 machine falls on all of them alike.  It prints per checkout the median
 seconds per 60000-sample epoch, the median of the per-round ratios to the
-first checkout, and the last ``rL``, which must agree to the last digit
-when a change is meant to keep every result.  On the 2-core virtual
+first checkout, the median peak resident memory of the process
+(``ru_maxrss``: the data, the warm-up and the training), and the last
+``rL``, which must agree to the last digit when a change is meant to keep
+every result.  On the 2-core virtual
 machines of this project single runs vary by up to 20%; the round ratios
 vary far less.
 """
@@ -27,7 +29,7 @@ BENCH = Path(__file__).resolve().parent
 
 #: One timed run in a fresh process: argv[1] is the checkout, argv[2] the samples.
 RUN = r"""
-import sys, time
+import resource, sys, time
 sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[3])
 import cnntoolbox, workloads
 assert cnntoolbox.__file__.startswith(sys.argv[1]), cnntoolbox.__file__
@@ -40,7 +42,9 @@ opts = {"alpha": 1, "batchsize": 50, "numepochs": 1}
 cnntrain(net, x[:, :, :100], y[:, :100], opts, verbose=False)     # warm-up
 start = time.perf_counter()
 trained = cnntrain(net, x, y, opts, rng=1, verbose=False)
-print(time.perf_counter() - start, repr(float(trained["rL"][-1])))
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024      # KiB on Linux
+print(seconds, peak, repr(float(trained["rL"][-1])))
 """
 
 
@@ -62,33 +66,36 @@ def parse_args(argv=None):
 
 
 def run_once(checkout, samples):
-    """Seconds per 60000-sample epoch and the last rL of one run in a fresh process."""
+    """Seconds per 60000-sample epoch, peak MiB and the last rL of one run in a fresh process."""
     out = subprocess.run([sys.executable, "-c", RUN, str(Path(checkout).resolve()),
                           str(samples), str(BENCH)],
                          capture_output=True, text=True, env=dict(os.environ))
     if out.returncode != 0:
         raise SystemExit(f"run of {checkout} failed:\n{out.stderr}")
-    seconds, last = out.stdout.split()
-    return float(seconds) * 60000 / samples, last
+    seconds, peak, last = out.stdout.split()
+    return float(seconds) * 60000 / samples, float(peak), last
 
 
 def main(argv=None):
     args = parse_args(argv)
     names = args.checkouts
     times = [[] for _ in names]
+    peaks = [[] for _ in names]
     last = [None] * len(names)
     for round_ in range(args.rounds):
         order = range(len(names)) if round_ % 2 == 0 else reversed(range(len(names)))
         for i in order:
-            seconds, last[i] = run_once(names[i], args.samples)
+            seconds, peak, last[i] = run_once(names[i], args.samples)
             times[i].append(seconds)
+            peaks[i].append(peak)
             print(f"round {round_ + 1}/{args.rounds}: {names[i]} {seconds:.2f} s/epoch",
                   file=sys.stderr)
     for i, name in enumerate(names):
         ratios = [t / t0 for t, t0 in zip(times[i], times[0])]
         print(f"{name}: median {statistics.median(times[i]):.2f} s/epoch, "
               f"median round ratio to {names[0]} {statistics.median(ratios):.3f} "
-              f"(range {min(ratios):.3f} to {max(ratios):.3f}), last rL {last[i]}")
+              f"(range {min(ratios):.3f} to {max(ratios):.3f}), "
+              f"median peak {statistics.median(peaks[i]):.0f} MiB, last rL {last[i]}")
 
 if __name__ == "__main__":
     main()

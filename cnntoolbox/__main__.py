@@ -28,21 +28,19 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .cli import interrupt
+from .cli import PROG, interrupt
 from .training.checkpoint import interrupted_message
 from .reference.compare import RTOL
 from .datasets.mnist import load_mnist, write_mnist_mat
 from .cli.example import DATA_SOURCES, DEFAULT_OPTS, check_plot_path, plot_rl, run_example
-from .netfields import DEFAULT_LAYERS, format_layers
+from .netlayout import DEFAULT_LAYERS, format_layers
 from .cli.progress import make_progress
 from .reference.replay import compare_replay, load_reference, replay, replay_file
 
-PROG = "cnntoolbox"
-#: Subcommands that parse their own arguments: name -> (module, help).
-#: Their arguments are passed on untouched to ``module.main(argv)``.
-DELEGATED = {
-    "figures": ("cnntoolbox.teaching.figures", "make the teaching figures"),
-}
+#: The subcommand that parses its own arguments, passed on untouched to its ``main(argv)``.
+FIGURES = "figures"
+#: Its module.
+FIGURES_MODULE = "cnntoolbox.teaching.figures"
 
 
 class UsageError(Exception):
@@ -180,8 +178,8 @@ def build_parser():
                          help=f"largest relative error that passes (default {RTOL:g})")
     compare.set_defaults(func=_compare)
 
-    for name, (_, text) in DELEGATED.items():
-        commands.add_parser(name, help=f"{text} ('{name} --help' for its options)")
+    commands.add_parser(FIGURES, help=f"make the teaching figures ('{FIGURES} --help' for its "
+                                      f"options)")
     return parser
 
 
@@ -293,15 +291,15 @@ def _compare(args):
     return 0 if ok else 1
 
 
-def _delegate(name, argv):
-    """Run ``cnntoolbox NAME ...`` by the module that parses its own arguments."""
-    module_name = DELEGATED[name][0]
+def _figures(argv):
+    """Run ``cnntoolbox figures ...`` by its module, which parses its own arguments."""
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(FIGURES_MODULE)
     except ModuleNotFoundError as exc:
-        if exc.name != module_name:
+        if exc.name != FIGURES_MODULE:
             raise
-        print(f"{PROG} {name}: error: not available ({module_name} is missing)", file=sys.stderr)
+        print(f"{PROG} {FIGURES}: error: not available ({FIGURES_MODULE} is missing)",
+              file=sys.stderr)
         return 2
     return module.main(argv)
 
@@ -325,8 +323,8 @@ def main(argv=None):
     """Entry point; returns the exit status."""
     interrupt.restore()                 # from here on, KeyboardInterrupt is handled below
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:
-        return _delegate(argv[0], argv[1:])
+    if argv and argv[0] == FIGURES:
+        return _figures(argv[1:])
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "train")
     debug = "--debug" in argv

@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from .checks import as_float, check_gradients, check_momentum
-from .netfields import VELOCITY_FIELDS
-from .stacked import stack_net, unstack_net
+from .checks import check_momentum
+from .netlayout import VELOCITY_FIELDS, as_float, check_gradients, stack_net, unstack_net
 
 
 def cnnapplygrads(net: dict, opts: dict) -> dict:
@@ -36,8 +35,10 @@ def cnnapplygrads(net: dict, opts: dict) -> dict:
         A new net with updated ``k``, ``b`` (of 'c' layers), ``ffW`` and
         ``ffb`` (and, with momentum, ``vk``, ``vb``, ``vffW``, ``vffb``).
     """
-    if not isinstance(opts, dict) or "alpha" not in opts:
-        raise ValueError("opts must be a dict with 'alpha'")
+    if not isinstance(opts, dict):
+        raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
+    if "alpha" not in opts:
+        raise ValueError("opts has no 'alpha'")
     alpha = as_float(opts["alpha"], "opts['alpha']")
     momentum = check_momentum(opts)
     stacked = stack_net(net)

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from .checks import check_forward, check_output, check_y
+from .checks import check_y
 from .layerops import (conv_delta_back, conv_kernel_grad, derivative, fv_to_maps, im2col,
-                       maxpool_delta_back, maxpool_forward, meanpool_delta_back, pool_delta_back)
-from .netfields import ACTIVATION, METHOD
-from .stacked import stack_net, unstack_net
+                       maxpool_delta_back, maxpool_forward, meanpool_delta_back,
+                       meanpool_sigm_delta_back)
+from .netlayout import ACTIVATION, METHOD, check_forward, check_output, stack_net, unstack_net
 
 
 def cnnbp(net: dict, y: np.ndarray) -> dict:
@@ -34,11 +34,40 @@ def cnnbp(net: dict, y: np.ndarray) -> dict:
     stacked = stack_net(net)
     check_forward(stacked)
     m = stacked["o"].shape[1]
-    bp(stacked, check_y(y, m, stacked["o"].shape[0]))
+    bp(stacked, check_y(y, m, stacked["o"].shape[0]), forward_cache(stacked))
     return unstack_net(stacked)
 
 
-def bp(net, y, m=None):
+def forward_cache(net):
+    """What ``ff`` returned for the forward pass a net holds, recomputed from its ``a``.
+
+    ``cnnbp.m`` takes only the net; the windows and maxima positions that
+    ``ff`` hands ``bp`` inside training are not fields of it, so the public
+    ``cnnbp`` recomputes them here from the documented ``a`` of every layer.
+
+    Parameters
+    ----------
+    net : dict
+        A stacked net after ``ff`` (checked by ``netlayout.check_forward``).
+
+    Returns
+    -------
+    list
+        As ``ff`` returns it: per layer the im2col windows of the layer below
+        ('c'), the positions of the maxima (max-pool 's'), or None.
+    """
+    layers = net["layers"]
+    cache = [None] * len(layers)
+    for l in range(1, len(layers)):
+        layer, below = layers[l], layers[l - 1]
+        if layer["type"] == "c":
+            cache[l] = im2col(below["a"], layer["kernelsize"])
+        elif layer["type"] == "s" and layer.get(METHOD, "mean") == "max":
+            cache[l] = maxpool_forward(below["a"], layer["scale"])[1]
+    return cache
+
+
+def bp(net, y, cache, m=None):
     """cnnbp.m on a stacked net, in place.
 
     Parameters
@@ -46,6 +75,8 @@ def bp(net, y, m=None):
     net : dict
         A net in the stacked layout after ``ff``.
     y : ndarray, shape (onum, m_part)
+    cache : list
+        What ``ff`` returned (or ``forward_cache``).
     m : int, optional
         The batch size that ``L`` and the gradients are divided by: the
         columns of ``y`` (the default), or the size of the whole batch when
@@ -81,57 +112,61 @@ def bp(net, y, m=None):
     _, rows, cols, _ = layers[-1]["a"].shape
     layers[-1]["d"] = fv_to_maps(net["fvd"], rows, cols)
 
-    # The deltas below (arrays of the previous batch are written over when their
-    # shapes fit: layerops.reuse).  The original has two cases, as 'c' and 's'
-    # alternate there; the others are opt-ins.  In general d = dE/da_below .* f'
-    # (f' = 1 for an 's' layer, which has no nonlinearity), with dE/da_below
-    # given by the layer above:
-    #   above 'c':        dE/da{i} = sum_j convn(d_above{j}, rot180(k_above{i}{j}), 'full')
-    #                     (a{i} entered every output of the 'valid' convolution whose window
-    #                     covers it, with the weight of the flipped kernel there)
-    #   above 's' mean:   dE/da = expand(d_above, [scale scale 1]) / scale^2
-    #                     (every input of a block has weight 1/scale^2 in its mean)
-    #   above 's' max:    dE/da = d_above at each block's maximum, 0 elsewhere
-    #                     (the output is that one input; ties: layerops.maxpool_forward)
+    # the deltas below, from the top down
     for l in range(n - 2, 0, -1):
         layer, above = layers[l], layers[l + 1]
-        kind = layer["type"]
-        activation = layer.get(ACTIVATION, "sigm")
-        max_above = above["type"] == "s" and above.get(METHOD, "mean") == "max"
-        if kind == "c" and above["type"] == "s" and activation == "sigm" and not max_above:
-            # the original's 'c' case:
+        if _original_c_case(layer, above):
+            # cnnbp.m's 'c' case (a sigmoid 'c' layer below a mean-pool 's' layer):
             # d{j} = a{j} .* (1 - a{j}) .* expand(d_above{j}, [scale scale 1]) / scale^2
-            layer["d"] = pool_delta_back(layer["a"], above["d"], above["scale"],
-                                         out=layer.get("d"))
-            continue
-        if above["type"] == "c":
-            # the original's 's' case (and the opt-in 'c' below 'c'):
+            layer["d"] = meanpool_sigm_delta_back(layer["a"], above["d"], above["scale"])
+        elif layer["type"] == "s" and above["type"] == "c":
+            # cnnbp.m's 's' case (an 's' layer below a 'c' layer):
             # d{i} = sum_j convn(d_above{j}, rot180(k_above{i}{j}), 'full')
             _, rows, cols, _ = layer["a"].shape
-            layer["d"], layer["_spread"] = conv_delta_back(
-                above["d"], above["k"], rows, cols, out=layer.get("d"), spread=layer.get("_spread"))
-        elif max_above:
-            if "_where" not in above:                         # a net that did not come from ff
-                above["_where"] = maxpool_forward(layer["a"], above["scale"])[1]
-            layer["d"] = maxpool_delta_back(above["_where"], above["d"], above["scale"],
-                                            out=layer.get("d"))
+            layer["d"] = conv_delta_back(above["d"], above["k"], rows, cols)
         else:
-            layer["d"] = meanpool_delta_back(above["d"], above["scale"], out=layer.get("d"))
-        if kind == "c" and activation != "linear":
-            layer["d"] *= derivative(layer["a"], activation)   # .* f'(u)
+            # the opt-ins (README, "Beyond the original"): d = dE/da .* f'(u), f' = 1 for
+            # an 's' layer (no nonlinearity), dE/da given by the layer above
+            layer["d"] = _dE_da(layer, above, cache[l + 1])
+            activation = layer.get(ACTIVATION, "sigm")
+            if layer["type"] == "c" and activation != "linear":
+                layer["d"] *= derivative(layer["a"], activation)   # .* f'(u)
 
     # gradients: dk{i}{j} = convn(flipall(a_below{i}), d{j}, 'valid') / m
     #            db{j} = sum(d{j}(:)) / m
     for l in range(1, n):
         layer = layers[l]
         if layer["type"] == "c":
-            ks = layer["kernelsize"]
-            if "_windows" not in layer:                       # a net that did not come from ff
-                layer["_windows"] = im2col(layers[l - 1]["a"], ks)
-            layer["dk"] = conv_kernel_grad(layer["_windows"], layer["d"], ks) / m
+            layer["dk"] = conv_kernel_grad(cache[l], layer["d"], layer["kernelsize"]) / m
             layer["db"] = layer["d"].sum(axis=(1, 2, 3)) / m
     net["dffW"] = net["od"] @ net["fv"].T / m                 # dffW = od * fv' / m
     net["dffb"] = net["od"].sum(axis=1, keepdims=True) / m    # dffb = mean(od, 2)
+
+
+def _original_c_case(layer, above):
+    """Whether cnnbp.m's 'c' case holds: a sigmoid 'c' layer below a mean-pool 's' layer."""
+    return (layer["type"] == "c" and layer.get(ACTIVATION, "sigm") == "sigm"
+            and above["type"] == "s" and above.get(METHOD, "mean") == "mean")
+
+
+def _dE_da(layer, above, above_cache):
+    """``dE/da`` of ``layer`` from the delta of the layer above, for any pair of kinds.
+
+    * above 'c': ``sum_j convn(d_above{j}, rot180(k_above{i}{j}), 'full')`` (``a{i}``
+      entered every output of the 'valid' convolution whose window covers it,
+      with the weight of the flipped kernel there);
+    * above mean-pool 's': ``expand(d_above, [scale scale 1]) / scale^2`` (every
+      input of a block has weight 1/scale^2 in its mean);
+    * above max-pool 's': ``d_above`` at each block's maximum (``above_cache``,
+      from ``ff``), 0 elsewhere (the output is that one input; ties:
+      ``layerops.maxpool_forward``).
+    """
+    if above["type"] == "c":
+        _, rows, cols, _ = layer["a"].shape
+        return conv_delta_back(above["d"], above["k"], rows, cols)
+    if above.get(METHOD, "mean") == "max":
+        return maxpool_delta_back(above_cache, above["d"], above["scale"])
+    return meanpool_delta_back(above["d"], above["scale"])
 
 
 def _check_distributions(y):

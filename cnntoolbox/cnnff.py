@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from .checks import check_output, check_x
-from .layerops import conv_forward, im2col, maps_to_fv, maxpool_forward, pool_forward, sigm, softmax
-from .netfields import ACTIVATION, METHOD
-from .stacked import stack_for_input, unstack_net
+from .checks import check_x
+from .layerops import (conv_forward, im2col, maps_to_fv, maxpool_forward, meanpool_forward, sigm,
+                       softmax)
+from .netlayout import ACTIVATION, METHOD, check_output, stack_for_input, unstack_net
 
 
 def cnnff(net: dict, x: np.ndarray) -> dict:
@@ -33,16 +33,26 @@ def cnnff(net: dict, x: np.ndarray) -> dict:
 
 
 def ff(net, x):
-    """cnnff.m on a stacked net, in place.
+    """cnnff.m on a stacked net, in place; returns what ``bp`` needs beyond the net's fields.
 
     Parameters
     ----------
     net : dict
-        A checked net in the stacked layout (see ``stacked.py``).
+        A checked net in the stacked layout (see ``netlayout.py``).
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         The batch.
+
+    Returns
+    -------
+    cache : list, one entry per layer
+        For a 'c' layer its im2col windows of the layer below, shape
+        (inmaps * ks * ks, rows' * cols' * m), for the kernel gradient; for
+        a max-pool 's' layer the position of each block's maximum (intp, the
+        shape of its ``a``), for its delta; None for the others.  ``bp``
+        takes it; ``cnnbp.forward_cache`` recomputes it from the net's ``a``.
     """
     layers = net["layers"]
+    cache = [None] * len(layers)
     # net.layers{1}.a{1} = x; copied to C order when it is not, so that the m
     # samples of each pixel lie next to each other as the stacked layout wants
     # (x from loadmat or a column-major reshape has them a whole image apart,
@@ -56,26 +66,23 @@ def ff(net, x):
         layer, below = layers[l], layers[l - 1]
         if layer["type"] == "c":
             # a{j} = sigm(sum_i convn(a{i}, k{i}{j}, 'valid') + b{j}), all j at once
-            # (or the layer's "activation"); the windows are kept for the kernel
-            # gradient in bp.  Arrays of the previous batch are written over when
-            # their shapes fit (layerops.reuse).
+            # (or the layer's "activation"); the windows are cached for the kernel gradient
             ks = layer["kernelsize"]
             _, rows, cols, _ = below["a"].shape
-            layer["_windows"] = im2col(below["a"], ks, out=layer.get("_windows"))
-            layer["a"] = conv_forward(layer["_windows"], layer["k"], layer["b"],
-                                      rows - ks + 1, cols - ks + 1, out=layer.get("a"),
-                                      activation=layer.get(ACTIVATION, "sigm"))
+            cache[l] = im2col(below["a"], ks)
+            layer["a"] = conv_forward(cache[l], layer["k"], layer["b"], rows - ks + 1,
+                                      cols - ks + 1, activation=layer.get(ACTIVATION, "sigm"))
         elif layer["type"] == "s" and layer.get(METHOD, "mean") == "max":
             # a{j} = maximum of each scale x scale block of a{j} below (an opt-in);
-            # where it is, for bp
-            layer["a"], layer["_where"] = maxpool_forward(
-                below["a"], layer["scale"], out=layer.get("a"), where=layer.get("_where"))
+            # where it is is cached for the delta
+            layer["a"], cache[l] = maxpool_forward(below["a"], layer["scale"])
         elif layer["type"] == "s":
             # a{j} = mean of each scale x scale block of a{j} below
-            layer["a"] = pool_forward(below["a"], layer["scale"], out=layer.get("a"))
+            layer["a"] = meanpool_forward(below["a"], layer["scale"])
     # fv = [reshape(a{1}, ...); reshape(a{2}, ...); ...]  (column-major)
     net["fv"] = maps_to_fv(layers[-1]["a"])
     # o = sigm(ffW * fv + repmat(ffb, 1, m)), or its softmax over each column (an opt-in)
     u = net["ffW"] @ net["fv"]
     u += net["ffb"]
     net["o"] = softmax(u) if check_output(net) == "softmax" else sigm(u)
+    return cache

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from .checks import check_gradients, check_x, check_y
+from .checks import check_x, check_y
+from .netlayout import check_gradients, stack_for_input
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import GradientCheckError
-from .stacked import stack_for_input
 
 EPSILON = 1e-4      # cnnnumgradcheck.m: epsilon
 TOLERANCE = 1e-8    # cnnnumgradcheck.m: er
@@ -48,8 +48,7 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     check_gradients(stacked)
 
     def loss():
-        ff(stacked, x)
-        bp(stacked, y)
+        bp(stacked, y, ff(stacked, x))
         return stacked["L"]
 
     checks = [("ffb", stacked, "ffb", stacked["dffb"]), ("ffW", stacked, "ffW", stacked["dffW"])]

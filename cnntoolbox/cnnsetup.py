@@ -2,10 +2,12 @@
 
 import copy
 import os
+import sys
 
 import numpy as np
 
-from .checks import as_rng, check_layers, check_output, check_x, check_y, image_shape, map_sizes
+from .checks import as_rng, check_x, check_y
+from .netlayout import check_net, check_output, image_shape, map_sizes
 
 
 def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
@@ -40,9 +42,7 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
         'c' layers, ``b[j] = 0`` for 's' layers, ``ffW`` (onum, fvnum) and
         ``ffb`` (onum, 1).  The given net is not modified.
     """
-    if not isinstance(net, dict) or "layers" not in net:
-        raise ValueError("net must be a dict with a 'layers' field")
-    specs = check_layers(net["layers"])
+    specs = check_net(net)
     x = check_x(x, y)
     y = check_y(y, x.shape[-1])
     check_output(net, y.shape[0])
@@ -80,11 +80,6 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
     return new
 
 
-#: Bytes a kernel k{i}{j} takes beyond its values: the numpy array object in
-#: the Matlab-layout list of lists.
-KERNEL_OVERHEAD = 112
-
-
 def _check_net_fits_in_memory(specs, sizes, onum):
     """Refuse an architecture whose weights alone would not fit in this machine's memory.
 
@@ -101,8 +96,9 @@ def _check_net_fits_in_memory(specs, sizes, onum):
     needs = {f"ffW ({onum} x {rows * cols * maps})": 8 * onum * rows * cols * maps}
     for index, (spec, below, here) in enumerate(zip(specs[1:], sizes, sizes[1:]), start=2):
         if spec["type"] == "c":
-            needs[f"the kernels of layer {index}"] = (
-                below[2] * here[2] * (8 * spec["kernelsize"] ** 2 + KERNEL_OVERHEAD))
+            # each k{i}{j} is a numpy array of its own in the Matlab layout's list of lists
+            kernel = sys.getsizeof(np.empty((spec["kernelsize"],) * 2))
+            needs[f"the kernels of layer {index}"] = below[2] * here[2] * kernel
     total = sum(needs.values())
     if total > memory:
         largest = max(needs, key=needs.get)

@@ -4,8 +4,7 @@ import numpy as np
 
 from .checks import check_x, check_y
 from .cnnff import ff
-from .netfields import MAP_FIELDS, SAMPLE_FIELDS
-from .stacked import stack_for_input
+from .netlayout import MAP_FIELDS, SAMPLE_FIELDS, stack_for_input
 
 #: Samples per forward pass.  Matlab feeds the whole set at once; the port
 #: feeds it in slices so that testing 10000 images needs tens of MB, not GB.

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .training.checkpoint import Checkpoint
-from .checks import as_rng, check_opts, check_x, check_y, image_shape, map_sizes
+from .checks import as_rng, check_opts, check_x, check_y
+from .netlayout import image_shape, map_sizes, stack_for_input, unstack_net
 from .cnnapplygrads import applygrads
 from .errors import DivergenceError
 from .training.parallel import BatchParallel
-from .stacked import stack_for_input, unstack_net
 
 
 def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,

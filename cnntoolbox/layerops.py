@@ -1,7 +1,7 @@
 """The numerical building blocks of cnnff and cnnbp, forward next to backward.
 
 Every function works on whole layers in the stacked layout (see
-``stacked.py``): maps as (maps, rows, cols, m) arrays (the batch last), kernels as
+``netlayout.py``): maps as (maps, rows, cols, m) arrays (the batch last), kernels as
 (inmaps, outmaps, ks, ks).  One matrix product replaces the per-map loops of
 the ``.m`` files; the docstrings give the Matlab expression each one computes.
 
@@ -12,8 +12,9 @@ its delta is ``dE/dx``.
 
 Beyond the original (opt-in keys, README): the other activations
 (``activate``, ``derivative``), max-pooling (``maxpool_forward``,
-``maxpool_delta_back``), the mean-pool's delta below any layer
-(``meanpool_delta_back``) and the softmax output (``softmax``).
+``maxpool_delta_back``), the mean-pool's delta without the sigmoid's
+derivative, below any layer (``meanpool_delta_back``; the original's
+``meanpool_sigm_delta_back`` includes it) and the softmax output (``softmax``).
 """
 
 import numpy as np
@@ -49,7 +50,7 @@ def activate(U, activation):
     U : ndarray of float64
         Overwritten with the result.
     activation : str
-        One of ``netfields.ACTIVATIONS``.
+        One of ``netlayout.ACTIVATIONS``.
     """
     if activation == "sigm":
         return sigm(U)
@@ -105,30 +106,13 @@ def softmax(U):
     return U
 
 
-def reuse(out, shape):
-    """``out`` when it is a writeable C-contiguous float64 array of ``shape``, else a new one.
-
-    Training calls the same functions with the same shapes on every batch;
-    writing into the arrays of the previous batch instead of new ones keeps
-    the peak memory lower and made an epoch a few percent faster here (see
-    bench/README.md).  C order matters: the callers write through reshaped
-    views of ``out``, which must not be copies.
-    """
-    if (out is None or out.shape != shape or out.dtype != np.float64
-            or not out.flags.c_contiguous or not out.flags.writeable):
-        return np.empty(shape)
-    return out
-
-
-def im2col(A, ks, out=None):
+def im2col(A, ks):
     """Every ks x ks window of every map as one column.
 
     Parameters
     ----------
     A : ndarray, shape (inmaps, rows, cols, m)
     ks : int
-    out : ndarray, optional
-        Written to if it has the shape of the result (see ``reuse``).
 
     Returns
     -------
@@ -141,12 +125,12 @@ def im2col(A, ks, out=None):
     # (transposed), built directly: that saves the checks of sliding_window_view on every batch
     step_map, step_row, step_col, step_sample = A.strides
     shape = (inmaps, ks, ks, rows - ks + 1, cols - ks + 1, m)
-    windows = as_strided(A, shape=shape,
-                         strides=(step_map, step_row, step_col, step_row, step_col, step_sample),
-                         writeable=False)
-    out = reuse(out, (inmaps * ks * ks, (rows - ks + 1) * (cols - ks + 1) * m))
-    np.copyto(out.reshape(shape), windows)
-    return out
+    view = as_strided(A, shape=shape,
+                      strides=(step_map, step_row, step_col, step_row, step_col, step_sample),
+                      writeable=False)
+    windows = np.empty((inmaps * ks * ks, (rows - ks + 1) * (cols - ks + 1) * m), dtype=A.dtype)
+    np.copyto(windows.reshape(shape), view)
+    return windows
 
 
 def flipped_kernels(K):
@@ -161,7 +145,7 @@ def flipped_kernels(K):
 
 # --- convolution layer ---------------------------------------------------------
 
-def conv_forward(cols, K, b, rows, cols_out, out=None, activation="sigm"):
+def conv_forward(windows, K, b, rows, cols, activation="sigm"):
     """Output maps of a convolution layer (cnnff.m, the 'c' branch).
 
     ``a{j} = sigm(sum_i convn(a_prev{i}, k{i}{j}, 'valid') + b{j})`` for all
@@ -170,30 +154,27 @@ def conv_forward(cols, K, b, rows, cols_out, out=None, activation="sigm"):
 
     Parameters
     ----------
-    cols : ndarray, shape (inmaps * ks * ks, rows * cols_out * m)
+    windows : ndarray, shape (inmaps * ks * ks, rows * cols * m)
         ``im2col`` of the previous layer's maps.
     K : ndarray, shape (inmaps, outmaps, ks, ks)
     b : ndarray, shape (outmaps,)
-    rows, cols_out : int
+    rows, cols : int
         Output map size, (rows-ks+1) x (cols-ks+1) of the input.
-    out : ndarray, optional
-        Written to if it has the shape of the result (see ``reuse``).
     activation : str
-        One of ``netfields.ACTIVATIONS``.
+        One of ``netlayout.ACTIVATIONS``.
 
     Returns
     -------
-    ndarray, shape (outmaps, rows, cols_out, m)
+    ndarray, shape (outmaps, rows, cols, m)
     """
     outmaps = K.shape[1]
-    out = reuse(out, (outmaps, rows, cols_out, cols.shape[1] // (rows * cols_out)))
-    u = np.matmul(flipped_kernels(K), cols, out=out.reshape(outmaps, -1))  # sum_i convn(a{i}, k{i}{j}, 'valid')
+    u = flipped_kernels(K) @ windows                           # sum_i convn(a{i}, k{i}{j}, 'valid')
     u += b[:, np.newaxis]                                      # + b{j}
     activate(u, activation)
-    return out
+    return u.reshape(outmaps, rows, cols, -1)
 
 
-def conv_delta_back(D, K, rows, cols, out=None, spread=None):
+def conv_delta_back(D, K, rows, cols):
     """Delta of the subsampling layer below a convolution layer (cnnbp.m, the 's' branch).
 
     ``d{i} = sum_j convn(d_next{j}, rot180(k{i}{j}), 'full')``: the 'full'
@@ -209,32 +190,24 @@ def conv_delta_back(D, K, rows, cols, out=None, spread=None):
     K : ndarray, shape (inmaps, outmaps, ks, ks)
     rows, cols : int
         Map size of the layer below.
-    out, spread : ndarray, optional
-        Written to if they have the shapes of the result and of the
-        intermediate ``spread`` (see ``reuse``).
 
     Returns
     -------
-    delta : ndarray, shape (inmaps, rows, cols, m)
-    spread : ndarray, shape (ks * ks * inmaps, out_rows * out_cols * m)
-        The intermediate, to be passed back as ``spread`` next time.
+    ndarray, shape (inmaps, rows, cols, m)
     """
     outmaps, out_rows, out_cols, m = D.shape
     inmaps, ks = K.shape[0], K.shape[2]
     # what each output position gives back to every (u, v) of its window, for every i
     flipped = K[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(ks * ks * inmaps, outmaps)
-    spread = np.matmul(flipped, D.reshape(outmaps, -1),
-                       out=reuse(spread, (ks * ks * inmaps, out_rows * out_cols * m)))
-    windows = spread.reshape(ks, ks, inmaps, out_rows, out_cols, m)
-    delta = reuse(out, (inmaps, rows, cols, m))
-    delta.fill(0.0)
+    spread = (flipped @ D.reshape(outmaps, -1)).reshape(ks, ks, inmaps, out_rows, out_cols, m)
+    delta = np.zeros((inmaps, rows, cols, m), dtype=spread.dtype)
     for u in range(ks):
         for v in range(ks):
-            delta[:, u:u + out_rows, v:v + out_cols, :] += windows[u, v]
-    return delta, spread
+            delta[:, u:u + out_rows, v:v + out_cols, :] += spread[u, v]
+    return delta
 
 
-def conv_kernel_grad(cols, D, ks):
+def conv_kernel_grad(windows, D, ks):
     """Batch-summed kernel gradient of a convolution layer (cnnbp.m, 'calc gradients').
 
     ``convn(flipall(a_prev{i}), d{j}, 'valid')``, before the division by m:
@@ -246,8 +219,8 @@ def conv_kernel_grad(cols, D, ks):
 
     Parameters
     ----------
-    cols : ndarray, shape (inmaps * ks * ks, rows' * cols' * m)
-        ``im2col`` of the previous layer's maps.
+    windows : ndarray, shape (inmaps * ks * ks, rows' * cols' * m)
+        ``im2col`` of the previous layer's maps (``ff``'s cache).
     D : ndarray, shape (outmaps, rows', cols', m)
     ks : int
 
@@ -256,15 +229,15 @@ def conv_kernel_grad(cols, D, ks):
     ndarray, shape (inmaps, outmaps, ks, ks)
     """
     outmaps = D.shape[0]
-    summed = (cols @ D.reshape(outmaps, -1).T).T                 # (outmaps, inmaps*ks*ks);
-    # this order of the product runs faster than D @ cols.T in OpenBLAS for these shapes
+    summed = (windows @ D.reshape(outmaps, -1).T).T                 # (outmaps, inmaps*ks*ks);
+    # this order of the product runs faster than D @ windows.T in OpenBLAS for these shapes
     summed = summed.reshape(outmaps, -1, ks, ks).transpose(1, 0, 2, 3)
     return summed[:, :, ::-1, ::-1]                              # undo the forward flip
 
 
 # --- subsampling (mean-pool) layer ---------------------------------------------
 
-def pool_forward(A, scale, out=None):
+def meanpool_forward(A, scale):
     """Mean of every scale x scale block (cnnff.m, the 's' branch).
 
     ``z = convn(a{j}, ones(scale) / scale^2, 'valid'); a{j} = z(1:scale:end, 1:scale:end, :)``:
@@ -276,16 +249,12 @@ def pool_forward(A, scale, out=None):
     A : ndarray, shape (maps, rows, cols, m)
     scale : int
         Divides rows and cols.
-    out : ndarray, optional
-        Written to if it has the shape of the result (see ``reuse``).
 
     Returns
     -------
     ndarray, shape (maps, rows/scale, cols/scale, m)
     """
-    maps, rows, cols, m = A.shape
-    total = reuse(out, (maps, rows // scale, cols // scale, m))
-    np.copyto(total, A[:, 0::scale, 0::scale, :])
+    total = A[:, 0::scale, 0::scale, :].copy()
     for p in range(scale):
         for q in range(scale):
             if p or q:
@@ -294,7 +263,7 @@ def pool_forward(A, scale, out=None):
     return total
 
 
-def pool_delta_back(A, D, scale, out=None):
+def meanpool_sigm_delta_back(A, D, scale):
     """Delta of the convolution layer below a subsampling layer (cnnbp.m, the 'c' branch).
 
     ``d{j} = a{j} .* (1 - a{j}) .* (expand(d_next{j}, [scale scale 1]) / scale^2)``:
@@ -308,25 +277,23 @@ def pool_delta_back(A, D, scale, out=None):
     D : ndarray, shape (maps, rows/scale, cols/scale, m)
         The subsampling layer's delta.
     scale : int
-    out : ndarray, optional
-        Written to if it has the shape of the result (see ``reuse``).
 
     Returns
     -------
     ndarray, shape (maps, rows, cols, m)
     """
     maps, rows, cols, m = D.shape
-    delta = np.subtract(1.0, A, out=reuse(out, A.shape))
+    delta = np.subtract(1.0, A)
     delta *= A                                                   # a .* (1 - a)
     blocks = delta.reshape(maps, rows, scale, cols, scale, m)    # a view: every block's inputs
     blocks *= (D / scale ** 2)[:, :, np.newaxis, :, np.newaxis, :]   # .* expand(d / scale^2)
     return delta
 
 
-def meanpool_delta_back(D, scale, out=None):
+def meanpool_delta_back(D, scale):
     """``dE/da`` of the layer below a mean-pool layer: ``expand(d_next, [scale scale 1]) / scale^2``.
 
-    The mean-pool's part of ``pool_delta_back`` without the sigmoid's
+    The mean-pool's part of ``meanpool_sigm_delta_back`` without the sigmoid's
     derivative: for an 's' layer below (no nonlinearity) or a 'c' layer with
     another activation (the caller multiplies by f').
 
@@ -335,21 +302,19 @@ def meanpool_delta_back(D, scale, out=None):
     D : ndarray, shape (maps, rows, cols, m)
         The mean-pool layer's delta.
     scale : int
-    out : ndarray, optional
-        Written to if it has the shape of the result (see ``reuse``).
 
     Returns
     -------
     ndarray, shape (maps, rows * scale, cols * scale, m)
     """
     maps, rows, cols, m = D.shape
-    delta = reuse(out, (maps, rows * scale, cols * scale, m))
+    delta = np.empty((maps, rows * scale, cols * scale, m), dtype=D.dtype)
     blocks = delta.reshape(maps, rows, scale, cols, scale, m)
     blocks[...] = (D / scale ** 2)[:, :, np.newaxis, :, np.newaxis, :]
     return delta
 
 
-def maxpool_forward(A, scale, out=None, where=None):
+def maxpool_forward(A, scale):
     """Maximum of every scale x scale block, and where it is.
 
     Ties: the first maximum in column-major order within the block (down the
@@ -362,8 +327,6 @@ def maxpool_forward(A, scale, out=None, where=None):
     A : ndarray, shape (maps, rows, cols, m)
     scale : int
         Divides rows and cols.
-    out, where : ndarray, optional
-        Written to if they have the shapes and types of the results.
 
     Returns
     -------
@@ -374,11 +337,8 @@ def maxpool_forward(A, scale, out=None, where=None):
     A = np.asarray(A, dtype=np.float64)                          # a copy only for another type
     maps, rows, cols, m = A.shape
     shape = (maps, rows // scale, cols // scale, m)
-    best = reuse(out, shape)
-    if where is None or where.shape != shape or where.dtype != np.intp:
-        where = np.empty(shape, dtype=np.intp)
-    np.copyto(best, A[:, 0::scale, 0::scale, :])
-    where.fill(0)
+    best = A[:, 0::scale, 0::scale, :].copy()
+    where = np.zeros(shape, dtype=np.intp)
     # The selections are bit operations on the float64s seen as int64: a masked copy
     # (np.copyto(where=), where[mask] = k) took 3 to 4 times longer for these shapes
     # (bench/README.md).  They copy bits, so NaN and -0.0 are kept as a masked copy keeps them.
@@ -399,7 +359,7 @@ def maxpool_forward(A, scale, out=None, where=None):
     return best, where
 
 
-def maxpool_delta_back(where, D, scale, out=None):
+def maxpool_delta_back(where, D, scale):
     """``dE/da`` of the layer below a max-pool layer: each block's delta at its maximum, 0 elsewhere.
 
     Parameters
@@ -409,15 +369,13 @@ def maxpool_delta_back(where, D, scale, out=None):
     D : ndarray, shape (maps, rows, cols, m)
         The max-pool layer's delta.
     scale : int
-    out : ndarray, optional
-        Written to if it has the shape of the result (see ``reuse``).
 
     Returns
     -------
     ndarray, shape (maps, rows * scale, cols * scale, m)
     """
     maps, rows, cols, m = D.shape
-    delta = reuse(out, (maps, rows * scale, cols * scale, m))
+    delta = np.empty((maps, rows * scale, cols * scale, m), dtype=D.dtype)
     blocks = delta.reshape(maps, rows, scale, cols, scale, m)
     for q in range(scale):
         for p in range(scale):

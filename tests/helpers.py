@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cnntoolbox.reference.compare import compare
-from cnntoolbox.netfields import parse_layers
+from cnntoolbox.netlayout import parse_layers
 
 
 def torch_peer_or_skip(why):

@@ -73,7 +73,7 @@ def train(**kwargs):
 # (id, call(files), exception type(s), regex the message must match)
 CORE = [
     # cnnsetup: the net and its layer specs
-    ("setup-net-not-a-dict", lambda f: cnnsetup([I, C], X, Y), ValueError, r"^net must be a dict"),
+    ("setup-net-not-a-dict", lambda f: cnnsetup([I, C], X, Y), TypeError, r"^net must be a dict"),
     ("setup-net-without-layers", lambda f: cnnsetup({}, X, Y), ValueError, r"'layers'"),
     ("setup-layers-a-string", lambda f: cnnsetup({"layers": "ics"}, X, Y), TypeError,
      r"net\['layers'\] must be a list"),
@@ -230,8 +230,8 @@ CORE = [
     pytest.param("bp-ffW-replaced-after-ff", lambda f: cnnbp(changed(FF, ["ffW"], FF["ffW"][:, :3]), Y),
                  ValueError, r"net\['ffW'\] must be \(onum, 8\)"),
     # cnnapplygrads
-    ("applygrads-opts-not-a-dict", lambda f: cnnapplygrads(BP, [1.0]), ValueError,
-     r"^opts must be a dict with 'alpha'"),
+    ("applygrads-opts-not-a-dict", lambda f: cnnapplygrads(BP, [1.0]), TypeError,
+     r"^opts must be a dict, got list"),
     ("applygrads-opts-without-alpha", lambda f: cnnapplygrads(BP, {"batchsize": 2}), ValueError,
      r"'alpha'"),
     ("applygrads-alpha-a-string", lambda f: cnnapplygrads(BP, {"alpha": "1"}), TypeError,

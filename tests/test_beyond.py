@@ -157,8 +157,8 @@ def test_cnnnumgradcheck_catches_a_wrong_max_routing(monkeypatch):
     net, x, y = beyond_problem(7, m=3, **GRADCHECK["max"])
     real = layerops.maxpool_delta_back
 
-    def wrong(where, D, scale, out=None):
-        return real((where + 1) % (scale * scale), D, scale, out)
+    def wrong(where, D, scale):
+        return real((where + 1) % (scale * scale), D, scale)
 
     monkeypatch.setattr(importlib.import_module("cnntoolbox.cnnbp"), "maxpool_delta_back", wrong)
     with pytest.raises(GradientCheckError):
@@ -287,9 +287,9 @@ def test_compare_names_a_changed_key():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_batch_split_in_parts_with_the_new_keys_equals_the_whole(seed):
     """parallel.py's parts carry the keys (output, activation, method) and the channels."""
-    from cnntoolbox.checks import check_layers, image_shape, map_sizes
+    from cnntoolbox.netlayout import check_layers, image_shape, map_sizes
     from cnntoolbox.training.parallel import BatchParallel
-    from cnntoolbox.stacked import stack_for_input, unstack_net
+    from cnntoolbox.netlayout import stack_for_input, unstack_net
 
     net, x, y = beyond_problem(300 + seed, kinds="cscs", channels=3, output="softmax", m=10,
                                activations=["relu", "tanh"], methods=["max", "mean"])

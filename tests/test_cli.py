@@ -14,7 +14,7 @@ from cnntoolbox import cnntest
 from cnntoolbox.__main__ import main
 from cnntoolbox.datasets.mnist import DEFAULT_DATA_DIR, load_mnist
 from cnntoolbox.datasets.mnist import prepare_data
-from cnntoolbox.netfields import format_layers, parse_layers
+from cnntoolbox.netlayout import format_layers, parse_layers
 from cnntoolbox.matfile import loadmat
 from cnntoolbox.cli.progress import BatchProgress, make_progress
 
@@ -177,15 +177,14 @@ def test_mnist_mat_subcommand(tmp_path, capsys):
                          "test_x": ((10000, 784), "uint8"), "test_y": ((10000, 10), "uint8")}
 
 
-@pytest.mark.parametrize("name", ["figures"])
-def test_delegated_subcommands_get_their_arguments(name, monkeypatch):
+def test_the_figures_subcommand_gets_its_arguments(monkeypatch):
     seen = []
-    from cnntoolbox.__main__ import DELEGATED
+    from cnntoolbox.__main__ import FIGURES_MODULE
 
-    module = types.ModuleType(DELEGATED[name][0])
+    module = types.ModuleType(FIGURES_MODULE)
     module.main = lambda argv: seen.append(argv) or 3
-    monkeypatch.setitem(sys.modules, DELEGATED[name][0], module)
-    assert main([name, "a.mat", "--rtol", "1e-3"]) == 3
+    monkeypatch.setitem(sys.modules, FIGURES_MODULE, module)
+    assert main(["figures", "a.mat", "--rtol", "1e-3"]) == 3
     assert seen == [["a.mat", "--rtol", "1e-3"]]
 
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from cnntoolbox.netfields import format_layers, parse_layers
+from cnntoolbox.netlayout import format_layers, parse_layers
 
 
 def test_layer_grammar_reads_and_writes_every_kind():

@@ -17,8 +17,7 @@ from threadpoolctl import threadpool_info
 
 from cnntoolbox import cnntrain
 from cnntoolbox.training import parallel
-from cnntoolbox.checks import map_sizes
-from cnntoolbox.stacked import stack_for_input
+from cnntoolbox.netlayout import map_sizes, stack_for_input
 
 from helpers import max_rel_error, random_net
 
@@ -35,7 +34,7 @@ def _working_bytes(net, x):
 def _net_of_kind(spec, size, n, onum, options):
     """random_net, with opt-in keys set: (layer index, key, value), ('net', key, value), channels."""
     from cnntoolbox import cnnsetup
-    from cnntoolbox.netfields import parse_layers
+    from cnntoolbox.netlayout import parse_layers
 
     rng = np.random.default_rng(2)
     layers = parse_layers(spec)

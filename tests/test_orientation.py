@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnntoolbox import cnnnumgradcheck, cnnsetup, cnntest, cnntrain
-from cnntoolbox.netfields import parse_layers
+from cnntoolbox.netlayout import parse_layers
 
 from helpers import random_net
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from cnntoolbox import cnnsetup, cnntrain
-from cnntoolbox.netfields import parse_layers
+from cnntoolbox.netlayout import parse_layers
 
 from helpers import max_rel_error, random_net, torch_peer_or_skip
 

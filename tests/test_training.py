@@ -187,7 +187,7 @@ def _every_key_net(seed=9):
     """A net with every opt-in key, trained 2 epochs with momentum: 3 channels, relu, tanh,
     linear, max and mean pooling, 'c' after 'c', softmax, velocities."""
     from cnntoolbox import cnnsetup
-    from cnntoolbox.netfields import parse_layers
+    from cnntoolbox.netlayout import parse_layers
 
     rng = np.random.default_rng(seed)
     x = rng.random((14, 14, 3, 16))

@@ -2,3 +2,6 @@
 
 The commands themselves are parsed in :mod:`cnntoolbox.__main__`.
 """
+
+#: The command's name, in its messages and ``--version``.
+PROG = "cnntoolbox"

@@ -18,7 +18,7 @@ from ..cnnsetup import cnnsetup
 from ..cnntest import cnntest
 from ..cnntrain import cnntrain
 from ..datasets.mnist import load_mnist
-from ..netfields import DEFAULT_LAYERS, parse_layers
+from ..netlayout import DEFAULT_LAYERS, parse_layers
 from ..datasets.synthetic import synthetic_rgb
 
 #: Data sets of :func:`run_example` (the command line's ``--data``).
@@ -38,7 +38,7 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     Parameters
     ----------
     layers : str or list of dict
-        A spec for :func:`cnntoolbox.netfields.parse_layers` or ``net.layers`` itself.
+        A spec for :func:`cnntoolbox.netlayout.parse_layers` or ``net.layers`` itself.
     alpha, batchsize, numepochs : float, int, int
         The ``opts`` of ``cnntrain``.
     seed : int or numpy.random.Generator or None
@@ -130,7 +130,9 @@ def plot_rl(rL, path):
     ax = fig.add_subplot()
     ax.plot(np.arange(len(rL)), rL)                   # rL(1) is the first batch's L
     ax.set_xlabel("batches trained")
-    ax.set_ylabel("rL (running mean squared error)")
+    # test_example_CNN.m comments "mean squared error"; L is 1/2 sum(e.^2) / m (cnnbp.m),
+    # or the cross-entropy with the opt-in softmax output
+    ax.set_ylabel("rL: running loss\n(1/2 sum(e.^2)/m, or cross-entropy with softmax)")
     ax.set_title("cnntrain: running loss")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()

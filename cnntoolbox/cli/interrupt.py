@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-PROG = "cnntoolbox"
+from . import PROG
 
 
 def command_starting():

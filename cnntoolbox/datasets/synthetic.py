@@ -12,7 +12,8 @@ test error).
 
 import numpy as np
 
-from ..checks import as_int, as_rng
+from ..checks import as_rng
+from ..netlayout import as_int
 
 #: Classes: the channel that is bright in the square.
 CLASSES = ("red", "green", "blue")

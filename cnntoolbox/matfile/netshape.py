@@ -8,12 +8,10 @@ number.  :func:`as_net` undoes all of that; on a net already in the
 contract it changes nothing (it returns the same arrays).
 """
 
-import numbers
-
 import numpy as np
 
-from ..netfields import (BIAS_FIELDS, COLUMN_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS, MAP_FIELDS,
-                        MATRIX_FIELDS, OPTS_FIELDS, TOOLBOX_ORDER)
+from ..netlayout import (BIAS_FIELDS, COLUMN_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS, MAP_FIELDS,
+                         MATRIX_FIELDS, OPTS_FIELDS, TOOLBOX_ORDER, as_array, as_cell, as_float)
 
 
 def is_net(value):
@@ -65,7 +63,7 @@ def as_net(net: dict, name: str = "net") -> dict:
         if field in out:
             out[field] = _array(out[field], 2, f"{name}.{field}").reshape(-1, 1)
     if "L" in out:
-        out["L"] = _number(out["L"], f"{name}.L")
+        out["L"] = as_float(out["L"], f"{name}.L", finite=False)
     if "rL" in out:
         out["rL"] = _array(out["rL"], None, f"{name}.rL").reshape(-1)
     return out
@@ -77,7 +75,7 @@ def toolbox_struct(net: dict) -> dict:
     The fields before the first one a routine creates (those the user
     makes: ``layers``; a layer's ``type``, ``outputmaps``, ``kernelsize``,
     ``scale``) stay first; then come the fields the routines create, in the
-    order of :data:`cnntoolbox.netfields.TOOLBOX_ORDER`; then any other
+    order of :data:`cnntoolbox.netlayout.TOOLBOX_ORDER`; then any other
     field, in its order.  ``layers`` becomes an (n, 1) object array, which a
     MAT-file writer stores as the n x 1 cell that ``cnn.layers = {...}``
     makes in the toolbox's example.
@@ -130,48 +128,29 @@ def _layer(layer, where):
         raise TypeError(f"{where}.type: must be a string, got {type(out['type']).__name__}")
     for field in LAYER_NUMBERS:
         if field in out:
-            out[field] = _number(out[field], f"{where}.{field}")
+            out[field] = as_float(out[field], f"{where}.{field}", finite=False)
     for field in BIAS_FIELDS:
         if field in out:
-            out[field] = [_number(value, f"{where}.{field}{{{j + 1}}}")
-                          for j, value in enumerate(_cell(out[field], f"{where}.{field}"))]
+            cell = as_cell(out[field], f"{where}.{field}", empty=True)
+            out[field] = [as_float(value, f"{where}.{field}{{{j + 1}}}", finite=False)
+                          for j, value in enumerate(cell)]
     for field in MAP_FIELDS:
         if field in out:
+            cell = as_cell(out[field], f"{where}.{field}", empty=True)
             out[field] = [_array(value, 3, f"{where}.{field}{{{j + 1}}}")
-                          for j, value in enumerate(_cell(out[field], f"{where}.{field}"))]
+                          for j, value in enumerate(cell)]
     for field in KERNEL_FIELDS:
         if field in out:
+            rows = [as_cell(row, f"{where}.{field}{{{i + 1}}}", empty=True)
+                    for i, row in enumerate(as_cell(out[field], f"{where}.{field}", empty=True))]
             out[field] = [[_array(value, 2, f"{where}.{field}{{{i + 1}}}{{{j + 1}}}")
-                           for j, value in enumerate(_cell(row, f"{where}.{field}{{{i + 1}}}"))]
-                          for i, row in enumerate(_cell(out[field], f"{where}.{field}"))]
+                           for j, value in enumerate(row)] for i, row in enumerate(rows)]
     return out
-
-
-def _cell(value, where):
-    """The elements of a MATLAB cell loaded as a list ([] for an empty one)."""
-    if isinstance(value, list):
-        return value
-    if isinstance(value, np.ndarray) and value.size == 0:
-        return []
-    raise TypeError(f"{where}: must be a cell (list), got {type(value).__name__}")
-
-
-def _number(value, where):
-    """A Python float from a number or a one-element real array."""
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: must be a real number, got {value!r}")
-    return float(value)
 
 
 def _array(value, ndim, where):
     """A float64 array with ``ndim`` dimensions (trailing singletons added back; None: any)."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        value = np.array(value, dtype=np.float64)
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: must be a real array, got {type(value).__name__}")
-    arr = value.astype(np.float64, copy=False)
+    arr = as_array(value, where, copy=False, finite=False)
     if ndim is None:
         return arr
     if arr.ndim > ndim:

@@ -90,7 +90,7 @@ class Comparison:
     def table(self):
         """The rows as a text table, then the verdict."""
         header = ("field", "shape", "max abs err", "max rel err", "worst at", "")
-        cells = [header] + [(row.name, row.shape, _number(row.max_abs), _number(row.max_rel),
+        cells = [header] + [(row.name, row.shape, _cell_text(row.max_abs), _cell_text(row.max_rel),
                              row.note or (row.worst if row.max_abs else "-"),
                              "ok" if row.passed else "FAIL")
                             for row in self.rows]
@@ -300,5 +300,5 @@ def _shape(shape):
     return "x".join(str(n) for n in shape) if shape else "1x1"
 
 
-def _number(value):
+def _cell_text(value):
     return "-" if np.isnan(value) else f"{value:.3g}"

@@ -32,12 +32,13 @@ import numpy as np
 from ..files import atomic
 from ..cnnff import cnnff
 from ..datasets.mnist import load_mnist, prepare_data
+from ..cli import PROG as COMMAND
 from ..cli.example import DEFAULT_OPTS, run_example
-from ..netfields import DEFAULT_LAYERS
+from ..netlayout import DEFAULT_LAYERS
 from .hand import C1, C2, S1, S2
 from .worked import run_example as run_worked_example
 
-PROG = "cnntoolbox figures"
+PROG = f"{COMMAND} figures"
 #: The width GitHub shows a README or .md image at, at most (its content column), in pixels.
 GITHUB_WIDTH = 830
 #: Font size of ticks and labels (points): at DPI, no figure here is scaled below 9 px on GitHub.

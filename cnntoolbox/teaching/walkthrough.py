@@ -24,7 +24,7 @@ import numpy as np
 from ..files import atomic
 from ..cnnsetup import cnnsetup
 from ..errors import GradientCheckError
-from ..netfields import DEFAULT_LAYERS, parse_layers
+from ..netlayout import DEFAULT_LAYERS, parse_layers
 from . import exercises, practice, questions
 from . import text as t
 from . import worked

@@ -1,6 +1,6 @@
 """The blog post's worked example, computed and checked.
 
-``python -m cnntoolbox.teaching`` prints it (:mod:`.trace`), and
+``python -m cnntoolbox.teaching`` prints it (:func:`.text.trace`), and
 ``docs/walkthrough*.md`` shows it (:mod:`.walkthrough`).  The example net
 has the post's shapes: a 14x14 input, C1 (one map, 3x3 kernel) 12x12, S1
 (scale 2) 6x6, C2 (one map, 3x3 kernel) 4x4, S2 (scale 2) 2x2, so a

@@ -42,7 +42,7 @@ import zipfile
 import numpy as np
 
 from ..files import atomic
-from ..netfields import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
+from ..netlayout import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
@@ -176,16 +176,17 @@ class Checkpoint:
                     f"{where} was made with opts['{field}'] = {was!r}, not "
                     f"{value!r}; resume with the same opts or use another checkpoint path")
         done = min(saved["epochs"], self.numepochs)
-        rates, now = (_rates(opts, done) for opts in (saved["opts"], self.opts))
-        if rates != now and "alphas" not in saved["opts"] and "alphas" not in self.opts:
+        saved_rates, given_rates = (_rates(opts, done) for opts in (saved["opts"], self.opts))
+        plain = "alphas" not in saved["opts"] and "alphas" not in self.opts
+        if saved_rates != given_rates and plain:
             raise CheckpointError(
                 f"{where} was made with opts['alpha'] = {saved['opts']['alpha']!r}, not "
                 f"{self.opts['alpha']!r}; resume with the same opts or use another checkpoint path")
-        if rates != now:
+        if saved_rates != given_rates:
             raise CheckpointError(
-                f"{where} was made with the learning rates {rates!r} for its {done} epochs, not "
-                f"{now!r} (opts['alpha'], opts['alpha_decay']); resume with the same opts or "
-                f"use another checkpoint path")
+                f"{where} was made with the learning rates {saved_rates!r} for its {done} epochs, "
+                f"not {given_rates!r} (opts['alpha'], opts['alpha_decay']); resume with the same "
+                f"opts or use another checkpoint path")
         if saved[OUTPUT] != self.output:
             raise CheckpointError(
                 f"{where} was made for a net with net['{OUTPUT}'] = {saved[OUTPUT]!r}, not "
@@ -198,11 +199,11 @@ class Checkpoint:
         if start is not None:                   # checkpoints written before it was kept lack it
             if None not in (start["generator"], self.start["generator"]) \
                     and start["generator"] != self.start["generator"]:
-                made, now = _seed_text(start["seed"]), _seed_text(self.start["seed"])
-                if made == now:
+                made, given = _seed_text(start["seed"]), _seed_text(self.start["seed"])
+                if made == given:
                     made += " in another state"
                 raise CheckpointError(
-                    f"{where} was made with {made}, not {now}; resume with the same seed "
+                    f"{where} was made with {made}, not {given}; resume with the same seed "
                     f"(--seed, rng) or use another checkpoint path")
             if start["weights"] != self.start["weights"]:
                 raise CheckpointError(
@@ -371,14 +372,14 @@ def _state_fingerprint(rng):
 
 
 def _net_arrays(stacked):
-    """Every array of a stacked net (scratch fields ``_...`` and ``rL`` left out), by name."""
+    """Every array of a stacked net (``rL`` left out), by name."""
     arrays = {}
     for index, layer in enumerate(stacked["layers"]):
         for field, value in layer.items():
-            if isinstance(value, np.ndarray) and not field.startswith("_"):
+            if isinstance(value, np.ndarray):
                 arrays[f"layers.{index}.{field}"] = value
     for field, value in stacked.items():
-        if isinstance(value, np.ndarray) and not field.startswith("_") and field != "rL":
+        if isinstance(value, np.ndarray) and field != "rL":
             arrays[f"net.{field}"] = value
     if "L" in stacked:
         arrays["net.L"] = np.array(stacked["L"], dtype=np.float64)

@@ -39,8 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from ..cnnbp import bp
 from ..cnnff import ff
-from ..layerops import reuse
-from ..netfields import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
+from ..netlayout import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
                         SPEC_FIELDS)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
@@ -81,7 +80,7 @@ def sample_bytes(layers, sizes, onum):
     layers : list of dict
         The layer specs.
     sizes : list of (rows, cols, maps)
-        Map size and count of each layer (``checks.map_sizes``).
+        Map size and count of each layer (``netlayout.map_sizes``).
     onum : int
         Outputs.
 
@@ -90,10 +89,10 @@ def sample_bytes(layers, sizes, onum):
     working : int
         Bytes that ``ff`` then ``bp`` on one piece hold at their peak, per
         sample: ``a`` and ``d`` of every layer; for a 'c' layer the im2col
-        windows (``cnnff``) and, below it, the spread of ``conv_delta_back``;
+        windows (``ff``'s cache) and, below it, the spread of ``conv_delta_back``;
         for an 's' layer the scaled delta (mean) or the maxima's positions
         and masks (max); ``f'`` of a 'c' layer whose delta is not the
-        original's ``pool_delta_back``; ``fv`` and ``fvd`` with their
+        original's ``meanpool_sigm_delta_back``; ``fv`` and ``fvd`` with their
         temporaries, and the output's few rows.
     kept : int
         Bytes per sample of what the trained net keeps of its last batch:
@@ -174,7 +173,7 @@ class BatchParallel:
         weights must be updated in place (``cnnapplygrads.applygrads`` does).
     batchsize : int
     sizes : list of (rows, cols, maps)
-        Map size and count of each layer (``checks.map_sizes``).
+        Map size and count of each layer (``netlayout.map_sizes``).
     parts : int, optional
         Workers, 1 to ``batchsize``; default ``PARTS``, or one per core, each
         of at least ``MIN_PART`` samples.
@@ -245,8 +244,7 @@ class BatchParallel:
             ``L`` are certain to be the batch's.
         """
         if self.pieces == 1:
-            ff(self.net, x)
-            bp(self.net, y)
+            bp(self.net, y, ff(self.net, x))
             return
         m = y.shape[1]
         bounds = np.linspace(0, m, self.pieces + 1).astype(int)
@@ -268,19 +266,19 @@ class BatchParallel:
             (self.net if l is None else self.net["layers"][l])[field] = value
 
     def _keep(self, part, start, end, m):
-        """Copy a piece's per-sample fields into samples start:end of the net's whole-batch fields."""
-        for field in SAMPLE_FIELDS:
-            _whole(self.net, field, part[field], m)[:, start:end] = part[field]
-        for layer, piece in zip(self.net["layers"], part["layers"]):
-            for field in MAP_FIELDS:
+        """Copy a piece's per-sample fields into samples start:end of the net's whole-batch fields.
+
+        The first piece (``start == 0``) makes the whole-batch arrays.
+        """
+        owners = [(self.net, part, SAMPLE_FIELDS)]
+        owners += [(layer, piece, MAP_FIELDS)
+                   for layer, piece in zip(self.net["layers"], part["layers"])]
+        for owner, piece, fields in owners:
+            for field in fields:
                 if field in piece:
-                    _whole(layer, field, piece[field], m)[..., start:end] = piece[field]
-
-
-def _whole(owner, field, piece, m):
-    """``owner[field]`` as an array of the piece's shape but m samples (the last axis)."""
-    owner[field] = reuse(owner.get(field), piece.shape[:-1] + (m,))
-    return owner[field]
+                    if start == 0:
+                        owner[field] = np.empty(piece[field].shape[:-1] + (m,), piece[field].dtype)
+                    owner[field][..., start:end] = piece[field]
 
 
 def _add_gradients(sums, part):
@@ -308,5 +306,4 @@ def _share_weights(net):
 
 def _ffbp(part, x, y, m):
     """One piece: ``ff`` and ``bp``, sums divided by the whole batch's size m."""
-    ff(part, x)
-    bp(part, y, m)
+    bp(part, y, ff(part, x), m)

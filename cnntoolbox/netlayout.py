@@ -1,0 +1,680 @@
+"""The net's layout: its field names, its two layouts, and the checks of its fields, in one place.
+
+The toolbox's net is a struct whose field names every routine shares; the
+port keeps them as Python dict keys.  This module
+
+* names the fields once, grouped by the shape they hold, and reads and
+  writes the short layer spec used by the command line and in messages
+  (``"6c5-2s-12c5-2s"``: ``NcK`` is a convolution layer of N maps with
+  K x K kernels, ``Ns`` a subsampling layer of scale N; the input layer
+  ``i`` comes first and may be left out; the opt-in kinds are ``NcKr``,
+  ``NcKt``, ``NcKl`` and ``Nm``, see :func:`parse_layers`);
+* normalises the values of a net's fields (``as_int``, ``as_float``,
+  ``as_array``: Matlab stores every number as a double, so an
+  integer-valued float ``6.0`` is accepted wherever an integer is meant)
+  and checks the fields against each other (``check_layers``,
+  ``map_sizes``, ``check_weights``, ``check_forward``, ``check_gradients``),
+  raising ``ValueError`` (or ``TypeError`` for a wrong kind of object) with
+  a message naming the layer and field at fault;
+* converts between the public net (Matlab's layout) and the stacked layout
+  the numerical code works on, every map of a layer in one array, so that
+  one matrix product covers all maps at once:
+
+==========  ============================  ================================
+field       public net (Matlab)           stacked net
+==========  ============================  ================================
+a, d        list of (rows, cols, m)       (maps, rows, cols, m)
+k, dk       list [i] of list [j] (ks, ks) (inmaps, outmaps, ks, ks)
+b, db       list of float                 (maps,)
+others      as they are                   as they are (float64 copies)
+==========  ============================  ================================
+
+With the batch as the last axis, ``a{j}`` of the public net is simply
+``a[j]`` of the stacked array, a view.  ``stack_net`` copies a public net into
+the stacked layout; ``unstack_net`` turns a stacked net back into a public
+one whose per-map arrays are views into the stacked arrays (no copy).
+"""
+
+import copy
+import numbers
+import re
+
+import numpy as np
+
+#: Layer types: input, convolution, subsampling.
+LAYER_TYPES = ("i", "c", "s")
+
+# Opt-in keys beyond the original (README, "Beyond the original"); absent means
+# the original's choice, the first of each tuple of values.
+#: Key of a 'c' layer: its nonlinearity.
+ACTIVATION = "activation"
+#: Values of ``ACTIVATION``; "sigm" is the original's.
+ACTIVATIONS = ("sigm", "relu", "tanh", "linear")
+#: Key of an 's' layer: how a block is pooled.
+METHOD = "method"
+#: Values of ``METHOD``; "mean" is the original's.
+POOL_METHODS = ("mean", "max")
+#: Key of the net: the output layer and its loss.
+OUTPUT = "output"
+#: Values of ``OUTPUT``; "sigm" (squared error) is the original's.
+OUTPUTS = ("sigm", "softmax")
+
+#: Layer fields that describe the architecture (set by the user, not computed).
+SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale", ACTIVATION, METHOD)
+#: Layer fields holding one number.
+LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
+
+#: Per-layer fields that hold one entry per map: maps and deltas ``a{j}``, ``d{j}``.
+MAP_FIELDS = ("a", "d")
+#: Per-layer fields that hold one kernel per pair of maps ``k{i}{j}``, ``dk{i}{j}``
+#: (and the opt-in momentum velocity ``vk{i}{j}``).
+KERNEL_FIELDS = ("k", "dk", "vk")
+#: Per-layer fields that hold one number per map ``b{j}``, ``db{j}`` (and the velocity ``vb{j}``).
+BIAS_FIELDS = ("b", "db", "vb")
+#: Top-level arrays of the net.
+ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb", "vffW", "vffb")
+#: Top-level fields of shape (rows, m) or (onum, fvnum).
+MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW", "vffW")
+#: Top-level fields of shape (onum, 1).
+COLUMN_FIELDS = ("ffb", "dffb", "vffb")
+#: Top-level fields that hold one column per sample of the last batch.
+SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od")
+#: Top-level fields that sum over the samples of a batch (gradients and loss).
+GRADIENT_FIELDS = ("dffW", "dffb", "L")
+#: The weights: what ``cnnapplygrads`` changes.
+WEIGHT_FIELDS = ("k", "b", "ffW", "ffb")
+#: The momentum velocity of each weight (opt-in: only with ``opts["momentum"]``).
+VELOCITY_FIELDS = {"k": "vk", "b": "vb", "ffW": "vffW", "ffb": "vffb"}
+#: Fields of the training options struct ``opts`` (the last two are opt-in).
+OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay")
+
+#: The order in which the toolbox's routines create the net's fields, top
+#: level then per layer: cnnsetup.m (lines 34-35: ffb, ffW; k, b), cnntrain.m
+#: (line 7: rL), cnnff.m (a; fv, o), cnnbp.m (e, L, od, fvd; d, dk, db;
+#: dffW, dffb).  A net trained by the original has its fields in this order
+#: after the ones its user made (``layers``; ``type``, ``outputmaps``,
+#: ``kernelsize``, ``scale``); saved nets follow it (``matfile.netshape``).
+#: The opt-in momentum velocities, made by the first step with momentum
+#: (``cnnapplygrads``), come last.
+TOOLBOX_ORDER = (("ffb", "ffW", "rL", "fv", "o", "e", "L", "od", "fvd", "dffW", "dffb",
+                  "vffW", "vffb"),
+                 ("k", "b", "a", "d", "dk", "db", "vk", "vb"))
+
+#: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
+DEFAULT_LAYERS = "6c5-2s-12c5-2s"
+
+#: Suffix of a 'c' part of the spec -> its "activation" (no suffix: the original's sigmoid).
+ACTIVATION_SUFFIXES = {"r": "relu", "t": "tanh", "l": "linear"}
+#: Letter of an 's' part of the spec -> its "method" ("s": the original's mean).
+POOL_LETTERS = {"s": "mean", "m": "max"}
+
+_CONV = re.compile(r"(\d+)c(\d+)([rtl]?)")
+_SUB = re.compile(r"(\d+)([sm])")
+
+
+def parse_layers(spec: str) -> list[dict]:
+    """Turn ``"6c5-2s-12c5-2s"`` into the toolbox's ``net.layers``.
+
+    Parameters
+    ----------
+    spec : str
+        Parts joined by ``-``, any number in any order after an optional
+        leading ``i``:
+
+        - ``NcK``: a convolution layer with N output maps and K x K kernels
+          and the original's sigmoid; ``NcKr``, ``NcKt``, ``NcKl`` the same
+          with ``"activation"`` ``"relu"``, ``"tanh"``, ``"linear"``;
+        - ``Ns``: a subsampling layer of scale N (the original's mean);
+          ``Nm`` the same with ``"method": "max"``.
+
+        The original's kinds get no ``activation``/``method`` key, so
+        ``"6c5-2s-12c5-2s"`` is exactly the toolbox's net.
+
+    Returns
+    -------
+    list of dict
+        ``[{"type": "i"}, {"type": "c", "outputmaps": 6, "kernelsize": 5},
+        {"type": "s", "scale": 2}, ...]``.
+
+    Raises
+    ------
+    TypeError
+        ``spec`` is not a string.
+    ValueError
+        A part of the spec that is none of these forms, a zero size, or no layers.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"layers spec must be a string like {DEFAULT_LAYERS!r}")
+    parts = spec.strip().split("-")
+    if parts[0] == "i":
+        parts = parts[1:]
+    layers = [{"type": "i"}]
+    for part in parts:
+        conv, sub = _CONV.fullmatch(part), _SUB.fullmatch(part)
+        if conv and int(conv[1]) > 0 and int(conv[2]) > 0:
+            layers.append({"type": "c", "outputmaps": int(conv[1]), "kernelsize": int(conv[2])})
+            if conv[3]:
+                layers[-1]["activation"] = ACTIVATION_SUFFIXES[conv[3]]
+        elif sub and int(sub[1]) > 0:
+            layers.append({"type": "s", "scale": int(sub[1])})
+            if sub[2] != "s":
+                layers[-1]["method"] = POOL_LETTERS[sub[2]]
+        else:
+            raise ValueError(
+                f"layers spec {spec!r}: cannot read {part!r} (expected NcK for a convolution "
+                f"layer, NcKr/NcKt/NcKl for relu/tanh/linear, Ns for mean pooling or Nm for "
+                f"max pooling, e.g. {DEFAULT_LAYERS!r} or '6c5r-2m-12c5r-2m')")
+    if len(layers) == 1:
+        raise ValueError(f"layers spec {spec!r} has no layers")
+    return layers
+
+
+def _spec_number(value):
+    """A layer number for display: ``6`` for 6 or 6.0, the value itself otherwise."""
+    try:
+        return int(value) if float(value) == int(value) else value
+    except (TypeError, ValueError, OverflowError):
+        return value
+
+
+def format_layers(layers: list[dict], with_input: bool = False) -> str:
+    """The inverse of :func:`parse_layers`: ``net.layers`` -> ``"6c5-2s-12c5-2s"``.
+
+    Any list of layer dicts is described, also an invalid one (for
+    messages): a missing number prints as ``None``, an unknown type as
+    itself, an unknown activation or method in brackets (``6c5(swish)``).
+
+    Parameters
+    ----------
+    layers : list of dict
+    with_input : bool
+        Write the input layer too (``"i-6c5-2s"``).
+    """
+    suffixes = {name: letter for letter, name in ACTIVATION_SUFFIXES.items()}
+    letters = {name: letter for letter, name in POOL_LETTERS.items()}
+    parts = []
+    for layer in layers:
+        kind = layer.get("type")
+        if kind == "c":
+            activation = layer.get("activation", "sigm")
+            suffix = "" if activation == "sigm" else suffixes.get(activation, f"({activation})")
+            maps, size = (_spec_number(layer.get(key)) for key in ("outputmaps", "kernelsize"))
+            parts.append(f"{maps}c{size}{suffix}")
+        elif kind == "s":
+            method = layer.get("method", "mean")
+            parts.append(f"{_spec_number(layer.get('scale'))}{letters.get(method, f's({method})')}")
+        elif kind != "i" or with_input:
+            parts.append(str(kind))
+    return "-".join(parts)
+
+
+# --- normalisers of a field's value --------------------------------------------
+
+def as_int(value, name):
+    """Return ``value`` as a positive Python int, accepting integer-valued floats.
+
+    Parameters
+    ----------
+    value : int, float, or a one-element array
+    name : str
+        How the error message names the value, e.g. ``"layers[2]['scale']"``.
+    """
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if not np.isfinite(value) or value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def as_float(value, name, finite=True):
+    """Return ``value`` as a Python float (also from a one-element array).
+
+    ``finite``: refuse NaN and Inf (a ValueError); False for a loaded net,
+    which may hold the loss of a run that diverged.
+    """
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if finite and not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):
+    """Return ``value`` as a float64 ndarray, checking its shape (and that it is finite).
+
+    Parameters
+    ----------
+    value : array_like of real numbers
+    name : str
+        How the error message names the value.
+    ndim : int, optional
+        Required number of dimensions.
+    shape : tuple, optional
+        Required shape.
+    copy : bool
+        Always copy (True), or only when ``value`` is not float64 already.
+    finite : bool
+        Refuse NaN and Inf (a ValueError); False for a loaded net.
+    """
+    if isinstance(value, (str, bytes, dict)) or value is None:
+        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be a numeric array: {error}") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise TypeError(f"{name} must be real, got dtype {array.dtype}")
+    array = array.astype(np.float64, copy=copy)
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    if finite and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return array
+
+
+# --- checks of a net's fields --------------------------------------------------
+
+def check_net(net):
+    """Check that ``net`` is a dict with valid ``layers``; return their specs (``check_layers``).
+
+    Raises
+    ------
+    TypeError
+        ``net`` is not a dict.
+    ValueError
+        It has no ``layers``.
+    """
+    if not isinstance(net, dict):
+        raise TypeError(f"net must be a dict, got {type(net).__name__}")
+    if "layers" not in net:
+        raise ValueError("net has no 'layers' field")
+    return check_layers(net["layers"])
+
+
+def check_layers(layers):
+    """Check a layer list and return the layer specs with ints for sizes.
+
+    Layer 1 is the input layer ``i``; after it come ``c`` and ``s`` layers in
+    any order, or none (the output layer then reads the pixels).  The
+    original alternates them; any order and the input layer alone are
+    opt-ins that its routines run too (the input alone) or fail on.
+
+    Returns
+    -------
+    list of dict
+        One dict per layer with ``type`` and, as ints, ``outputmaps`` and
+        ``kernelsize`` (``c``) or ``scale`` (``s``); ``activation`` (``c``)
+        and ``method`` (``s``) when the layer has them.
+    """
+    if isinstance(layers, np.ndarray) and layers.dtype == object:
+        layers = list(layers.ravel())
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(f"net['layers'] must be a list of layer dicts, got {type(layers).__name__}")
+    if len(layers) < 1:
+        raise ValueError("net['layers'] needs an input layer 'i'")
+    specs = []
+    for index, layer in enumerate(layers):
+        where = f"layer {index + 1} (net['layers'][{index}])"
+        if not isinstance(layer, dict):
+            raise TypeError(f"{where} must be a dict, got {type(layer).__name__}")
+        if "type" not in layer:
+            raise ValueError(f"{where} has no 'type'")
+        kind = layer["type"]
+        if not isinstance(kind, str) or kind not in LAYER_TYPES:
+            raise ValueError(f"{where} has unknown type {kind!r}; expected 'i', 'c' or 's'")
+        if index == 0 and kind != "i":
+            raise ValueError(f"{where} must be the input layer 'i', got {kind!r}")
+        if index > 0 and kind == "i":
+            raise ValueError(f"{where}: only the first layer may be an input layer 'i'")
+        spec = {"type": kind}
+        if kind == "c":
+            for field in ("outputmaps", "kernelsize"):
+                if field not in layer:
+                    raise ValueError(f"{where} is a 'c' layer without '{field}'")
+                spec[field] = as_int(layer[field], f"{where} '{field}'")
+        elif kind == "s":
+            if "scale" not in layer:
+                raise ValueError(f"{where} is an 's' layer without 'scale'")
+            spec["scale"] = as_int(layer["scale"], f"{where} 'scale'")
+        for key, owner, values in ((ACTIVATION, "c", ACTIVATIONS), (METHOD, "s", POOL_METHODS)):
+            if key in layer:
+                if kind != owner:
+                    raise ValueError(f"{where}: '{key}' belongs to '{owner}' layers, "
+                                     f"not to a '{kind}' layer")
+                spec[key] = _choice(layer[key], values, f"{where} '{key}'")
+        specs.append(spec)
+    return specs
+
+
+def _choice(value, values, name):
+    """``value`` if it is one of the strings ``values``, else a ValueError naming them."""
+    if not isinstance(value, str) or value not in values:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, values))}, got {value!r}")
+    return value
+
+
+def check_output(net, onum=None):
+    """The net's output kind: ``net["output"]`` checked, "sigm" when absent (the original).
+
+    With ``onum`` (the number of outputs), a softmax over fewer than 2 is refused.
+    """
+    output = _choice(net.get(OUTPUT, OUTPUTS[0]), OUTPUTS, f"net['{OUTPUT}']")
+    if output == "softmax" and onum is not None and onum < 2:
+        raise ValueError(f"net['{OUTPUT}'] 'softmax' needs at least 2 outputs (rows of y or "
+                         f"ffW), got {onum}: the softmax of one output is always 1")
+    return output
+
+
+def map_sizes(specs, rows, cols, channels=1):
+    """Map size and map count of every layer for an input of rows x cols x channels.
+
+    Follows the size arithmetic of cnnsetup.m: a ``c`` layer shrinks the map
+    by kernelsize - 1, an ``s`` layer divides it by scale.  The input layer
+    has ``channels`` maps (1 in the original).
+
+    Returns
+    -------
+    list of (int, int, int)
+        (rows, cols, maps) of each layer.
+    """
+    sizes = [(rows, cols, channels)]
+    for index, spec in enumerate(specs[1:], start=2):
+        r, c, maps = sizes[-1]
+        if spec["type"] == "c":
+            ks = spec["kernelsize"]
+            if ks > r or ks > c:
+                raise ValueError(
+                    f"layer {index}: kernelsize {ks} is larger than its input map {r}x{c}")
+            sizes.append((r - ks + 1, c - ks + 1, spec["outputmaps"]))
+        else:
+            scale = spec["scale"]
+            if r % scale or c % scale:
+                actual = " ".join(f"{v / scale:g}" for v in (r, c))
+                raise ValueError(f"Layer {index} size must be integer. Actual: {actual}")
+            sizes.append((r // scale, c // scale, maps))
+    return sizes
+
+
+def image_shape(x):
+    """(rows, cols, channels) of a checked batch: channels is 1 for a 3-D ``x``."""
+    return x.shape[0], x.shape[1], x.shape[2] if x.ndim == 4 else 1
+
+
+def check_weights(stacked, sizes):
+    """Check that a stacked net holds the weights ``cnnff`` needs, with the right shapes.
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout (``stack_net``).
+    sizes : list of (int, int, int)
+        ``map_sizes`` for the input the net is given.
+    """
+    for index, layer in enumerate(stacked["layers"]):
+        where = f"layer {index + 1} (net['layers'][{index}])"
+        if layer["type"] != "c":
+            continue
+        ks, outputmaps, inputmaps = layer["kernelsize"], layer["outputmaps"], sizes[index - 1][2]
+        for field, shape in (("k", (inputmaps, outputmaps, ks, ks)), ("b", (outputmaps,))):
+            if field not in layer:
+                raise ValueError(f"{where} has no '{field}'; run cnnsetup first")
+            if layer[field].shape != shape:
+                hint = (f" (the input has {inputmaps} channel(s): set the net up with x of "
+                        f"that many channels)" if field == "k" and index == 1 else "")
+                raise ValueError(f"{where} '{field}' must hold {_describe(field, shape)}, "
+                                 f"got {_describe(field, layer[field].shape)}{hint}")
+    rows, cols, maps = sizes[-1]
+    fvnum = rows * cols * maps
+    for field in ("ffW", "ffb"):
+        if field not in stacked:
+            raise ValueError(f"net has no '{field}'; run cnnsetup first")
+    onum = stacked["ffW"].shape[0]
+    if stacked["ffW"].shape != (onum, fvnum) or onum == 0:
+        raise ValueError(f"net['ffW'] must be (onum, {fvnum}) for this input "
+                         f"({maps} maps of {rows}x{cols}), got {stacked['ffW'].shape}")
+    if stacked["ffb"].shape != (onum, 1):
+        raise ValueError(f"net['ffb'] must be ({onum}, 1), got {stacked['ffb'].shape}")
+    check_output(stacked, onum)
+
+
+def check_forward(stacked):
+    """Check that a stacked net holds one forward pass that fits its weights, as ``cnnbp`` needs.
+
+    Every layer needs ``a``; all of them, ``fv`` and ``o`` must come from one
+    batch of m samples, with the map sizes the layer specs give for the
+    images in the input layer's ``a``; ``k``, ``b``, ``ffW`` and ``ffb`` must
+    fit those sizes (``check_weights``).
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout, ``a`` of shape (maps, rows, cols, m).
+    """
+    for field in ("o", "fv", "ffW"):
+        if field not in stacked:
+            raise ValueError(f"net has no '{field}'; run cnnff before cnnbp")
+    layers = stacked["layers"]
+    for index, layer in enumerate(layers):
+        if "a" not in layer:
+            raise ValueError(f"layer {index + 1} has no 'a'; run cnnff before cnnbp")
+    channels, rows, cols, m = layers[0]["a"].shape
+    sizes = map_sizes(layers, rows, cols, channels)
+    check_weights(stacked, sizes)
+    for index, (layer, (r, c, maps)) in enumerate(zip(layers, sizes)):
+        if layer["a"].shape != (maps, r, c, m):
+            got = layer["a"].shape
+            raise ValueError(
+                f"layer {index + 1} (net['layers'][{index}]) 'a' must hold {maps} maps of "
+                f"{(r, c, m)} for the input batch of {(rows, cols, m)}, got {got[0]} maps of "
+                f"{got[1:]}; run cnnff again")
+    rows, cols, maps = sizes[-1]
+    for field, nrows in (("fv", rows * cols * maps), ("o", stacked["ffW"].shape[0])):
+        if stacked[field].shape != (nrows, m):
+            raise ValueError(f"net['{field}'] must be ({nrows}, {m}) to match the layers' 'a', "
+                             f"got {stacked[field].shape}; run cnnff again")
+
+
+def check_gradients(stacked):
+    """Check that a stacked net holds a gradient of each weight's shape (after ``cnnbp``).
+
+    The pairs are ``k``/``dk`` and ``b``/``db`` of every 'c' layer,
+    ``ffW``/``dffW`` and ``ffb``/``dffb``.
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout.
+    """
+    pairs = []
+    for index, layer in enumerate(stacked["layers"]):
+        if layer["type"] == "c":
+            where = f"layer {index + 1} (net['layers'][{index}])"
+            pairs += [(layer, field, where) for field in ("k", "b")]
+    pairs += [(stacked, field, "net") for field in ("ffW", "ffb")]
+    for owner, field, where in pairs:
+        for name in (field, "d" + field):
+            if name not in owner:
+                raise ValueError(f"{where} has no '{name}'; run cnnff and cnnbp first")
+        weight, gradient = owner[field].shape, owner["d" + field].shape
+        if gradient != weight:
+            if owner is stacked:
+                raise ValueError(f"net['d{field}'] must be {weight} like net['{field}'], "
+                                 f"got {gradient}")
+            raise ValueError(f"{where} 'd{field}' must hold {_describe(field, weight)} like "
+                             f"'{field}', got {_describe(field, gradient)}")
+
+
+def _describe(field, shape):
+    """Words for the expected nesting of a kernel or bias field, for messages."""
+    if field == "k":
+        inmaps, outmaps, ks, _ = shape
+        return f"{inmaps} x {outmaps} kernels of {ks}x{ks}"
+    return f"{shape[0]} biases"
+
+
+# --- Matlab layout <-> stacked layout ------------------------------------------
+
+def as_cell(value, name, empty=False):
+    """A Matlab cell as a Python list: a list, a tuple or an object array.
+
+    ``empty``: accept an empty cell (as loaded, an empty array of any type),
+    else an empty one is a ValueError.
+    """
+    if isinstance(value, np.ndarray) and (value.dtype == object or value.size == 0):
+        value = list(value.ravel())
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list (a Matlab cell), got {type(value).__name__}")
+    if len(value) == 0 and not empty:
+        raise ValueError(f"{name} is empty")
+    return list(value)
+
+
+def stack_maps(maps, name):
+    """Stack a list of (rows, cols, m) maps into one (nmaps, rows, cols, m) array."""
+    arrays = []
+    for j, a in enumerate(as_cell(maps, name)):
+        a = as_array(a, f"{name}[{j}]")
+        if a.ndim == 2:          # Matlab drops the trailing 1 of a 1-sample batch
+            a = a[:, :, np.newaxis]
+        if a.ndim != 3 or (arrays and a.shape != arrays[0].shape):
+            raise ValueError(f"{name}[{j}] must be (rows, cols, m) like {name}[0], got {a.shape}")
+        arrays.append(a)
+    return np.stack(arrays)
+
+
+def stack_kernels(kernels, name):
+    """Stack nested lists k[i][j] of (ks, ks) kernels into (inmaps, outmaps, ks, ks).
+
+    Every row must hold as many kernels as the first, every kernel the first's
+    shape; whether they fit the layer is ``check_weights``'s question.
+    """
+    rows = [as_cell(row, f"{name}[{i}]") for i, row in enumerate(as_cell(kernels, name))]
+    outmaps, shape = len(rows[0]), np.shape(rows[0][0])
+    stacked = []
+    for i, row in enumerate(rows):
+        if len(row) != outmaps:
+            raise ValueError(
+                f"{name}[{i}] must have {outmaps} kernels (one per output map), got {len(row)}")
+        stacked.append([as_array(kernel, f"{name}[{i}][{j}]", ndim=2, shape=shape)
+                        for j, kernel in enumerate(row)])
+    return np.array(stacked, dtype=np.float64)
+
+
+def stack_biases(biases, name):
+    """A list of scalar biases as a (maps,) array."""
+    return np.array([as_float(v, f"{name}[{j}]") for j, v in enumerate(as_cell(biases, name))])
+
+
+def _stack_layer(layer, spec, index):
+    """One layer of ``stack_net``: its spec (ints) and its stacked fields."""
+    out = dict(spec)
+    for key, value in layer.items():
+        name = f"net['layers'][{index}]['{key}']"
+        if key in spec:
+            continue
+        if key in MAP_FIELDS:
+            out[key] = stack_maps(value, name)
+        elif key in KERNEL_FIELDS:
+            out[key] = stack_kernels(value, name)
+        elif key in BIAS_FIELDS:
+            out[key] = stack_biases(value, name)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def stack_net(net):
+    """Copy a public net into the stacked layout.
+
+    Only the layer specs are required here; every other known field is
+    stacked if present.  The routines check the fields they need.
+
+    Parameters
+    ----------
+    net : dict
+        A net in Matlab's layout (see the module docstring).
+
+    Returns
+    -------
+    dict
+        The same fields in the stacked layout, all arrays fresh float64 copies.
+    """
+    specs = check_net(net)
+    stacked = {}
+    for key, value in net.items():
+        if key == "layers":
+            stacked[key] = [_stack_layer(layer, spec, index)
+                            for index, (layer, spec) in enumerate(zip(value, specs))]
+        elif key in ARRAY_FIELDS:
+            stacked[key] = as_array(value, f"net['{key}']", ndim=2)
+        elif key == "L":
+            stacked[key] = as_float(value, "net['L']")
+        elif key == "rL":
+            stacked[key] = as_array(value, "net['rL']").ravel()
+        else:
+            stacked[key] = copy.deepcopy(value)
+    return stacked
+
+
+def stack_for_input(net, x):
+    """``stack_net``, then check that the net's weights fit images like ``x``.
+
+    Parameters
+    ----------
+    net : dict
+        A public net.
+    x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
+        A checked batch (``checks.check_x``).
+
+    Returns
+    -------
+    dict
+        The net in the stacked layout.
+    """
+    stacked = stack_net(net)
+    check_weights(stacked, map_sizes(stacked["layers"], *image_shape(x)))
+    return stacked
+
+
+def unstack_net(stacked):
+    """Turn a stacked net into a public net (per-map views, no copies).
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout, as ``stack_net`` or the routines make it.
+
+    Returns
+    -------
+    dict
+        The net in Matlab's layout: ``a[j]`` (rows, cols, m), ``k[i][j]``
+        (ks, ks), ``b[j]`` float, and so on.
+    """
+    net = {}
+    for key, value in stacked.items():
+        if key == "layers":
+            layers = []
+            for layer in value:
+                out = {}
+                for field, item in layer.items():
+                    if field in MAP_FIELDS:
+                        out[field] = list(item)
+                    elif field in KERNEL_FIELDS:
+                        out[field] = [list(row) for row in item]
+                    elif field in BIAS_FIELDS:
+                        out[field] = [float(v) for v in item]
+                    else:
+                        out[field] = item
+                layers.append(out)
+            net["layers"] = layers
+        else:
+            net[key] = value
+    return net
