@@ -15,6 +15,7 @@ from .cnnapplygrads import cnnapplygrads
 from .cnnbp import cnnbp
 from .cnnff import cnnff
 from .cnnnumgradcheck import cnnnumgradcheck
+from .cnnpredict import cnnpredict
 from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
@@ -23,5 +24,5 @@ from .datasets.mnist import load_mnist
 from .errors import DivergenceError, GradientCheckError
 
 __all__ = ["cnnsetup", "cnnff", "cnnbp", "cnnapplygrads", "cnntrain", "cnntest",
-           "cnnnumgradcheck", "load_mnist", "GradientCheckError", "DivergenceError",
+           "cnnnumgradcheck", "cnnpredict", "load_mnist", "GradientCheckError", "DivergenceError",
            "CheckpointError", "__version__"]
