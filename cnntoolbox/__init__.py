@@ -21,8 +21,8 @@ from .cnntest import cnntest
 from .cnntrain import cnntrain
 from .training.checkpoint import CheckpointError
 from .datasets.mnist import load_mnist
-from .errors import DivergenceError, GradientCheckError
+from .errors import DivergenceError, GradientCheckError, UnknownKeyWarning
 
 __all__ = ["cnnsetup", "cnnff", "cnnbp", "cnnapplygrads", "cnntrain", "cnntest",
            "cnnnumgradcheck", "cnnpredict", "load_mnist", "GradientCheckError", "DivergenceError",
-           "CheckpointError", "__version__"]
+           "UnknownKeyWarning", "CheckpointError", "__version__"]

@@ -7,12 +7,22 @@ argument at fault.  Matlab stores every number as a double, so an
 integer-valued float (``6.0``) is accepted wherever an integer is meant.
 """
 
+import difflib
 import numbers
+import os
+import sys
+import warnings
 
 import numpy as np
 
-from .netfields import (ACTIVATION, ACTIVATIONS, LAYER_TYPES, METHOD, OUTPUT, OUTPUTS,
-                        POOL_METHODS)
+from .errors import UnknownKeyWarning
+from .netfields import (ACTIVATION, ACTIVATIONS, BOUNDED_OUTPUTS, KEY_SYNONYMS, KNOWN_KEYS,
+                        LAYER_TYPES, METHOD, OUTPUT, OUTPUTS, POOL_METHODS, REQUIRED_KEYS)
+
+#: How messages name a key of each level: ``{where}`` is the layer's place.
+_KEY_NAMES = {"net": "net['{key}']", "layer": "{where} '{key}'", "opts": "opts['{key}']"}
+#: The package's folder: warnings point at the first caller outside it.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def as_int(value, name):
@@ -143,12 +153,18 @@ def image_shape(x):
     return x.shape[0], x.shape[1], x.shape[2] if x.ndim == 4 else 1
 
 
-def check_y(y, m, onum=None):
+def check_y(y, m, onum=None, output=OUTPUTS[0]):
     """Check labels against the batch size and return float64 of shape (onum, m).
 
     A 1-D ``y`` is accepted only for a batch of one (a column of onum labels).
+    Class labels in place of one-hot columns (one row, one column or a 1-D
+    ``y`` of m integers, some above 1) are refused with the line that makes
+    them one-hot, for an output whose values lie in [0, 1]
+    (``netfields.BOUNDED_OUTPUTS``, ``output`` the net's).
     """
     y = as_array(y, "y", copy=False)
+    if output in BOUNDED_OUTPUTS:
+        _refuse_class_labels(y, m)
     if y.ndim == 1 and m == 1:
         y = y[:, np.newaxis]
     if y.ndim != 2:
@@ -163,6 +179,27 @@ def check_y(y, m, onum=None):
     if y.shape[0] == 0:
         raise ValueError("y has no rows (onum == 0)")
     return y
+
+
+def _refuse_class_labels(y, m):
+    """Refuse m class labels (integers, some above 1) given where one-hot columns belong.
+
+    The toolbox's y holds one column per sample with a 1 in the row of its
+    class; one row of labels 0..9 builds a one-output net whose sigmoid can
+    never reach them, which trains without an error to a meaningless result.
+    """
+    if not (y.ndim == 1 and y.size == m > 1 or y.ndim == 2 and y.shape in ((1, m), (m, 1))):
+        return
+    values = y.ravel()
+    if not np.all(values == np.floor(values)) or values.max() <= 1:
+        return
+    low, high = int(values.min()), int(values.max())
+    index = "labels" if low == 0 else f"labels - {low}" if low > 0 else f"labels + {-low}"
+    raise ValueError(
+        f"y of shape {y.shape} holds class labels {low}..{high}, one per sample; the toolbox's y "
+        f"is one-hot, (onum, m) with a 1 in the row of each sample's class: pass "
+        f"y = np.eye({high - low + 1})[{index}].T with labels = y.ravel().astype(int) "
+        f"(a one-output net takes targets in [0, 1])")
 
 
 def _shape(value):
@@ -184,13 +221,114 @@ def _sample_counts(y):
     return {shape[1]} | ({shape[0]} if shape[1] > 1 else set())
 
 
+def _normal(key):
+    """A key as :func:`nearest_key` compares it: lower case, without ``_``, ``-`` and spaces."""
+    return key.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def nearest_key(key, level):
+    """The known key that ``key`` most likely means, and the level it belongs to.
+
+    Looked for first among ``level``'s keys (``netfields.KNOWN_KEYS``), then
+    among the other levels' (``"momentum"`` given to the net belongs to
+    opts): the same key but for case, ``_`` and ``-`` (``ffw`` -> ``ffW``,
+    ``alphaDecay`` -> ``alpha_decay``), a name of ``netfields.KEY_SYNONYMS``
+    (``learningRate`` -> ``alpha``), or a close spelling (``momentun`` ->
+    ``momentum``, difflib ratio 0.75 or more).
+
+    Parameters
+    ----------
+    key : str
+    level : {"net", "layer", "opts"}
+
+    Returns
+    -------
+    (str, str) or None
+        The known key and its level; None when nothing is near.
+    """
+    if not isinstance(key, str):
+        return None
+    normal = _normal(key)
+    levels = [level] + [other for other in KNOWN_KEYS if other != level]
+    for match in (lambda known: _normal(known) == normal,
+                  lambda known: KEY_SYNONYMS.get(normal) == known):
+        for where in levels:
+            for known in KNOWN_KEYS[where]:
+                if match(known):
+                    return known, where
+    for where in levels:
+        forms = {_normal(known): known for known in KNOWN_KEYS[where]}
+        close = difflib.get_close_matches(normal, list(forms), n=1, cutoff=0.75)
+        if close:
+            return forms[close[0]], where
+    return None
+
+
+def _suggestion(key, level, where=""):
+    """``"did you mean 'alpha'?"`` for ``key`` of ``level``, or the known keys when nothing is near."""
+    near = nearest_key(key, level)
+    if near is None:
+        return f"the known keys are {', '.join(map(repr, KNOWN_KEYS[level]))}"
+    known, owner = near
+    if owner == level:
+        return f"did you mean {known!r}?"
+    if owner == "layer":
+        return f"did you mean {known!r}? it is a key of a layer (net['layers'][l])"
+    return f"did you mean {_KEY_NAMES[owner].format(key=known, where=where)}? it belongs in {owner}"
+
+
+def check_keys(owner, level, where=""):
+    """Warn of every key of ``owner`` no routine reads, naming the nearest known key.
+
+    Matlab ignores such a struct field, so a misspelt option trains silently
+    without it; the port names it (``UnknownKeyWarning``), once per call site
+    and key as Python's warnings filter does.
+
+    Parameters
+    ----------
+    owner : dict
+        The net, one layer or opts.
+    level : {"net", "layer", "opts"}
+        Which of them (``netfields.KNOWN_KEYS``).
+    where : str
+        How messages name a layer, e.g. ``"layer 2 (net['layers'][1])"``.
+    """
+    for key in owner:
+        if key not in KNOWN_KEYS[level]:
+            name = _KEY_NAMES[level].format(key=key, where=where)
+            _warn(f"{name} is not a key of the toolbox and is ignored: "
+                  f"{_suggestion(key, level, where)}")
+
+
+def missing_key(owner, key, level):
+    """`` (it has 'learningrate': did you mean 'alpha'?)`` when ``owner`` misspells ``key``, else ``""``.
+
+    For the message of a required key that is missing: an unknown key of
+    ``owner`` whose nearest known key is ``key``.
+    """
+    for other in owner:
+        if other not in KNOWN_KEYS[level] and nearest_key(other, level) == (key, level):
+            return f" (it has {other!r}: did you mean {key!r}?)"
+    return ""
+
+
+def _warn(message):
+    """``warnings.warn`` an ``UnknownKeyWarning`` at the first caller outside the package."""
+    frame, level = sys._getframe(0), 1                 # level 1: this function
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UnknownKeyWarning, stacklevel=level)
+
+
 def check_layers(layers):
     """Check a layer list and return the layer specs with ints for sizes.
 
     Layer 1 is the input layer ``i``; after it come ``c`` and ``s`` layers in
     any order, or none (the output layer then reads the pixels).  The
     original alternates them; any order and the input layer alone are
-    opt-ins that its routines run too (the input alone) or fail on.
+    opt-ins that its routines run too (the input alone) or fail on.  A key
+    no routine reads is named in a warning (:func:`check_keys`); a missing
+    required key, with the misspelling the layer has instead.
 
     Returns
     -------
@@ -211,7 +349,7 @@ def check_layers(layers):
         if not isinstance(layer, dict):
             raise TypeError(f"{where} must be a dict, got {type(layer).__name__}")
         if "type" not in layer:
-            raise ValueError(f"{where} has no 'type'")
+            raise ValueError(f"{where} has no 'type'{missing_key(layer, 'type', 'layer')}")
         kind = layer["type"]
         if not isinstance(kind, str) or kind not in LAYER_TYPES:
             raise ValueError(f"{where} has unknown type {kind!r}; expected 'i', 'c' or 's'")
@@ -220,15 +358,12 @@ def check_layers(layers):
         if index > 0 and kind == "i":
             raise ValueError(f"{where}: only the first layer may be an input layer 'i'")
         spec = {"type": kind}
-        if kind == "c":
-            for field in ("outputmaps", "kernelsize"):
-                if field not in layer:
-                    raise ValueError(f"{where} is a 'c' layer without '{field}'")
-                spec[field] = as_int(layer[field], f"{where} '{field}'")
-        elif kind == "s":
-            if "scale" not in layer:
-                raise ValueError(f"{where} is an 's' layer without 'scale'")
-            spec["scale"] = as_int(layer["scale"], f"{where} 'scale'")
+        for field in REQUIRED_KEYS.get(kind, ()):
+            if field not in layer:
+                raise ValueError(f"{where} is {'an' if kind == 's' else 'a'} {kind!r} layer "
+                                 f"without '{field}'{missing_key(layer, field, 'layer')}")
+            spec[field] = as_int(layer[field], f"{where} '{field}'")
+        check_keys(layer, "layer", where)
         for key, owner, values in ((ACTIVATION, "c", ACTIVATIONS), (METHOD, "s", POOL_METHODS)):
             if key in layer:
                 if kind != owner:
@@ -303,6 +438,9 @@ def check_opts(opts):
           previous epoch's times ``alpha_decay`` (with a float ``alpha`` only);
         - ``momentum``: a float in [0, 1) (see ``check_momentum``).
 
+        Any other key is named in a warning (:func:`check_keys`), and a
+        missing required key with the misspelling opts has instead.
+
     Returns
     -------
     alphas : tuple of float
@@ -315,9 +453,10 @@ def check_opts(opts):
     """
     if not isinstance(opts, dict):
         raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
-    for field in ("alpha", "batchsize", "numepochs"):
+    for field in REQUIRED_KEYS["opts"]:
         if field not in opts:
-            raise ValueError(f"opts has no '{field}'")
+            raise ValueError(f"opts has no '{field}'{missing_key(opts, field, 'opts')}")
+    check_keys(opts, "opts")
     batchsize = as_int(opts["batchsize"], "opts['batchsize']")
     numepochs = as_int(opts["numepochs"], "opts['numepochs']")
     alpha = opts["alpha"]
@@ -379,7 +518,8 @@ def check_weights(stacked, sizes):
     fvnum = rows * cols * maps
     for field in ("ffW", "ffb"):
         if field not in stacked:
-            raise ValueError(f"net has no '{field}'; run cnnsetup first")
+            raise ValueError(f"net has no '{field}'{missing_key(stacked, field, 'net')}; "
+                             f"run cnnsetup first")
     onum = stacked["ffW"].shape[0]
     if stacked["ffW"].shape != (onum, fvnum) or onum == 0:
         raise ValueError(f"net['ffW'] must be (onum, {fvnum}) for this input "

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .checks import as_float, check_gradients, check_momentum
+from .checks import as_float, check_gradients, check_keys, check_momentum, missing_key
 from .netfields import VELOCITY_FIELDS
 from .stacked import stack_net, unstack_net
 
@@ -37,7 +37,9 @@ def cnnapplygrads(net: dict, opts: dict) -> dict:
         ``ffb`` (and, with momentum, ``vk``, ``vb``, ``vffW``, ``vffb``).
     """
     if not isinstance(opts, dict) or "alpha" not in opts:
-        raise ValueError("opts must be a dict with 'alpha'")
+        hint = missing_key(opts, "alpha", "opts") if isinstance(opts, dict) else ""
+        raise ValueError(f"opts must be a dict with 'alpha'{hint}")
+    check_keys(opts, "opts")
     alpha = as_float(opts["alpha"], "opts['alpha']")
     momentum = check_momentum(opts)
     stacked = stack_net(net)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .checks import check_gradients, check_x, check_y
+from .checks import check_gradients, check_output, check_x, check_y
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import GradientCheckError
@@ -47,7 +47,7 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     """
     x = check_x(x, y)
     stacked = stack_for_input(net, x)
-    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0])
+    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0], check_output(stacked))
     check_gradients(stacked)
 
     def loss():

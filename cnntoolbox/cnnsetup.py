@@ -5,7 +5,8 @@ import os
 
 import numpy as np
 
-from .checks import as_rng, check_layers, check_output, check_x, check_y, image_shape, map_sizes
+from .checks import (as_rng, check_keys, check_layers, check_output, check_x, check_y, image_shape,
+                     map_sizes, missing_key)
 
 
 def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
@@ -41,10 +42,12 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
         ``ffb`` (onum, 1).  The given net is not modified.
     """
     if not isinstance(net, dict) or "layers" not in net:
-        raise ValueError("net must be a dict with a 'layers' field")
+        hint = missing_key(net, "layers", "net") if isinstance(net, dict) else ""
+        raise ValueError(f"net must be a dict with a 'layers' field{hint}")
     specs = check_layers(net["layers"])
+    check_keys(net, "net")
     x = check_x(x, y)
-    y = check_y(y, x.shape[-1])
+    y = check_y(y, x.shape[-1], output=check_output(net))
     check_output(net, y.shape[0])
     rng = as_rng(rng)
     sizes = map_sizes(specs, *image_shape(x))

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .checks import check_x, check_y
+from .checks import check_output, check_x, check_y
 from .cnnpredict import labels, outputs, testing_copy
 
 
@@ -31,7 +31,7 @@ def cnntest(net: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
     """
     x = check_x(x, y)
     stacked = testing_copy(net, x)
-    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0])
+    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0], check_output(stacked))
     o = outputs(stacked, x)                                   # net = cnnff(net, x)
     bad = np.flatnonzero(labels(o) != labels(y))              # [~, h] = max(o); [~, a] = max(y)
     return len(bad) / y.shape[1], bad

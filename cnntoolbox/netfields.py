@@ -29,6 +29,9 @@ POOL_METHODS = ("mean", "max")
 OUTPUT = "output"
 #: Values of ``OUTPUT``; "sigm" (squared error) is the original's.
 OUTPUTS = ("sigm", "softmax")
+#: Outputs whose values lie in [0, 1]: for them a y of class labels (integers above 1) is
+#: a mistake, refused with the one-hot line (``checks.check_y``).
+BOUNDED_OUTPUTS = ("sigm", "softmax")
 
 #: Layer fields that describe the architecture (set by the user, not computed).
 SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale", ACTIVATION, METHOD)
@@ -70,6 +73,38 @@ OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay")
 TOOLBOX_ORDER = (("ffb", "ffW", "rL", "fv", "o", "e", "L", "od", "fvd", "dffW", "dffb",
                   "vffW", "vffb"),
                  ("k", "b", "a", "d", "dk", "db", "vk", "vb"))
+
+#: Every key each level may hold, the one table of known keys: what the toolbox's
+#: example and routines write (SPEC_FIELDS, TOOLBOX_ORDER, OPTS_FIELDS), the port's
+#: opt-in keys and momentum velocities, and the net's ``testing`` (NN/nnpredict.m
+#: sets ``nn.testing``; ``cnnpredict`` sets it on its copy).  Any other key is
+#: named in a warning (``checks.check_keys``); a new opt-in key is added here.
+KNOWN_KEYS = {
+    "net": ("layers",) + TOOLBOX_ORDER[0] + (OUTPUT, "testing"),
+    "layer": SPEC_FIELDS + TOOLBOX_ORDER[1],
+    "opts": OPTS_FIELDS,
+}
+#: Keys a layer of each type and ``cnntrain``'s opts cannot do without (beyond a
+#: layer's ``type`` and the net's ``layers``).
+REQUIRED_KEYS = {
+    "c": ("outputmaps", "kernelsize"),
+    "s": ("scale",),
+    "opts": ("alpha", "batchsize", "numepochs"),
+}
+#: Other names for a known key, written as ``checks.nearest_key`` compares them (lower
+#: case, without ``_`` and ``-``): the names other toolboxes and the NN part use.
+KEY_SYNONYMS = {
+    "learningrate": "alpha", "lr": "alpha", "eta": "alpha", "rate": "alpha",
+    "epochs": "numepochs", "nepochs": "numepochs", "maxepochs": "numepochs",
+    "batch": "batchsize", "minibatchsize": "batchsize", "minibatch": "batchsize",
+    "mu": "momentum", "lrdecay": "alpha_decay", "learningratedecay": "alpha_decay",
+    "scalinglearningrate": "alpha_decay", "decay": "alpha_decay",
+    "maps": "outputmaps", "nmaps": "outputmaps", "filters": "outputmaps",
+    "numfilters": "outputmaps", "kernel": "kernelsize", "ksize": "kernelsize",
+    "filtersize": "kernelsize", "poolsize": "scale", "pool": "scale",
+    "pooling": "method", "poolmethod": "method", "activationfunction": "activation",
+    "nonlinearity": "activation", "act": "activation", "outputtype": "output",
+}
 
 #: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
 DEFAULT_LAYERS = "6c5-2s-12c5-2s"

@@ -27,7 +27,8 @@ import copy
 
 import numpy as np
 
-from .checks import as_array, as_float, check_layers, check_weights, image_shape, map_sizes
+from .checks import (as_array, as_float, check_keys, check_layers, check_weights, image_shape,
+                     map_sizes, missing_key)
 from .netfields import ARRAY_FIELDS, BIAS_FIELDS, KERNEL_FIELDS, MAP_FIELDS
 
 
@@ -116,8 +117,9 @@ def stack_net(net):
     if not isinstance(net, dict):
         raise TypeError(f"net must be a dict, got {type(net).__name__}")
     if "layers" not in net:
-        raise ValueError("net has no 'layers' field")
+        raise ValueError(f"net has no 'layers' field{missing_key(net, 'layers', 'net')}")
     specs = check_layers(net["layers"])
+    check_keys(net, "net")
     stacked = {}
     for key, value in net.items():
         if key == "layers":

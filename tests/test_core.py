@@ -210,7 +210,8 @@ def test_scale_must_divide_with_the_toolbox_message():
 
 def test_batchsize_must_divide_m():
     net, x, y = random_net("2c5-2s", 12, 12, 10, 2)
-    with pytest.raises(ValueError, match="^numbatches not integer$"):
+    with pytest.raises(ValueError, match=r"^numbatches not integer: m / batchsize = 10 / 3 = "
+                                         r"3\.33333; the batch size must divide"):
         cnntrain(net, x, y, {"alpha": 1, "batchsize": 3, "numepochs": 1})
 
 
