@@ -265,7 +265,7 @@ def nearest_key(key, level):
 
 
 def _suggestion(key, level, where=""):
-    """``"did you mean 'alpha'?"`` for ``key`` of ``level``, or the known keys when nothing is near."""
+    """``"did you mean 'alpha'?"`` for ``key`` of ``level``; the known keys when none is near."""
     near = nearest_key(key, level)
     if near is None:
         return f"the known keys are {', '.join(map(repr, KNOWN_KEYS[level]))}"
@@ -301,9 +301,10 @@ def check_keys(owner, level, where=""):
 
 
 def missing_key(owner, key, level):
-    """`` (it has 'learningrate': did you mean 'alpha'?)`` when ``owner`` misspells ``key``, else ``""``.
+    """The hint for a missing required ``key`` that ``owner`` misspells, else ``""``.
 
-    For the message of a required key that is missing: an unknown key of
+    `` (it has 'learningrate': did you mean 'alpha'?)``, for the message of
+    a required key that is missing: an unknown key of
     ``owner`` whose nearest known key is ``key``.
     """
     for other in owner:

@@ -72,7 +72,7 @@ def testing_copy(net, x):
 
 
 def outputs(stacked, x):
-    """The outputs ``o`` (onum, m) of a stacked net for ``x``, ``CHUNK`` samples per forward pass."""
+    """The outputs ``o`` (onum, m) of a stacked net for ``x``, ``CHUNK`` samples per pass."""
     m = x.shape[-1]
     o = np.empty((stacked["ffW"].shape[0], m))
     for start in range(0, m, CHUNK):                              # net = cnnff(net, x)
