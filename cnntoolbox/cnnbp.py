@@ -34,7 +34,7 @@ def cnnbp(net: dict, y: np.ndarray) -> dict:
     stacked = stack_net(net)
     check_forward(stacked)
     m = stacked["o"].shape[1]
-    bp(stacked, check_y(y, m, stacked["o"].shape[0]), forward_cache(stacked))
+    bp(stacked, check_y(y, m, stacked["o"].shape[0], check_output(stacked)), forward_cache(stacked))
     return unstack_net(stacked)
 
 

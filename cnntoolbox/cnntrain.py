@@ -8,7 +8,7 @@ import numpy as np
 
 from .training.checkpoint import Checkpoint
 from .checks import as_rng, check_opts, check_x, check_y
-from .netlayout import image_shape, map_sizes, stack_for_input, unstack_net
+from .netlayout import check_output, image_shape, map_sizes, stack_for_input, unstack_net
 from .cnnapplygrads import applygrads
 from .errors import DivergenceError
 from .training.parallel import BatchParallel
@@ -79,9 +79,10 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     x = check_x(x, y)
     m = x.shape[-1]
     stacked = stack_for_input(net, x)
-    y = check_y(y, m, stacked["ffW"].shape[0])
-    if m % batchsize:
-        raise ValueError("numbatches not integer")
+    y = check_y(y, m, stacked["ffW"].shape[0], check_output(stacked))
+    if m % batchsize:                                      # cnntrain.m: rem(numbatches, 1) ~= 0
+        raise ValueError(f"numbatches not integer: m / batchsize = {m} / {batchsize} = "
+                         f"{m / batchsize:g}; the batch size must divide the number of samples")
     numbatches = m // batchsize
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable, got {type(progress).__name__}")
