@@ -245,8 +245,9 @@ def plot_delta_flow(Figure, ex, path):
         fig.text((columns["d"] - 0.1) / width, (height - head - n * pitch - box - 0.22) / height, label,
                  fontsize=FONT, ha="right", va="center", color=RED)
     arrow(maps[-1], dax[len(rows) - 1], (1, 0.5), (0, 0.5), RED)
-    fig.text((columns["a"] + box + 0.1) / width, (height - head - (len(rows) - 1) * pitch - box - 0.08) / height,
-             "od = e .* o .* (1 - o)", fontsize=FONT, va="top", color=RED)
+    last = height - head - (len(rows) - 1) * pitch - box - 0.08
+    fig.text((columns["a"] + box + 0.1) / width, last / height, "od = e .* o .* (1 - o)", fontsize=FONT,
+             va="top", color=RED)
     fig.text((columns["k"] + box / 2) / width, (height - head - 2 * pitch + 0.1) / height,
              "dk = convn(flipall(a), d, 'valid')\n(a: the layer's input)", fontsize=FONT, ha="left",
              va="center", color=RED)

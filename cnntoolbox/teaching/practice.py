@@ -146,7 +146,8 @@ def check(net, path, mine, rtol=RTOL):
     wrong = ~(np.abs(yours - expected) <= limit)                 # NaN counts as wrong
     if not wrong.any():
         which = "the value agrees" if expected.size == 1 else f"all {expected.size} elements agree"
-        return Verdict(True, f"{path}: right: {which} with cnnbp's (within {rtol:g} of its largest magnitude)")
+        return Verdict(True, f"{path}: right: {which} with cnnbp's "
+                             f"(within {rtol:g} of its largest magnitude)")
     flat = int(np.flatnonzero(wrong.ravel(order="F"))[0])
     first = np.unravel_index(flat, expected.shape, order="F")
     return Verdict(False, f"{path}{_matlab_index(flat, expected.shape)}: wrong: yours {fmt(yours[first])}, "
@@ -221,7 +222,7 @@ from cnntoolbox.teaching import practice
 
 net = practice.net("two-maps")           # two maps in C1, S1, C2, S2
 c2 = net["layers"][3]                    # c2["k"][i][j]: from S1 map i to C2 map j
-my_d_s1 = literal.convn(c2["d"][0], literal.rot180(c2["k"][0][0]), "full")     # TODO: S1 map 1 feeds every C2 map
+my_d_s1 = literal.convn(c2["d"][0], literal.rot180(c2["k"][0][0]), "full")  # TODO: and C2 map 2?
 print(practice.check(net, "layers{3}.d{1}", my_d_s1))
 ''', '''\
 my_d_s1 = sum(literal.convn(c2["d"][j], literal.rot180(c2["k"][0][j]), "full") for j in range(2))
@@ -257,7 +258,7 @@ COMMENTS_ZH = {
     "TODO: one factor more than after an 's' layer": "TODO：比接在 's' 層後面時多一個因子",
     "two maps in C1, S1, C2, S2": "C1、S1、C2、S2 各有兩張 map",
     "c2[\"k\"][i][j]: from S1 map i to C2 map j": "c2[\"k\"][i][j]：從 S1 第 i 張 map 到 C2 第 j 張 map",
-    "TODO: S1 map 1 feeds every C2 map": "TODO：S1 的第一張 map 會送到每一張 C2 map",
+    "TODO: and C2 map 2?": "TODO：C2 的第 2 張 map 呢？",
     "outputs 0.01, 0.99, 0.01; label: the first class": "輸出 0.01、0.99、0.01；標籤是第一類",
     "TODO: the output delta is not the error itself": "TODO：輸出層的敏感度不是誤差本身",
 }

@@ -144,7 +144,8 @@ def render_step(key, columns, checked=None, full=False):
         Every map whole, not its top-left corner.
     """
     step = STEPS[key]
-    lines = [f"{step.field}  ({step.what})", f"  {'Bouvrie:' if step.bouvrie else 'Formula:'}  {step.formula}"]
+    source = "Bouvrie:" if step.bouvrie else "Formula:"
+    lines = [f"{step.field}  ({step.what})", f"  {source}  {step.formula}"]
     for label, texts in (("Matlab:", matlab_lines(step)), ("Python:", python_lines(step))):
         lines += [f"  {label if n == 0 else '':<8}  {text}" for n, text in enumerate(texts)]
     for label, value in columns:
@@ -325,7 +326,8 @@ def render_gradcheck(ex):
 
 
 HIDDEN_TITLES = {"post": POST_LABEL + " (labels forced)",
-                 "o = e": "o = e, y = 0 (Part 1's net with ffb = logit(e) - ffW * fv: its maps, other outputs)",
+                 "o = e": ("o = e, y = 0 (Part 1's net with ffb = logit(e) - ffW * fv: "
+                           "its maps, other outputs)"),
                  "real": REAL_LABEL, "trained": f"after {TRAIN_STEPS} steps (alpha {ALPHA:g}) on this sample"}
 
 

@@ -44,7 +44,7 @@ POST_MAP = 20
 
 
 def mnist_shape():
-    """The toolbox's MNIST net (6c5-2s-12c5-2s on 28x28): last maps, their size, the feature count, the input."""
+    """The toolbox's MNIST net (6c5-2s-12c5-2s on 28x28): last maps, their size, features, input size."""
     x, y = np.zeros((28, 28, 1)), np.zeros((10, 1))
     net = cnnsetup({"layers": parse_layers(DEFAULT_LAYERS)}, x, y,
                    rng=np.random.default_rng(0))

@@ -314,7 +314,7 @@ from cnntoolbox.teaching import practice
 
 net = practice.net("two-maps")           # two maps in C1, S1, C2, S2
 c2 = net["layers"][3]                    # c2["k"][i][j]: from S1 map i to C2 map j
-my_d_s1 = literal.convn(c2["d"][0], literal.rot180(c2["k"][0][0]), "full")     # TODO: S1 map 1 feeds every C2 map
+my_d_s1 = literal.convn(c2["d"][0], literal.rot180(c2["k"][0][0]), "full")  # TODO: and C2 map 2?
 print(practice.check(net, "layers{3}.d{1}", my_d_s1))
 
 # %% [markdown]

@@ -301,7 +301,7 @@ from cnntoolbox.teaching import practice
 
 net = practice.net("two-maps")           # C1、S1、C2、S2 各有兩張 map
 c2 = net["layers"][3]                    # c2["k"][i][j]：從 S1 第 i 張 map 到 C2 第 j 張 map
-my_d_s1 = literal.convn(c2["d"][0], literal.rot180(c2["k"][0][0]), "full")     # TODO：S1 的第一張 map 會送到每一張 C2 map
+my_d_s1 = literal.convn(c2["d"][0], literal.rot180(c2["k"][0][0]), "full")  # TODO：C2 的第 2 張 map 呢？
 print(practice.check(net, "layers{3}.d{1}", my_d_s1))
 
 # %% [markdown]
