@@ -15,13 +15,14 @@ from .cnnapplygrads import cnnapplygrads
 from .cnnbp import cnnbp
 from .cnnff import cnnff
 from .cnnnumgradcheck import cnnnumgradcheck
+from .cnnpredict import cnnpredict
 from .cnnsetup import cnnsetup
 from .cnntest import cnntest
 from .cnntrain import cnntrain
 from .training.checkpoint import CheckpointError
 from .datasets.mnist import load_mnist
-from .errors import DivergenceError, GradientCheckError
+from .errors import DivergenceError, GradientCheckError, UnknownKeyWarning
 
 __all__ = ["cnnsetup", "cnnff", "cnnbp", "cnnapplygrads", "cnntrain", "cnntest",
-           "cnnnumgradcheck", "load_mnist", "GradientCheckError", "DivergenceError",
-           "CheckpointError", "__version__"]
+           "cnnnumgradcheck", "cnnpredict", "load_mnist", "GradientCheckError", "DivergenceError",
+           "UnknownKeyWarning", "CheckpointError", "__version__"]

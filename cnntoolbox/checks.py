@@ -8,7 +8,8 @@ fault.  The checks of the net's own fields are in ``netlayout``.
 
 import numpy as np
 
-from .netlayout import as_array, as_float, as_int
+from .netlayout import (BOUNDED_OUTPUTS, OUTPUTS, REQUIRED_KEYS, as_array, as_float, as_int,
+                        check_keys, missing_key)
 
 
 def as_rng(rng):
@@ -72,14 +73,20 @@ def check_x(x, y=None):
     return x
 
 
-def check_y(y, m, onum=None):
+def check_y(y, m, onum=None, output=OUTPUTS[0]):
     """Check labels against the batch size and return them as float, shape (onum, m).
 
     Float32 stays float32 (Matlab's ``single``), anything else becomes float64.
 
     A 1-D ``y`` is accepted only for a batch of one (a column of onum labels).
+    Class labels in place of one-hot columns (one row, one column or a 1-D
+    ``y`` of m integers, some above 1) are refused with the line that makes
+    them one-hot, for an output whose values lie in [0, 1]
+    (``netlayout.BOUNDED_OUTPUTS``, ``output`` the net's).
     """
     y = as_array(y, "y", copy=False)
+    if output in BOUNDED_OUTPUTS:
+        _refuse_class_labels(y, m)
     if y.ndim == 1 and m == 1:
         y = y[:, np.newaxis]
     if y.ndim != 2:
@@ -94,6 +101,27 @@ def check_y(y, m, onum=None):
     if y.shape[0] == 0:
         raise ValueError("y has no rows (onum == 0)")
     return y
+
+
+def _refuse_class_labels(y, m):
+    """Refuse m class labels (integers, some above 1) given where one-hot columns belong.
+
+    The toolbox's y holds one column per sample with a 1 in the row of its
+    class; one row of labels 0..9 builds a one-output net whose sigmoid can
+    never reach them, which trains without an error to a meaningless result.
+    """
+    if not (y.ndim == 1 and y.size == m > 1 or y.ndim == 2 and y.shape in ((1, m), (m, 1))):
+        return
+    values = y.ravel()
+    if not np.all(values == np.floor(values)) or values.max() <= 1:
+        return
+    low, high = int(values.min()), int(values.max())
+    index = "labels" if low == 0 else f"labels - {low}" if low > 0 else f"labels + {-low}"
+    raise ValueError(
+        f"y of shape {y.shape} holds class labels {low}..{high}, one per sample; the toolbox's y "
+        f"is one-hot, (onum, m) with a 1 in the row of each sample's class: pass "
+        f"y = np.eye({high - low + 1})[{index}].T with labels = y.ravel().astype(int) "
+        f"(a one-output net takes targets in [0, 1])")
 
 
 def _shape(value):
@@ -130,6 +158,9 @@ def check_opts(opts):
           previous epoch's times ``alpha_decay`` (with a float ``alpha`` only);
         - ``momentum``: a float in [0, 1) (see ``check_momentum``).
 
+        Any other key is named in a warning (``netlayout.check_keys``), and
+        a missing required key with the misspelling opts has instead.
+
     Returns
     -------
     alphas : tuple of float
@@ -142,9 +173,10 @@ def check_opts(opts):
     """
     if not isinstance(opts, dict):
         raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
-    for field in ("alpha", "batchsize", "numepochs"):
+    for field in REQUIRED_KEYS["opts"]:
         if field not in opts:
-            raise ValueError(f"opts has no '{field}'")
+            raise ValueError(f"opts has no '{field}'{missing_key(opts, field, 'opts')}")
+    check_keys(opts, "opts")
     batchsize = as_int(opts["batchsize"], "opts['batchsize']")
     numepochs = as_int(opts["numepochs"], "opts['numepochs']")
     alpha = opts["alpha"]

@@ -3,8 +3,8 @@
 import numpy as np
 
 from .checks import check_momentum
-from .netlayout import (VELOCITY_FIELDS, as_float, cast_net, check_gradients, stack_net,
-                        unstack_net, working_dtype)
+from .netlayout import (VELOCITY_FIELDS, as_float, cast_net, check_gradients, check_keys,
+                        missing_key, stack_net, unstack_net, working_dtype)
 
 
 def cnnapplygrads(net: dict, opts: dict) -> dict:
@@ -40,7 +40,8 @@ def cnnapplygrads(net: dict, opts: dict) -> dict:
     if not isinstance(opts, dict):
         raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
     if "alpha" not in opts:
-        raise ValueError("opts has no 'alpha'")
+        raise ValueError(f"opts has no 'alpha'{missing_key(opts, 'alpha', 'opts')}")
+    check_keys(opts, "opts")
     alpha = as_float(opts["alpha"], "opts['alpha']")
     momentum = check_momentum(opts)
     stacked = stack_net(net)

@@ -36,7 +36,7 @@ def cnnbp(net: dict, y: np.ndarray) -> dict:
     stacked = stack_net(net)
     check_forward(stacked)
     m = stacked["o"].shape[1]
-    y = check_y(y, m, stacked["o"].shape[0])
+    y = check_y(y, m, stacked["o"].shape[0], check_output(stacked))
     dtype = working_dtype(stacked, y)
     # the forward pass's fields in the working precision (float32 y after a float64 cnnff)
     cast_net(stacked, dtype, fields=("a", "fv", "o"))

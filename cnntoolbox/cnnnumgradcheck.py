@@ -3,7 +3,7 @@
 import numpy as np
 
 from .checks import check_x, check_y
-from .netlayout import SINGLE, check_gradients, stack_for_input, working_dtype
+from .netlayout import SINGLE, check_gradients, check_output, stack_for_input, working_dtype
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import GradientCheckError
@@ -18,9 +18,12 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     For each weight w the numerical derivative is
     ``(L(w + epsilon) - L(w - epsilon)) / (2 * epsilon)`` with epsilon = 1e-4,
     each L from a fresh ``cnnff`` and ``cnnbp``; it must be within 1e-8
-    (absolute) of the analytic gradient stored in the net.  The order is the
-    Matlab one: ``ffb``, ``ffW``, then each 'c' layer from the last, ``b``
-    before ``k``.
+    (absolute) of the analytic gradient stored in the net.  The weights are
+    visited in the order of cnnnumgradcheck.m's loops, so that of two wrong
+    gradients the one named is the one the original stops at: ``ffb(j)``,
+    ``ffW(i, u)`` row by row, then each 'c' layer from the last, and in it,
+    for each output map j, ``b{j}`` and then ``k{i}{j}(u, v)`` for each
+    input map i (u down the rows, v along them).
 
     The same check covers the opt-in kinds (README, "Beyond the original").
     Where the loss has a kink within epsilon of a weight's value (a ReLU
@@ -50,7 +53,7 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     """
     x = check_x(x, y)
     stacked = stack_for_input(net, x)
-    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0])
+    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0], check_output(stacked))
     check_gradients(stacked)
     if working_dtype(stacked, x, y) == SINGLE:
         raise TypeError(
@@ -64,40 +67,47 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
         bp(stacked, y, ff(stacked, x))
         return stacked["L"]
 
-    checks = [("ffb", stacked, "ffb", stacked["dffb"]), ("ffW", stacked, "ffW", stacked["dffW"])]
-    for l in range(len(stacked["layers"]) - 1, 0, -1):
-        layer = stacked["layers"][l]
-        if layer["type"] == "c":
-            checks.append((f"layers{{{l + 1}}}.b", layer, "b", layer["db"]))
-            checks.append((f"layers{{{l + 1}}}.k", layer, "k", layer["dk"]))
-    for name, owner, field, analytic in checks:
-        weights = owner[field]
-        analytic = analytic.copy()
-        for index in _matlab_order(weights.shape):
-            original = weights[index]
-            weights[index] = original + EPSILON
-            loss_plus = loss()
-            weights[index] = original - EPSILON
-            loss_minus = loss()
-            weights[index] = original
-            numerical = (loss_plus - loss_minus) / (2 * EPSILON)
-            if abs(numerical - analytic[index]) > TOLERANCE:
-                raise GradientCheckError(
-                    f"numerical gradient checking failed at {_matlab_name(name, index)}: "
-                    f"numerical {numerical:.12g}, analytic {analytic[index]:.12g}, "
-                    f"difference {abs(numerical - analytic[index]):.3g} > {TOLERANCE:g}")
+    for name, weights, analytic, index in _matlab_order(stacked):
+        original = weights[index]
+        weights[index] = original + EPSILON
+        loss_plus = loss()
+        weights[index] = original - EPSILON
+        loss_minus = loss()
+        weights[index] = original
+        numerical = (loss_plus - loss_minus) / (2 * EPSILON)
+        if abs(numerical - analytic[index]) > TOLERANCE:
+            raise GradientCheckError(
+                f"numerical gradient checking failed at {_matlab_name(name, index)}: "
+                f"numerical {numerical:.12g}, analytic {analytic[index]:.12g}, "
+                f"difference {abs(numerical - analytic[index]):.3g} > {TOLERANCE:g}")
 
 
-def _matlab_order(shape):
-    """Indices in the order the .m loops visit them.
+def _matlab_order(stacked):
+    """(name, weights, analytic gradient, index) of every weight, in cnnnumgradcheck.m's order.
 
-    ffb (j), ffW (i, u) row by row, b (j), and k as i, then u, then v per
-    output map j: ``for j, for i, for u, for v``.
+    ``ffb(j)`` (lines 5-16), ``ffW(i, u)`` row by row (lines 18-31), then
+    for l = n down to 2, each 'c' layer's output maps j: ``b{j}`` (lines
+    36-45), then ``k{i}{j}(u, v)`` for i, u, v (lines 46-60).  The analytic
+    gradients are copies taken here, before the first loss evaluation
+    rewrites the net's gradient fields.
     """
-    if len(shape) == 4:                                   # k: (inmaps, outmaps, ks, ks)
-        return [(i, j, u, v) for j in range(shape[1]) for i in range(shape[0])
-                for u in range(shape[2]) for v in range(shape[3])]
-    return list(np.ndindex(*shape))
+    visits = []
+    for name in ("ffb", "ffW"):
+        weights, analytic = stacked[name], stacked["d" + name].copy()
+        visits += [(name, weights, analytic, index) for index in np.ndindex(*weights.shape)]
+    layers = stacked["layers"]
+    for l in range(len(layers) - 1, 0, -1):
+        layer = layers[l]
+        if layer["type"] != "c":
+            continue
+        k, b = layer["k"], layer["b"]                 # k: (inmaps, outmaps, ks, ks), b: (outmaps,)
+        dk, db = layer["dk"].copy(), layer["db"].copy()
+        inmaps, outmaps, rows, cols = k.shape
+        for j in range(outmaps):
+            visits.append((f"layers{{{l + 1}}}.b", b, db, (j,)))
+            visits += [(f"layers{{{l + 1}}}.k", k, dk, (i, j, u, v))
+                       for i in range(inmaps) for u in range(rows) for v in range(cols)]
+    return visits
 
 
 def _matlab_name(name, index):

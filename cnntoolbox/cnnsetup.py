@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from .checks import as_rng, check_x, check_y
-from .netlayout import check_net, check_output, image_shape, map_sizes
+from .netlayout import check_keys, check_net, check_output, image_shape, map_sizes
 
 
 def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
@@ -43,8 +43,9 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
         ``ffb`` (onum, 1).  The given net is not modified.
     """
     specs = check_net(net)
+    check_keys(net, "net")
     x = check_x(x, y)
-    y = check_y(y, x.shape[-1])
+    y = check_y(y, x.shape[-1], output=check_output(net))
     check_output(net, y.shape[0])
     rng = as_rng(rng)
     sizes = map_sizes(specs, *image_shape(x))

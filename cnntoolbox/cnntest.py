@@ -3,28 +3,19 @@
 import numpy as np
 
 from .checks import check_x, check_y
-from .cnnff import ff
-from .netlayout import MAP_FIELDS, SAMPLE_FIELDS, cast_net, stack_for_input, working_dtype
-
-#: Samples per forward pass.  Matlab feeds the whole set at once; the port
-#: feeds it in slices so that testing 10000 images needs tens of MB, not GB.
-#: Every sample's output is computed the same way either way.  250, not 500:
-#: the largest array of a slice, the first layer's im2col windows of MNIST,
-#: is then 29 MB in float64; at 58 MB (500), above glibc malloc's 32 MiB
-#: limit for reusing freed memory, every slice got fresh pages: 72 000
-#: against 51 000 page faults, 2.1 against 1.6 CPU s for 10000 images
-#: (bench/README.md).
-CHUNK = 250
+from .netlayout import check_output
+from .cnnpredict import labels, outputs, testing_copy
 
 
 def cnntest(net: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Fraction of samples whose largest output is not at the label's largest entry.
 
-    Like Matlab's ``max``, the first index of the maximum wins on ties.  With
-    a single output (onum == 1) Matlab's ``max`` would run over the samples
-    instead of per sample, which means nothing; the port then reads the
-    output as a binary decision instead: a sample is wrong when
-    ``(o > 0.5) != (y > 0.5)``.
+    The labels compared are ``cnnpredict``'s, the net evaluated with
+    ``net["testing"]`` set on a copy: like Matlab's ``max``, the first index
+    of the maximum wins on ties.  With a single output (onum == 1) Matlab's
+    ``max`` would run over the samples instead of per sample, which means
+    nothing; the port then reads the output as a binary decision instead: a
+    sample is wrong when ``(o > 0.5) != (y > 0.5)``.
 
     Parameters
     ----------
@@ -40,32 +31,8 @@ def cnntest(net: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
         0-based indices of the misclassified samples (Matlab's ``find`` minus 1).
     """
     x = check_x(x, y)
-    stacked = stack_for_input(_without_batch(net), x)
-    m = x.shape[-1]
-    y = check_y(y, m, stacked["ffW"].shape[0])
-    dtype = working_dtype(stacked, x, y)              # a float32 net or x computes in float32
-    cast_net(stacked, dtype)
-    o = np.empty(y.shape, dtype)
-    for start in range(0, m, CHUNK):                              # net = cnnff(net, x)
-        ff(stacked, x[..., start:start + CHUNK].astype(dtype, copy=False))
-        o[:, start:start + CHUNK] = stacked["o"]
-    if o.shape[0] == 1:
-        wrong = (o[0] > 0.5) != (y[0] > 0.5)
-    else:
-        wrong = np.argmax(o, axis=0) != np.argmax(y, axis=0)   # [~, h] = max(o); [~, a] = max(y)
-    bad = np.flatnonzero(wrong)
+    stacked = testing_copy(net, x)
+    y = check_y(y, x.shape[-1], stacked["ffW"].shape[0], check_output(stacked))
+    o = outputs(stacked, x)                                   # net = cnnff(net, x)
+    bad = np.flatnonzero(labels(o) != labels(y))              # [~, h] = max(o); [~, a] = max(y)
     return len(bad) / y.shape[1], bad
-
-
-def _without_batch(net):
-    """The net without its last batch's per-sample fields, which ``ff`` writes anew.
-
-    Stacking copies every field; a net trained on batches of 60000 MNIST
-    images carries 5.6 GiB of them.
-    """
-    if not isinstance(net, dict) or not isinstance(net.get("layers"), list):
-        return net                                     # stack_for_input names what is wrong
-    lean = {key: value for key, value in net.items() if key not in SAMPLE_FIELDS}
-    lean["layers"] = [{key: value for key, value in layer.items() if key not in MAP_FIELDS}
-                      if isinstance(layer, dict) else layer for layer in net["layers"]]
-    return lean

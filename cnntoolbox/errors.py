@@ -1,4 +1,4 @@
-"""Exceptions of cnntoolbox that are not plain bad-argument errors."""
+"""Exceptions and warnings of cnntoolbox that are not plain bad-argument errors."""
 
 
 class GradientCheckError(AssertionError):
@@ -11,3 +11,11 @@ class GradientCheckError(AssertionError):
 
 class DivergenceError(FloatingPointError):
     """The loss became NaN or Inf during ``cnntrain`` (Matlab carries on silently)."""
+
+
+class UnknownKeyWarning(UserWarning):
+    """A key of the net, of a layer or of opts that no routine reads, named with the nearest known key.
+
+    Matlab ignores a struct field no routine reads, so a misspelt option
+    (``opts.momentun``) trains silently without it.
+    """

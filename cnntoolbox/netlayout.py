@@ -42,10 +42,16 @@ float32 where the public net's value was float32, float64 for anything else.
 """
 
 import copy
+import difflib
 import numbers
+import os
 import re
+import sys
+import warnings
 
 import numpy as np
+
+from .errors import UnknownKeyWarning
 
 #: Layer types: input, convolution, subsampling.
 LAYER_TYPES = ("i", "c", "s")
@@ -64,6 +70,9 @@ POOL_METHODS = ("mean", "max")
 OUTPUT = "output"
 #: Values of ``OUTPUT``; "sigm" (squared error) is the original's.
 OUTPUTS = ("sigm", "softmax")
+#: Outputs whose values lie in [0, 1]: for them a y of class labels (integers above 1) is
+#: a mistake, refused with the one-hot line (``checks.check_y``).
+BOUNDED_OUTPUTS = ("sigm", "softmax")
 
 #: Layer fields that describe the architecture (set by the user, not computed).
 SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale", ACTIVATION, METHOD)
@@ -105,6 +114,38 @@ OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay")
 TOOLBOX_ORDER = (("ffb", "ffW", "rL", "fv", "o", "e", "L", "od", "fvd", "dffW", "dffb",
                   "vffW", "vffb"),
                  ("k", "b", "a", "d", "dk", "db", "vk", "vb"))
+
+#: Every key each level may hold, the one table of known keys: what the toolbox's
+#: example and routines write (SPEC_FIELDS, TOOLBOX_ORDER, OPTS_FIELDS), the port's
+#: opt-in keys and momentum velocities, and the net's ``testing`` (NN/nnpredict.m
+#: sets ``nn.testing``; ``cnnpredict`` sets it on its copy).  Any other key is
+#: named in a warning (``check_keys``); a new opt-in key is added here.
+KNOWN_KEYS = {
+    "net": ("layers",) + TOOLBOX_ORDER[0] + (OUTPUT, "testing"),
+    "layer": SPEC_FIELDS + TOOLBOX_ORDER[1],
+    "opts": OPTS_FIELDS,
+}
+#: Keys a layer of each type and ``cnntrain``'s opts cannot do without (beyond a
+#: layer's ``type`` and the net's ``layers``).
+REQUIRED_KEYS = {
+    "c": ("outputmaps", "kernelsize"),
+    "s": ("scale",),
+    "opts": ("alpha", "batchsize", "numepochs"),
+}
+#: Other names for a known key, written as ``nearest_key`` compares them (lower
+#: case, without ``_`` and ``-``): the names other toolboxes and the NN part use.
+KEY_SYNONYMS = {
+    "learningrate": "alpha", "lr": "alpha", "eta": "alpha", "rate": "alpha",
+    "epochs": "numepochs", "nepochs": "numepochs", "maxepochs": "numepochs",
+    "batch": "batchsize", "minibatchsize": "batchsize", "minibatch": "batchsize",
+    "mu": "momentum", "lrdecay": "alpha_decay", "learningratedecay": "alpha_decay",
+    "scalinglearningrate": "alpha_decay", "decay": "alpha_decay",
+    "maps": "outputmaps", "nmaps": "outputmaps", "filters": "outputmaps",
+    "numfilters": "outputmaps", "kernel": "kernelsize", "ksize": "kernelsize",
+    "filtersize": "kernelsize", "poolsize": "scale", "pool": "scale",
+    "pooling": "method", "poolmethod": "method", "activationfunction": "activation",
+    "nonlinearity": "activation", "act": "activation", "outputtype": "output",
+}
 
 #: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
 DEFAULT_LAYERS = "6c5-2s-12c5-2s"
@@ -215,6 +256,112 @@ def format_layers(layers: list[dict], with_input: bool = False) -> str:
 
 
 # --- normalisers of a field's value --------------------------------------------
+
+#: How messages name a key of each level: ``{where}`` is the layer's place.
+_KEY_NAMES = {"net": "net['{key}']", "layer": "{where} '{key}'", "opts": "opts['{key}']"}
+#: The package's folder: warnings point at the first caller outside it.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _normal(key):
+    """A key as :func:`nearest_key` compares it: lower case, without ``_``, ``-`` and spaces."""
+    return key.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def nearest_key(key, level):
+    """The known key that ``key`` most likely means, and the level it belongs to.
+
+    Looked for first among ``level``'s keys (``KNOWN_KEYS``), then
+    among the other levels' (``"momentum"`` given to the net belongs to
+    opts): the same key but for case, ``_`` and ``-`` (``ffw`` -> ``ffW``,
+    ``alphaDecay`` -> ``alpha_decay``), a name of ``KEY_SYNONYMS``
+    (``learningRate`` -> ``alpha``), or a close spelling (``momentun`` ->
+    ``momentum``, difflib ratio 0.75 or more).
+
+    Parameters
+    ----------
+    key : str
+    level : {"net", "layer", "opts"}
+
+    Returns
+    -------
+    (str, str) or None
+        The known key and its level; None when nothing is near.
+    """
+    if not isinstance(key, str):
+        return None
+    normal = _normal(key)
+    levels = [level] + [other for other in KNOWN_KEYS if other != level]
+    for match in (lambda known: _normal(known) == normal,
+                  lambda known: KEY_SYNONYMS.get(normal) == known):
+        for where in levels:
+            for known in KNOWN_KEYS[where]:
+                if match(known):
+                    return known, where
+    for where in levels:
+        forms = {_normal(known): known for known in KNOWN_KEYS[where]}
+        close = difflib.get_close_matches(normal, list(forms), n=1, cutoff=0.75)
+        if close:
+            return forms[close[0]], where
+    return None
+
+
+def _suggestion(key, level, where=""):
+    """``"did you mean 'alpha'?"`` for ``key`` of ``level``; the known keys when none is near."""
+    near = nearest_key(key, level)
+    if near is None:
+        return f"the known keys are {', '.join(map(repr, KNOWN_KEYS[level]))}"
+    known, owner = near
+    if owner == level:
+        return f"did you mean {known!r}?"
+    if owner == "layer":
+        return f"did you mean {known!r}? it is a key of a layer (net['layers'][l])"
+    return f"did you mean {_KEY_NAMES[owner].format(key=known, where=where)}? it belongs in {owner}"
+
+
+def check_keys(owner, level, where=""):
+    """Warn of every key of ``owner`` no routine reads, naming the nearest known key.
+
+    Matlab ignores such a struct field, so a misspelt option trains silently
+    without it; the port names it (``UnknownKeyWarning``), once per call site
+    and key as Python's warnings filter does.
+
+    Parameters
+    ----------
+    owner : dict
+        The net, one layer or opts.
+    level : {"net", "layer", "opts"}
+        Which of them (``KNOWN_KEYS``).
+    where : str
+        How messages name a layer, e.g. ``"layer 2 (net['layers'][1])"``.
+    """
+    for key in owner:
+        if key not in KNOWN_KEYS[level]:
+            name = _KEY_NAMES[level].format(key=key, where=where)
+            _warn(f"{name} is not a key of the toolbox and is ignored: "
+                  f"{_suggestion(key, level, where)}")
+
+
+def missing_key(owner, key, level):
+    """The hint for a missing required ``key`` that ``owner`` misspells, else ``""``.
+
+    `` (it has 'learningrate': did you mean 'alpha'?)``, for the message of
+    a required key that is missing: an unknown key of
+    ``owner`` whose nearest known key is ``key``.
+    """
+    for other in owner:
+        if other not in KNOWN_KEYS[level] and nearest_key(other, level) == (key, level):
+            return f" (it has {other!r}: did you mean {key!r}?)"
+    return ""
+
+
+def _warn(message):
+    """``warnings.warn`` an ``UnknownKeyWarning`` at the first caller outside the package."""
+    frame, level = sys._getframe(0), 1                 # level 1: this function
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UnknownKeyWarning, stacklevel=level)
+
 
 def as_int(value, name):
     """Return ``value`` as a positive Python int, accepting integer-valued floats.
@@ -366,7 +513,7 @@ def check_net(net):
     if not isinstance(net, dict):
         raise TypeError(f"net must be a dict, got {type(net).__name__}")
     if "layers" not in net:
-        raise ValueError("net has no 'layers' field")
+        raise ValueError(f"net has no 'layers' field{missing_key(net, 'layers', 'net')}")
     return check_layers(net["layers"])
 
 
@@ -376,7 +523,9 @@ def check_layers(layers):
     Layer 1 is the input layer ``i``; after it come ``c`` and ``s`` layers in
     any order, or none (the output layer then reads the pixels).  The
     original alternates them; any order and the input layer alone are
-    opt-ins that its routines run too (the input alone) or fail on.
+    opt-ins that its routines run too (the input alone) or fail on.  A key
+    no routine reads is named in a warning (:func:`check_keys`); a missing
+    required key, with the misspelling the layer has instead.
 
     Returns
     -------
@@ -397,7 +546,7 @@ def check_layers(layers):
         if not isinstance(layer, dict):
             raise TypeError(f"{where} must be a dict, got {type(layer).__name__}")
         if "type" not in layer:
-            raise ValueError(f"{where} has no 'type'")
+            raise ValueError(f"{where} has no 'type'{missing_key(layer, 'type', 'layer')}")
         kind = layer["type"]
         if not isinstance(kind, str) or kind not in LAYER_TYPES:
             raise ValueError(f"{where} has unknown type {kind!r}; expected 'i', 'c' or 's'")
@@ -406,15 +555,12 @@ def check_layers(layers):
         if index > 0 and kind == "i":
             raise ValueError(f"{where}: only the first layer may be an input layer 'i'")
         spec = {"type": kind}
-        if kind == "c":
-            for field in ("outputmaps", "kernelsize"):
-                if field not in layer:
-                    raise ValueError(f"{where} is a 'c' layer without '{field}'")
-                spec[field] = as_int(layer[field], f"{where} '{field}'")
-        elif kind == "s":
-            if "scale" not in layer:
-                raise ValueError(f"{where} is an 's' layer without 'scale'")
-            spec["scale"] = as_int(layer["scale"], f"{where} 'scale'")
+        for field in REQUIRED_KEYS.get(kind, ()):
+            if field not in layer:
+                raise ValueError(f"{where} is {'an' if kind == 's' else 'a'} {kind!r} layer "
+                                 f"without '{field}'{missing_key(layer, field, 'layer')}")
+            spec[field] = as_int(layer[field], f"{where} '{field}'")
+        check_keys(layer, "layer", where)
         for key, owner, values in ((ACTIVATION, "c", ACTIVATIONS), (METHOD, "s", POOL_METHODS)):
             if key in layer:
                 if kind != owner:
@@ -506,7 +652,8 @@ def check_weights(stacked, sizes):
     fvnum = rows * cols * maps
     for field in ("ffW", "ffb"):
         if field not in stacked:
-            raise ValueError(f"net has no '{field}'; run cnnsetup first")
+            raise ValueError(f"net has no '{field}'{missing_key(stacked, field, 'net')}; "
+                             f"run cnnsetup first")
     onum = stacked["ffW"].shape[0]
     if stacked["ffW"].shape != (onum, fvnum) or onum == 0:
         raise ValueError(f"net['ffW'] must be (onum, {fvnum}) for this input "
@@ -687,6 +834,7 @@ def stack_net(net, dtype=None):
         The same fields in the stacked layout, all arrays fresh copies.
     """
     specs = check_net(net)
+    check_keys(net, "net")
     stacked = {}
     for key, value in net.items():
         if key == "layers":

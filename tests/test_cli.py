@@ -78,7 +78,7 @@ def test_bad_usage_exits_2_with_one_line(tmp_path):
     (["--format", "7.4", "--save", "n.mat"], "--format"),
     (["--format", "7.3"], "--save"),
     (["--limit", "0"], "--limit"),
-    (["--limit", "210"], "numbatches not integer"),
+    (["--limit", "210"], "numbatches not integer: m / batchsize = 210 / 50 = 4.2"),
     (["--save", "nowhere/net.mat"], "nowhere"),
     (["--replay", "missing.mat"], "missing.mat"),
     (["--replay", "ref.mat", "--epochs", "2"], "--epochs"),

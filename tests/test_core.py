@@ -1,6 +1,7 @@
 """The net contract, the training loop and the bad inputs of issue 2."""
 
 import copy
+import re
 import sys
 
 import numpy as np
@@ -141,6 +142,32 @@ def test_numgradcheck_fails_on_a_corrupted_gradient(where):
         cnnnumgradcheck(net, x, y)
 
 
+# Two wrong gradients: the check names the one cnnnumgradcheck.m visits first (ffb, ffW row by
+# row, then the 'c' layers from the last; per output map j, b{j} and then k{i}{j} for each i).
+@pytest.mark.parametrize("planted,first", [
+    ([(3, "db", (1,)), (3, "dk", (0, 0, 0, 0))], "layers{4}.k{1}{1}(1,1)"),
+    ([(3, "db", (1,)), (3, "dk", (1, 0, 2, 2))], "layers{4}.k{2}{1}(3,3)"),
+    ([(3, "dk", (0, 1, 0, 0)), (3, "dk", (1, 0, 0, 0))], "layers{4}.k{2}{1}(1,1)"),
+    ([(1, "db", (0,)), (3, "dk", (1, 1, 1, 0))], "layers{4}.k{2}{2}(2,1)"),
+    ([(None, "dffW", (1, 0)), (None, "dffW", (0, 2))], "ffW(1,3)"),
+])
+def test_numgradcheck_names_the_first_wrong_gradient_in_the_m_files_order(planted, first):
+    net, x, y = random_net("2c3-2s-2c3-2s", 14, 14, 2, 2, seed=5)
+    net = cnnbp(cnnff(net, x), y)
+    for layer, field, index in planted:
+        if layer is None:
+            net[field] = net[field].copy()
+            net[field][index] += 1e-6
+        elif field == "db":
+            net["layers"][layer]["db"][index[0]] += 1e-6
+        else:
+            i, j, u, v = index
+            kernel = net["layers"][layer]["dk"][i][j] = net["layers"][layer]["dk"][i][j].copy()
+            kernel[u, v] += 1e-6
+    with pytest.raises(GradientCheckError, match=r"failed at " + re.escape(first) + ":"):
+        cnnnumgradcheck(net, x, y)
+
+
 def test_integer_valued_floats_are_accepted():
     layers = [{"type": "i"}, {"type": "c", "outputmaps": 2.0, "kernelsize": 5.0},
               {"type": "s", "scale": 2.0}]
@@ -183,7 +210,8 @@ def test_scale_must_divide_with_the_toolbox_message():
 
 def test_batchsize_must_divide_m():
     net, x, y = random_net("2c5-2s", 12, 12, 10, 2)
-    with pytest.raises(ValueError, match="^numbatches not integer$"):
+    with pytest.raises(ValueError, match=r"^numbatches not integer: m / batchsize = 10 / 3 = "
+                                         r"3\.33333; the batch size must divide"):
         cnntrain(net, x, y, {"alpha": 1, "batchsize": 3, "numepochs": 1})
 
 

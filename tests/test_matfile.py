@@ -347,6 +347,24 @@ def test_hdf5_file_that_is_not_matlab(tmp_path):
         loadmat(tmp_path / "noclass.mat")
 
 
+def test_octaves_hdf5_file_is_refused_with_the_v7_advice(tmp_path):
+    # the layout Octave 7.3's save -hdf5 wrote for net.ffb = [0.5; 0.25] (seen with h5py):
+    # a group per variable with OCTAVE_NEW_FORMAT, a 'type' string and a 'value'
+    import h5py
+
+    with h5py.File(tmp_path / "net.mat", "w") as h5:
+        net = h5.create_group("net")
+        net.attrs["OCTAVE_NEW_FORMAT"] = np.uint8(1)
+        net["type"] = np.bytes_("scalar struct")
+        ffb = net.create_group("value").create_group("ffb")
+        ffb.attrs["OCTAVE_NEW_FORMAT"] = np.uint8(1)
+        ffb["type"] = np.bytes_("matrix")
+        ffb["value"] = np.array([[0.5, 0.25]])
+    with pytest.raises(MatFileError, match=r"not a MAT-file; Octave's 'save -hdf5' writes such "
+                                           r"files: in Octave, save it with -v7 "):
+        loadmat(tmp_path / "net.mat")
+
+
 def test_damaged_v7_data_and_matlab_objects():
     with pytest.raises(MatFileError, match="damaged"):
         loadmat(DATA / "scipy_corrupted_zlib_data.mat")

@@ -2,7 +2,7 @@
 
 Run in an empty folder, so that files a block writes land there and a block
 cannot lean on the clone's files.  A block that starts with ``# not run`` is
-skipped on purpose (none is, today).
+skipped on purpose (one is: it reads a file that Octave writes).
 """
 
 from pathlib import Path

@@ -21,7 +21,7 @@ from cnntoolbox.training import parallel
 
 from helpers import beyond_problem, max_rel_error, rel_error, torch_peer_or_skip
 
-cnntest_module = importlib.import_module("cnntoolbox.cnntest")
+predict_module = importlib.import_module("cnntoolbox.cnnpredict")
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 #: Fields ``cnnff`` and ``cnnbp`` compute, top level and per layer.
@@ -115,13 +115,13 @@ def test_cnntest_of_a_float32_net_on_float64_x_computes_in_float32(monkeypatch):
     net, x, y = small_problem(m=40)
     net32 = as_single(net)
     seen = []
-    real_ff = cnntest_module.ff
+    real_ff = predict_module.ff
 
     def spy(stacked, batch):
         seen.append((batch.dtype, stacked["ffW"].dtype, stacked["layers"][1]["k"].dtype))
         return real_ff(stacked, batch)
 
-    monkeypatch.setattr(cnntest_module, "ff", spy)
+    monkeypatch.setattr(predict_module, "ff", spy)
     er, bad = cnntest(net32, x, y)
     assert seen and set(seen) == {(F32, F32, F32)}
     er32, bad32 = cnntest(net32, x.astype(np.float32), y)

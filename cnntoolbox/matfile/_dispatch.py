@@ -139,9 +139,10 @@ def _version(path):
     """'7.3' or '5' (v6/v7) from the header bytes; '4' when there is no v5 header."""
     with open(path, "rb") as fileobj:
         head = fileobj.read(128)
-        if head[:8] == _HDF5_SIGNATURE:
+        if head[:8] == _HDF5_SIGNATURE:        # Octave's save -hdf5 (it cannot write v7.3)
             raise MatFileError(f"{path}: an HDF5 file without MATLAB's header, not a "
-                               "MAT-file")
+                               "MAT-file; Octave's 'save -hdf5' writes such files: in Octave, "
+                               "save it with -v7 (save -v7 net.mat cnn), which loadmat reads")
         if len(head) < 128 or head[126:128] not in (b"IM", b"MI"):
             return "4"
         order = "little" if head[126:128] == b"IM" else "big"
