@@ -128,6 +128,21 @@ def test_cnntest_of_a_float32_net_on_float64_x_computes_in_float32(monkeypatch):
     assert er == er32 and np.array_equal(bad, bad32)
 
 
+def test_cnntest_of_float32_labels_alone_computes_in_float64(monkeypatch):
+    """cnntest.m's y only picks the labels: it takes no part in the forward pass."""
+    net, x, y = small_problem(m=10)
+    seen = []
+    real_ff = predict_module.ff
+
+    def spy(stacked, batch):
+        seen.append((batch.dtype, stacked["ffW"].dtype))
+        return real_ff(stacked, batch)
+
+    monkeypatch.setattr(predict_module, "ff", spy)
+    cnntest(net, x, y.astype(np.float32))
+    assert seen and set(seen) == {(F64, F64)}
+
+
 def test_maxpool_selects_the_same_maxima_in_float32():
     """The selection by bits (float32 as int32) picks what float64's does, ties and -0.0 too."""
     rng = np.random.default_rng(5)
