@@ -32,6 +32,8 @@ EPOCH = 60000
 BATCHSIZE = 50
 ALPHA = 1.0
 REFERENCE = "torch-f64"
+#: Each package row and its peer in the same precision: the note gives their ratio.
+PEERS = (("package", "torch-f64"), ("package-f32", "torch-f32"))
 
 
 def parse_args(argv=None):
@@ -50,8 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--repeat", type=int, default=1,
                    help="runs per row, interleaved; the table shows the median (default 1)")
     p.add_argument("--only", metavar="ROWS",
-                   help="comma-separated subset of rows: package, literal, torch-f64, "
-                        "torch-f32, octave")
+                   help="comma-separated subset of rows: package, package-f32, literal, "
+                        "torch-f64, torch-f32, octave")
     p.add_argument("--threads", type=int,
                    help="threads for numpy's BLAS and for torch in every row "
                         "(default: numpy's BLAS thread count)")
@@ -92,6 +94,8 @@ def plan(args, threads):
     rows, skipped = [], []
     full = dict(base, samples=args.samples, test_samples=args.test_samples)
     rows.append(("package", "cnntoolbox cnntrain, float64", dict(full, impl="package")))
+    rows.append(("package-f32", "cnntoolbox cnntrain, float32",
+                 dict(full, impl="package", dtype="float32")))
     if literal_available():
         rows.append(("literal", "cnntoolbox.literal (per-map loops), float64",
                      dict(base, impl="literal", samples=min(args.literal_samples, args.samples))))
@@ -113,7 +117,8 @@ def plan(args, threads):
             skipped.append("octave: no octave on PATH")
     if args.only:
         wanted = set(args.only.split(","))
-        unknown = wanted - {"package", "literal", "torch-f64", "torch-f32", "octave"}
+        unknown = wanted - {"package", "package-f32", "literal", "torch-f64", "torch-f32",
+                            "octave"}
         if unknown:
             raise ValueError(f"--only: unknown rows {sorted(unknown)}")
         rows = [row for row in rows if row[0] in wanted]
@@ -143,6 +148,26 @@ def summarise(key, label, spec, results):
             "test_seconds": last.get("test_seconds"), "test_error": last.get("test_error"),
             "test_samples": spec.get("test_samples", 0), "backend": last.get("torch_backend"),
             "peak_mib": max(r["peak_kib"] for r in results) / 1024}
+
+
+def peer_ratios(results, rows):
+    """Notes: each package row's seconds over its peer's (``PEERS``), round by round.
+
+    The rounds run the rows one after the other, so a round's two runs saw
+    about the same load; the median of the per-round ratios is the figure.
+    """
+    samples = {key: spec["samples"] for key, _, spec in rows}
+    notes = []
+    for ours, peer in PEERS:
+        pairs = list(zip(results.get(ours, []), results.get(peer, [])))
+        if not pairs or samples[ours] != samples[peer]:
+            continue
+        ratios = [a["train_seconds"] / b["train_seconds"] for a, b in pairs]
+        cpu = [a["train_cpu_seconds"] / b["train_cpu_seconds"] for a, b in pairs]
+        notes.append(f"{ours} / {peer}, per round: " + ", ".join(f"{r:.2f}" for r in ratios)
+                     + f" (median {statistics.median(ratios):.2f}; CPU seconds "
+                     + f"{statistics.median(cpu):.2f})")
+    return notes
 
 
 def format_table(table, markdown):
@@ -206,6 +231,7 @@ def main(argv=None):
     if args.repeat > 1:
         notes += [f"runs of {row['key']}: " + ", ".join(f"{s:.2f}" for s in row["runs"])
                   for row in table if "runs" in row]
+    notes += peer_ratios(results, rows)
     print("\n".join(format_table(table, args.markdown)))
     print()
     print("\n".join(("- " if args.markdown else "") + note for note in notes))

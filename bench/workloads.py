@@ -141,9 +141,17 @@ class Clock:
 
 
 def run_package(spec):
-    """``cnnsetup``, one ``cnntrain`` epoch (timed) and ``cnntest``, as users call them."""
+    """``cnnsetup``, one ``cnntrain`` epoch (timed) and ``cnntest``, as users call them.
+
+    ``spec["dtype"]`` "float32" gives cnntrain and cnntest float32 x and y (the
+    net from cnnsetup is float64, as Matlab's rand; training makes it float32).
+    """
     from cnntoolbox import cnnsetup, cnntest, cnntrain
     x, y, test_x, test_y = load(spec)
+    if spec.get("dtype", "float64") == "float32":
+        x, y = x.astype(np.float32), y.astype(np.float32)
+        if test_x is not None:
+            test_x, test_y = test_x.astype(np.float32), test_y.astype(np.float32)
     rng = np.random.default_rng(spec["seed"])
     net = cnnsetup({"layers": spec["layers"]}, x, y, rng=rng)
     opts = {"alpha": spec["alpha"], "batchsize": spec["batchsize"], "numepochs": 1}

@@ -32,7 +32,8 @@ from .cli import PROG, interrupt
 from .training.checkpoint import interrupted_message
 from .reference.compare import RTOL
 from .datasets.mnist import load_mnist, write_mnist_mat
-from .cli.example import DATA_SOURCES, DEFAULT_OPTS, check_plot_path, plot_rl, run_example
+from .cli.example import (DATA_SOURCES, DEFAULT_OPTS, PRECISIONS, check_plot_path, plot_rl,
+                          run_example)
 from .netlayout import DEFAULT_LAYERS, format_layers
 from .cli.progress import make_progress
 from .reference.replay import compare_replay, load_reference, replay, replay_file
@@ -136,6 +137,9 @@ def build_parser():
                        help="mnist (default; one channel) or synthetic-rgb: 16x16 colour images "
                             "(3 channels), 1500 training and 600 test, the class is the colour of "
                             "a bright square")
+    train.add_argument("--precision", choices=list(PRECISIONS),
+                       help="double (default, float64) or single: train and test in float32, "
+                            "as the toolbox does with single(x)")
     train.add_argument("--seed", type=_seed, help="seed of the initial weights and permutations (default 0)")
     train.add_argument("--limit", type=_positive_int, metavar="N",
                        help="use only the first N training and N test samples (quick runs); "
@@ -193,7 +197,8 @@ def _train(args):
     training = {"--epochs": args.epochs, "--batchsize": args.batchsize, "--alpha": args.alpha,
                 "--layers": args.layers, "--seed": args.seed, "--checkpoint": args.checkpoint,
                 "--output": args.output, "--momentum": args.momentum,
-                "--alpha-decay": args.alpha_decay, "--data": args.data}
+                "--alpha-decay": args.alpha_decay, "--data": args.data,
+                "--precision": args.precision}
     if args.replay is not None:
         given = [name for name, value in training.items() if value is not None]
         if given:
@@ -231,10 +236,12 @@ def _train(args):
             seed=0 if args.seed is None else args.seed, limit=args.limit, data_dir=args.data_dir,
             progress=progress, checkpoint=args.checkpoint,
             verbose=progress is None and not args.quiet, output=args.output,
-            momentum=args.momentum, alpha_decay=args.alpha_decay, data=args.data or "mnist")
+            momentum=args.momentum, alpha_decay=args.alpha_decay, data=args.data or "mnist",
+            precision=args.precision or "double")
         net, er, ok = result["net"], result["er"], True
+        single = " in single precision (float32)" if args.precision == "single" else ""
         say(f"net {format_layers(net['layers'])}, {result['m_train']} training and "
-            f"{result['m_test']} test samples")
+            f"{result['m_test']} test samples{single}")
         print(f"test error: {100 * er:.2f}% ({len(result['bad'])} of {result['m_test']} wrong)")
         say(f"training took {result['train_seconds']:.1f} s")
     if args.save is not None:

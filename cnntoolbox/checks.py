@@ -29,7 +29,9 @@ def as_rng(rng):
 
 
 def check_x(x, y=None):
-    """Check a batch of images and return it as float64, (rows, cols, m) or (rows, cols, channels, m).
+    """Check a batch of images; return it as float, (rows, cols, m) or (rows, cols, channels, m).
+
+    Float32 stays float32 (Matlab's ``single``), anything else becomes float64.
 
     A single 2-D image is accepted as a batch of one (m = 1); Matlab would
     drop that trailing singleton dimension and then fail.  A 4-D ``x`` is an
@@ -72,7 +74,9 @@ def check_x(x, y=None):
 
 
 def check_y(y, m, onum=None, output=OUTPUTS[0]):
-    """Check labels against the batch size and return float64 of shape (onum, m).
+    """Check labels against the batch size and return them as float, shape (onum, m).
+
+    Float32 stays float32 (Matlab's ``single``), anything else becomes float64.
 
     A 1-D ``y`` is accepted only for a batch of one (a column of onum labels).
     Class labels in place of one-hot columns (one row, one column or a 1-D

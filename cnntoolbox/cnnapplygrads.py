@@ -3,8 +3,8 @@
 import numpy as np
 
 from .checks import check_momentum
-from .netlayout import (VELOCITY_FIELDS, as_float, check_gradients, check_keys, missing_key,
-                        stack_net, unstack_net)
+from .netlayout import (VELOCITY_FIELDS, as_float, cast_net, check_gradients, check_keys,
+                        missing_key, stack_net, unstack_net, working_dtype)
 
 
 def cnnapplygrads(net: dict, opts: dict) -> dict:
@@ -34,7 +34,8 @@ def cnnapplygrads(net: dict, opts: dict) -> dict:
     -------
     dict
         A new net with updated ``k``, ``b`` (of 'c' layers), ``ffW`` and
-        ``ffb`` (and, with momentum, ``vk``, ``vb``, ``vffW``, ``vffb``).
+        ``ffb`` (and, with momentum, ``vk``, ``vb``, ``vffW``, ``vffb``);
+        float32 if a weight or gradient was (Matlab's ``single`` wins).
     """
     if not isinstance(opts, dict):
         raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
@@ -45,6 +46,7 @@ def cnnapplygrads(net: dict, opts: dict) -> dict:
     momentum = check_momentum(opts)
     stacked = stack_net(net)
     check_gradients(stacked)
+    cast_net(stacked, working_dtype(stacked))     # k - alpha * dk is single if either is
     applygrads(stacked, alpha, momentum)
     return unstack_net(stacked)
 

@@ -6,7 +6,8 @@ from .checks import check_y
 from .layerops import (conv_delta_back, conv_kernel_grad, derivative, fv_to_maps, im2col,
                        maxpool_delta_back, maxpool_forward, meanpool_delta_back,
                        meanpool_sigm_delta_back)
-from .netlayout import ACTIVATION, METHOD, check_forward, check_output, stack_net, unstack_net
+from .netlayout import (ACTIVATION, METHOD, cast_net, check_forward, check_output, stack_net,
+                        unstack_net, working_dtype)
 
 
 def cnnbp(net: dict, y: np.ndarray) -> dict:
@@ -29,12 +30,17 @@ def cnnbp(net: dict, y: np.ndarray) -> dict:
     dict
         A new net with ``e``, ``L``, ``od``, ``fvd``, ``d[j]`` of every layer
         but the input, ``dk[i][j]`` and ``db[j]`` of 'c' layers, ``dffW`` and
-        ``dffb``.
+        ``dffb``: float32 if y or a field of the net is (then also its
+        ``a``, ``fv`` and ``o``), else float64.  ``L`` is a Python float.
     """
     stacked = stack_net(net)
     check_forward(stacked)
     m = stacked["o"].shape[1]
-    bp(stacked, check_y(y, m, stacked["o"].shape[0], check_output(stacked)), forward_cache(stacked))
+    y = check_y(y, m, stacked["o"].shape[0], check_output(stacked))
+    dtype = working_dtype(stacked, y)
+    # the forward pass's fields in the working precision (float32 y after a float64 cnnff)
+    cast_net(stacked, dtype, fields=("a", "fv", "o"))
+    bp(stacked, y.astype(dtype, copy=False), forward_cache(stacked))
     return unstack_net(stacked)
 
 
@@ -75,6 +81,8 @@ def bp(net, y, cache, m=None):
     net : dict
         A net in the stacked layout after ``ff``.
     y : ndarray, shape (onum, m_part)
+        In the precision of the net's ``o`` (``netlayout.working_dtype``):
+        every delta and gradient is computed in it.
     cache : list
         What ``ff`` returned (or ``forward_cache``).
     m : int, optional
@@ -100,7 +108,7 @@ def bp(net, y, cache, m=None):
         # output delta: od = e .* f'(u) with f'(u) = o .* (1 - o)
         net["od"] = net["e"] * (net["o"] * (1 - net["o"]))
     # feature vector delta: fvd = ffW' * od
-    net["fvd"] = net["ffW"].T @ net["od"]
+    net["fvd"] = net["ffW"].astype(net["od"].dtype, copy=False).T @ net["od"]
     if layers[-1]["type"] == "c":                             # only conv layers have a nonlinearity
         activation = layers[-1].get(ACTIVATION, "sigm")
         if activation == "sigm":
@@ -170,13 +178,19 @@ def _dE_da(layer, above, above_cache):
 
 
 def _check_distributions(y):
-    """Refuse labels whose columns do not sum to 1: ``od = o - y`` needs them to."""
+    """Refuse labels whose columns do not sum to 1: ``od = o - y`` needs them to.
+
+    The tolerance is 1e-10, or ``onum`` units of roundoff of y's dtype if
+    that is larger: a column of onum float32 probabilities that sum to 1
+    sums to it within about onum * 1.2e-7 (float64: within 1e-10 up to
+    450000 outputs).
+    """
     if np.any(y < 0):
         raise ValueError("net['output'] 'softmax' needs labels y >= 0 (one-hot or "
                          f"probabilities); y holds {float(y.min()):g}")
     sums = y.sum(axis=0)
     worst = int(np.argmax(np.abs(sums - 1)))
-    if abs(sums[worst] - 1) > 1e-10:
+    if abs(sums[worst] - 1) > max(1e-10, y.shape[0] * np.finfo(y.dtype).eps):
         raise ValueError(
             f"net['output'] 'softmax' needs labels whose columns sum to 1 (one-hot or "
             f"probabilities); column {worst} sums to {sums[worst]:.17g}")

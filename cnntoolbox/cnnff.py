@@ -5,7 +5,8 @@ import numpy as np
 from .checks import check_x
 from .layerops import (conv_forward, im2col, maps_to_fv, maxpool_forward, meanpool_forward, sigm,
                        softmax)
-from .netlayout import ACTIVATION, METHOD, check_output, stack_for_input, unstack_net
+from .netlayout import (ACTIVATION, METHOD, check_output, stack_for_input, unstack_net,
+                        working_dtype)
 
 
 def cnnff(net: dict, x: np.ndarray) -> dict:
@@ -15,7 +16,9 @@ def cnnff(net: dict, x: np.ndarray) -> dict:
     ----------
     net : dict
         A net with the layer specs, ``k``, ``b``, ``ffW`` and ``ffb``
-        (from ``cnnsetup``, training, or a Matlab file).
+        (from ``cnnsetup``, training, or a Matlab file).  Its weights are
+        left as they are; the maps are float32 if x or a weight is
+        (``netlayout.working_dtype``), else float64.
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         The batch; a single 2-D image is a batch of one.  A 4-D x has
         channels: the input layer's ``a[i]`` is ``x[:, :, i, :]``.
@@ -28,7 +31,7 @@ def cnnff(net: dict, x: np.ndarray) -> dict:
     """
     x = check_x(x)
     stacked = stack_for_input(net, x)
-    ff(stacked, x)
+    ff(stacked, x.astype(working_dtype(stacked, x), copy=False))
     return unstack_net(stacked)
 
 
@@ -40,7 +43,8 @@ def ff(net, x):
     net : dict
         A checked net in the stacked layout (see ``netlayout.py``).
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
-        The batch.
+        The batch, float64 or float32: every map is computed in its dtype
+        (the caller casts it to ``netlayout.working_dtype``).
 
     Returns
     -------
@@ -82,7 +86,9 @@ def ff(net, x):
     # fv = [reshape(a{1}, ...); reshape(a{2}, ...); ...]  (column-major)
     net["fv"] = maps_to_fv(layers[-1]["a"])
     # o = sigm(ffW * fv + repmat(ffb, 1, m)), or its softmax over each column (an opt-in)
-    u = net["ffW"] @ net["fv"]
-    u += net["ffb"]
+    # (in the precision of x: float64 weights are cast to a float32 batch, as Matlab does)
+    dtype = net["fv"].dtype
+    u = net["ffW"].astype(dtype, copy=False) @ net["fv"]
+    u += net["ffb"].astype(dtype, copy=False)
     net["o"] = softmax(u) if check_output(net) == "softmax" else sigm(u)
     return cache

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .checks import check_x, check_y
-from .netlayout import check_gradients, check_output, stack_for_input
+from .netlayout import SINGLE, check_gradients, check_output, stack_for_input, working_dtype
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import GradientCheckError
@@ -39,8 +39,14 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
 
+    Float32 (Matlab's ``single``) is refused: the .m's epsilon and tolerance
+    are float64 numbers (a float32 loss has about 7 significant digits, so
+    ``(L(w + 1e-4) - L(w - 1e-4)) / 2e-4`` carries errors near 1e-3 * L).
+
     Raises
     ------
+    TypeError
+        x, y or a field of the net is float32.
     GradientCheckError
         At the first gradient off by more than the tolerance, naming it in
         Matlab notation with both values.
@@ -49,6 +55,13 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     stacked = stack_for_input(net, x)
     y = check_y(y, x.shape[-1], stacked["ffW"].shape[0], check_output(stacked))
     check_gradients(stacked)
+    if working_dtype(stacked, x, y) == SINGLE:
+        raise TypeError(
+            "cnnnumgradcheck needs float64 (Matlab's double): x, y or a field of the net is "
+            "float32, whose loss is only good to about 1e-7 of itself, so a difference "
+            f"quotient with epsilon {EPSILON:g} is only good to about 1e-3 of the loss, far "
+            f"from the tolerance {TOLERANCE:g}; check the float64 net on float64 data "
+            "(the gradients agree with float32's to float32's precision)")
 
     def loss():
         bp(stacked, y, ff(stacked, x))

@@ -10,12 +10,17 @@ import numpy as np
 
 from .checks import check_x
 from .cnnff import ff
-from .netlayout import MAP_FIELDS, SAMPLE_FIELDS, stack_for_input
+from .netlayout import MAP_FIELDS, SAMPLE_FIELDS, cast_net, stack_for_input, working_dtype
 
 #: Samples per forward pass.  Matlab feeds the whole set at once; the port
 #: feeds it in slices so that testing 10000 images needs tens of MB, not GB.
-#: Every sample's output is computed the same way either way.
-CHUNK = 500
+#: Every sample's output is computed the same way either way.  250, not 500:
+#: the largest array of a slice, the first layer's im2col windows of MNIST,
+#: is then 29 MB in float64; at 58 MB (500), above glibc malloc's 32 MiB
+#: limit for reusing freed memory, every slice got fresh pages: 72 000
+#: against 51 000 page faults, 2.1 against 1.6 CPU s for 10000 images
+#: (bench/README.md).
+CHUNK = 250
 
 
 def cnnpredict(net: dict, x: np.ndarray) -> np.ndarray:
@@ -48,6 +53,10 @@ def cnnpredict(net: dict, x: np.ndarray) -> np.ndarray:
 def testing_copy(net, x):
     """The net in the stacked layout for images like ``x``, with ``testing`` set.
 
+    In the precision of the forward pass (``netlayout.working_dtype`` of the
+    net and x: float32 if either is, as Matlab's ``cnnff`` on ``single``);
+    the labels y of ``cnntest`` take no part in it, as in ``cnntest.m``.
+
     The last batch's per-sample fields are left out (stacking copies every
     field; a net trained on batches of 60000 MNIST images carries 5.6 GiB
     of them, and the forward pass writes them anew), and ``testing`` is
@@ -67,15 +76,20 @@ def testing_copy(net, x):
                           if isinstance(layer, dict) else layer for layer in net["layers"]]
         lean["testing"] = True
         net = lean
-    return stack_for_input(net, x)          # names what is wrong with a net that is none
+    stacked = stack_for_input(net, x)       # names what is wrong with a net that is none
+    return cast_net(stacked, working_dtype(stacked, x))
 
 
 def outputs(stacked, x):
-    """The outputs ``o`` (onum, m) of a stacked net for ``x``, ``CHUNK`` samples per pass."""
+    """The outputs ``o`` (onum, m) of a stacked net for ``x``, ``CHUNK`` samples per pass.
+
+    In the net's precision (``testing_copy``): x is cast to it slice by slice.
+    """
     m = x.shape[-1]
-    o = np.empty((stacked["ffW"].shape[0], m))
+    dtype = stacked["ffW"].dtype
+    o = np.empty((stacked["ffW"].shape[0], m), dtype)
     for start in range(0, m, CHUNK):                              # net = cnnff(net, x)
-        ff(stacked, x[..., start:start + CHUNK])
+        ff(stacked, x[..., start:start + CHUNK].astype(dtype, copy=False))
         o[:, start:start + CHUNK] = stacked["o"]
     return o
 

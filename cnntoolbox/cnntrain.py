@@ -8,7 +8,8 @@ import numpy as np
 
 from .training.checkpoint import Checkpoint
 from .checks import as_rng, check_opts, check_x, check_y
-from .netlayout import check_output, image_shape, map_sizes, stack_for_input, unstack_net
+from .netlayout import (cast_net, check_output, image_shape, map_sizes, stack_for_input,
+                        unstack_net, working_dtype)
 from .cnnapplygrads import applygrads
 from .errors import DivergenceError
 from .training.parallel import BatchParallel
@@ -36,6 +37,8 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
         A net from ``cnnsetup`` (or loaded); not modified.
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
+        If x, y or a field of the net is float32, training runs in float32
+        and the trained net is float32 (Matlab's ``single`` wins); else float64.
     opts : dict
         ``alpha`` (float), ``batchsize`` and ``numepochs`` (positive integers;
         batchsize must divide m).  Opt-in (see ``checks.check_opts``):
@@ -80,6 +83,11 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     m = x.shape[-1]
     stacked = stack_for_input(net, x)
     y = check_y(y, m, stacked["ffW"].shape[0], check_output(stacked))
+    # Matlab's single wins: with a float32 x, y or net the weights become float32
+    # (after the first step in Matlab, before it here: its k - alpha * dk makes single(k))
+    dtype = working_dtype(stacked, x, y)
+    cast_net(stacked, dtype)
+    x, y = x.astype(dtype, copy=False), y.astype(dtype, copy=False)
     if m % batchsize:                                      # cnntrain.m: rem(numbatches, 1) ~= 0
         raise ValueError(f"numbatches not integer: m / batchsize = {m} / {batchsize} = "
                          f"{m / batchsize:g}; the batch size must divide the number of samples")

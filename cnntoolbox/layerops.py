@@ -10,6 +10,11 @@ its output (the toolbox's ``a``), ``delta = dE/du`` (the toolbox's ``d``),
 ``f'(u) = x .* (1 - x)`` for the sigmoid.  An 's' layer has no nonlinearity:
 its delta is ``dE/dx``.
 
+Precision: each block computes in the dtype of its maps or deltas,
+float64 or float32 (Matlab's ``single``); weights of the other precision are
+cast to it where they are used, as Matlab converts a ``double`` operand of
+an operation on ``single`` data (``netlayout.working_dtype``).
+
 Beyond the original (opt-in keys, README): the other activations
 (``activate``, ``derivative``), max-pooling (``maxpool_forward``,
 ``maxpool_delta_back``), the mean-pool's delta without the sigmoid's
@@ -29,7 +34,7 @@ def sigm(P):
 
     Parameters
     ----------
-    P : ndarray of float64
+    P : ndarray of float64 or float32
         Overwritten with the result (it is a temporary in every caller).
     """
     with np.errstate(over="ignore"):
@@ -47,7 +52,7 @@ def activate(U, activation):
 
     Parameters
     ----------
-    U : ndarray of float64
+    U : ndarray of float64 or float32
         Overwritten with the result.
     activation : str
         One of ``netlayout.ACTIVATIONS``.
@@ -85,7 +90,7 @@ def derivative(A, activation):
     if activation == "tanh":
         return 1 - A * A
     if activation == "relu":
-        return (A > 0).astype(np.float64)
+        return (A > 0).astype(A.dtype)
     return None
 
 
@@ -155,7 +160,7 @@ def conv_forward(windows, K, b, rows, cols, activation="sigm"):
     Parameters
     ----------
     windows : ndarray, shape (inmaps * ks * ks, rows * cols * m)
-        ``im2col`` of the previous layer's maps.
+        ``im2col`` of the previous layer's maps; its dtype is the result's.
     K : ndarray, shape (inmaps, outmaps, ks, ks)
     b : ndarray, shape (outmaps,)
     rows, cols : int
@@ -168,8 +173,10 @@ def conv_forward(windows, K, b, rows, cols, activation="sigm"):
     ndarray, shape (outmaps, rows, cols, m)
     """
     outmaps = K.shape[1]
-    u = flipped_kernels(K) @ windows                           # sum_i convn(a{i}, k{i}{j}, 'valid')
-    u += b[:, np.newaxis]                                      # + b{j}
+    dtype = windows.dtype
+    # sum_i convn(a{i}, k{i}{j}, 'valid')
+    u = flipped_kernels(K).astype(dtype, copy=False) @ windows
+    u += b.astype(dtype, copy=False)[:, np.newaxis]            # + b{j}
     activate(u, activation)
     return u.reshape(outmaps, rows, cols, -1)
 
@@ -186,7 +193,7 @@ def conv_delta_back(D, K, rows, cols):
     Parameters
     ----------
     D : ndarray, shape (outmaps, rows-ks+1, cols-ks+1, m)
-        The convolution layer's delta.
+        The convolution layer's delta; its dtype is the result's.
     K : ndarray, shape (inmaps, outmaps, ks, ks)
     rows, cols : int
         Map size of the layer below.
@@ -199,6 +206,7 @@ def conv_delta_back(D, K, rows, cols):
     inmaps, ks = K.shape[0], K.shape[2]
     # what each output position gives back to every (u, v) of its window, for every i
     flipped = K[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(ks * ks * inmaps, outmaps)
+    flipped = flipped.astype(D.dtype, copy=False)
     spread = (flipped @ D.reshape(outmaps, -1)).reshape(ks, ks, inmaps, out_rows, out_cols, m)
     delta = np.zeros((inmaps, rows, cols, m), dtype=spread.dtype)
     for u in range(ks):
@@ -334,24 +342,27 @@ def maxpool_forward(A, scale):
     where : ndarray of intp, same shape
         The position of each block's maximum, ``q * scale + p``.
     """
-    A = np.asarray(A, dtype=np.float64)                          # a copy only for another type
+    if A.dtype not in (np.float64, np.float32):
+        A = A.astype(np.float64)
+    bits_type = np.int64 if A.dtype == np.float64 else np.int32  # the floats' bits as integers
     maps, rows, cols, m = A.shape
     shape = (maps, rows // scale, cols // scale, m)
     best = A[:, 0::scale, 0::scale, :].copy()
     where = np.zeros(shape, dtype=np.intp)
-    # The selections are bit operations on the float64s seen as int64: a masked copy
+    # The selections are bit operations on the floats seen as integers of their size
+    # (float64 as int64, float32 as int32): a masked copy
     # (np.copyto(where=), where[mask] = k) took 3 to 4 times longer for these shapes
     # (bench/README.md).  They copy bits, so NaN and -0.0 are kept as a masked copy keeps them.
-    bits = best.view(np.int64)
-    larger = np.empty(shape, dtype=np.int64)
-    change = np.empty(shape, dtype=np.int64)
+    bits = best.view(bits_type)
+    larger = np.empty(shape, dtype=bits_type)
+    change = np.empty(shape, dtype=bits_type)
     for q in range(scale):                                       # column-major: p runs fastest
         for p in range(scale):
             if p or q:
                 candidate = A[:, p::scale, q::scale, :]
                 np.greater(candidate, best, out=larger)          # strictly: the first maximum stays
                 np.negative(larger, out=larger)                  # 1 -> all bits set
-                np.bitwise_xor(candidate.view(np.int64), bits, out=change)
+                np.bitwise_xor(candidate.view(bits_type), bits, out=change)
                 change &= larger
                 bits ^= change                                   # best = candidate where larger
                 larger &= q * scale + p                          # the position where larger, else 0;

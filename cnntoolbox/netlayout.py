@@ -11,7 +11,10 @@ port keeps them as Python dict keys.  This module
   ``NcKt``, ``NcKl`` and ``Nm``, see :func:`parse_layers`);
 * normalises the values of a net's fields (``as_int``, ``as_float``,
   ``as_array``: Matlab stores every number as a double, so an
-  integer-valued float ``6.0`` is accepted wherever an integer is meant)
+  integer-valued float ``6.0`` is accepted wherever an integer is meant;
+  a float32 array stays float32, Matlab's ``single``)
+* decides the precision a routine computes in (``working_dtype``,
+  Matlab's rule that a ``single`` operand makes the result ``single``)
   and checks the fields against each other (``check_layers``,
   ``map_sizes``, ``check_weights``, ``check_forward``, ``check_gradients``),
   raising ``ValueError`` (or ``TypeError`` for a wrong kind of object) with
@@ -26,13 +29,16 @@ field       public net (Matlab)           stacked net
 a, d        list of (rows, cols, m)       (maps, rows, cols, m)
 k, dk       list [i] of list [j] (ks, ks) (inmaps, outmaps, ks, ks)
 b, db       list of float                 (maps,)
-others      as they are                   as they are (float64 copies)
+others      as they are                   as they are (copies)
 ==========  ============================  ================================
 
 With the batch as the last axis, ``a{j}`` of the public net is simply
 ``a[j]`` of the stacked array, a view.  ``stack_net`` copies a public net into
 the stacked layout; ``unstack_net`` turns a stacked net back into a public
 one whose per-map arrays are views into the stacked arrays (no copy).
+
+Every stacked array is float64 (Matlab's ``double``) or float32 (``single``):
+float32 where the public net's value was float32, float64 for anything else.
 """
 
 import copy
@@ -391,7 +397,10 @@ def as_float(value, name, finite=True):
 
 
 def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):
-    """Return ``value`` as a float64 ndarray, checking its shape (and that it is finite).
+    """Return ``value`` as a float ndarray, checking its shape (and that it is finite).
+
+    A float32 array stays float32 (Matlab's ``single``); anything else
+    (float64, integers, bools, float16) becomes float64.
 
     Parameters
     ----------
@@ -403,7 +412,7 @@ def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):
     shape : tuple, optional
         Required shape.
     copy : bool
-        Always copy (True), or only when ``value`` is not float64 already.
+        Always copy (True), or only when ``value`` is not float64 or float32 already.
     finite : bool
         Refuse NaN and Inf (a ValueError); False for a loaded net.
     """
@@ -417,7 +426,7 @@ def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):
         raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
     if np.iscomplexobj(array):
         raise TypeError(f"{name} must be real, got dtype {array.dtype}")
-    array = array.astype(np.float64, copy=copy)
+    array = array.astype(np.float32 if array.dtype == np.float32 else np.float64, copy=copy)
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
     if shape is not None and array.shape != tuple(shape):
@@ -425,6 +434,68 @@ def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):
     if finite and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or Inf")
     return array
+
+
+# --- the precision -------------------------------------------------------------
+
+#: The two precisions: Matlab's ``double`` and ``single``.
+DOUBLE, SINGLE = np.dtype(np.float64), np.dtype(np.float32)
+
+
+def working_dtype(stacked, *arrays):
+    """The precision a routine computes in: float32 if any operand is, else float64.
+
+    Matlab's rule: an operation with a ``single`` operand gives a ``single``
+    result, so a net with a float32 weight, map or gradient, or a float32 x
+    or y, makes every map, delta and gradient computed from them float32
+    (and the weights, after one step of ``cnnapplygrads``).
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout (``stack_net`` keeps float32 fields float32).
+    *arrays : ndarray
+        The other operands: x, y (as ``checks.check_x``, ``check_y`` return them).
+
+    Returns
+    -------
+    numpy.dtype
+        ``SINGLE`` or ``DOUBLE``.
+    """
+    fields = [stacked.get(key) for key in ARRAY_FIELDS]
+    fields += [layer.get(key) for layer in stacked["layers"]
+               for key in MAP_FIELDS + KERNEL_FIELDS + BIAS_FIELDS]
+    for value in list(arrays) + fields:
+        if isinstance(value, np.ndarray) and value.dtype == SINGLE:
+            return SINGLE
+    return DOUBLE
+
+
+def cast_net(stacked, dtype, fields=None):
+    """Cast a stacked net's arrays to ``dtype`` in place (no copy of those that are already).
+
+    Parameters
+    ----------
+    stacked : dict
+        A net in the stacked layout.
+    dtype : numpy.dtype
+        ``SINGLE`` or ``DOUBLE`` (``working_dtype``).
+    fields : tuple of str, optional
+        Only these fields (of the net and of its layers); default every array
+        field (maps, kernels, biases, fv, o, ffW, ...; ``rL`` is not one).
+
+    Returns
+    -------
+    dict
+        ``stacked``.
+    """
+    owners = [(stacked, ARRAY_FIELDS)]
+    owners += [(layer, MAP_FIELDS + KERNEL_FIELDS + BIAS_FIELDS) for layer in stacked["layers"]]
+    for owner, names in owners:
+        for key in names:
+            if key in owner and (fields is None or key in fields):
+                owner[key] = owner[key].astype(dtype, copy=False)
+    return stacked
 
 
 # --- checks of a net's fields --------------------------------------------------
@@ -712,12 +783,17 @@ def stack_kernels(kernels, name):
                 f"{name}[{i}] must have {outmaps} kernels (one per output map), got {len(row)}")
         stacked.append([as_array(kernel, f"{name}[{i}][{j}]", ndim=2, shape=shape)
                         for j, kernel in enumerate(row)])
-    return np.array(stacked, dtype=np.float64)
+    single = any(kernel.dtype == SINGLE for row in stacked for kernel in row)
+    return np.array(stacked, dtype=SINGLE if single else DOUBLE)
 
 
 def stack_biases(biases, name):
-    """A list of scalar biases as a (maps,) array."""
-    return np.array([as_float(v, f"{name}[{j}]") for j, v in enumerate(as_cell(biases, name))])
+    """A list of scalar biases as a (maps,) array: float32 if one of them is (single wins)."""
+    biases = as_cell(biases, name)
+    single = any(np.asarray(v).dtype == SINGLE for v in biases
+                 if isinstance(v, (np.ndarray, np.generic)))
+    values = [as_float(v, f"{name}[{j}]") for j, v in enumerate(biases)]
+    return np.array(values, dtype=SINGLE if single else DOUBLE)    # float32 -> float: exact
 
 
 def _stack_layer(layer, spec, index):
@@ -738,7 +814,7 @@ def _stack_layer(layer, spec, index):
     return out
 
 
-def stack_net(net):
+def stack_net(net, dtype=None):
     """Copy a public net into the stacked layout.
 
     Only the layer specs are required here; every other known field is
@@ -748,11 +824,14 @@ def stack_net(net):
     ----------
     net : dict
         A net in Matlab's layout (see the module docstring).
+    dtype : numpy.dtype, optional
+        Cast every array field to it (``cast_net``); default: each field
+        keeps its precision (float32 if it was float32, else float64).
 
     Returns
     -------
     dict
-        The same fields in the stacked layout, all arrays fresh float64 copies.
+        The same fields in the stacked layout, all arrays fresh copies.
     """
     specs = check_net(net)
     check_keys(net, "net")
@@ -769,10 +848,10 @@ def stack_net(net):
             stacked[key] = as_array(value, "net['rL']").ravel()
         else:
             stacked[key] = copy.deepcopy(value)
-    return stacked
+    return stacked if dtype is None else cast_net(stacked, dtype)
 
 
-def stack_for_input(net, x):
+def stack_for_input(net, x, dtype=None):
     """``stack_net``, then check that the net's weights fit images like ``x``.
 
     Parameters
@@ -781,13 +860,15 @@ def stack_for_input(net, x):
         A public net.
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         A checked batch (``checks.check_x``).
+    dtype : numpy.dtype, optional
+        As for ``stack_net``.
 
     Returns
     -------
     dict
         The net in the stacked layout.
     """
-    stacked = stack_net(net)
+    stacked = stack_net(net, dtype)
     check_weights(stacked, map_sizes(stacked["layers"], *image_shape(x)))
     return stacked
 
@@ -804,7 +885,7 @@ def unstack_net(stacked):
     -------
     dict
         The net in Matlab's layout: ``a[j]`` (rows, cols, m), ``k[i][j]``
-        (ks, ks), ``b[j]`` float, and so on.
+        (ks, ks), ``b[j]`` float (a float32 scalar in a float32 net), and so on.
     """
     net = {}
     for key, value in stacked.items():
@@ -818,7 +899,8 @@ def unstack_net(stacked):
                     elif field in KERNEL_FIELDS:
                         out[field] = [list(row) for row in item]
                     elif field in BIAS_FIELDS:
-                        out[field] = [float(v) for v in item]
+                        out[field] = (list(item) if item.dtype == SINGLE
+                                      else [float(v) for v in item])
                     else:
                         out[field] = item
                 layers.append(out)

@@ -44,6 +44,7 @@ def run_script(*args):
 def test_epoch_quick_prints_every_row():
     out = run_script("epoch.py", "--quick", "--markdown")
     assert "| cnntoolbox cnntrain, float64 | 200 (scaled) |" in out
+    assert "| cnntoolbox cnntrain, float32 | 200 (scaled) |" in out
     if HAS_TORCH:
         assert "| PyTorch CPU, float64 | 200 (scaled) |" in out
         assert "| PyTorch CPU, float32 | 200 (scaled) |" in out
@@ -52,7 +53,8 @@ def test_epoch_quick_prints_every_row():
                 for cells in (line.split("|") for line in out.splitlines()
                               if line.startswith("| ") and "(scaled)" in line)}
         base = rows[" PyTorch CPU, float64 "][0]
-        assert len(rows) == 4          # the package, its literal transcription, PyTorch f64, f32
+        assert len(rows) == 5   # the package f64, f32, its literal transcription, PyTorch f64, f32
+        assert "package-f32 / torch-f32, per round: " in out
         for seconds, ratio in rows.values():
             assert abs(ratio - seconds / base) <= 0.005 + 0.01 * seconds / base, (seconds, ratio)
     else:

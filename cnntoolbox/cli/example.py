@@ -25,11 +25,14 @@ from ..datasets.synthetic import synthetic_rgb
 DATA_SOURCES = ("mnist", "synthetic-rgb")
 #: The opts of test_example_CNN.m (lines 24-26).
 DEFAULT_OPTS = {"alpha": 1.0, "batchsize": 50, "numepochs": 1}
+#: The precisions of the data, by Matlab's names: ``x = single(x)`` trains in float32.
+PRECISIONS = {"double": np.float64, "single": np.float32}
 
 
 def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,
                 limit=None, data_dir=None, progress=None, checkpoint=None, verbose=True,
-                output=None, momentum=None, alpha_decay=None, data="mnist"):
+                output=None, momentum=None, alpha_decay=None, data="mnist",
+                precision="double"):
     """Run test_example_CNN.m: set up, train and test the net on MNIST.
 
     The keyword arguments after ``verbose`` are opt-ins beyond the original
@@ -62,6 +65,10 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         One of :data:`DATA_SOURCES`: "mnist", or "synthetic-rgb", the colour
         squares of :mod:`cnntoolbox.datasets.synthetic` (x of shape (16, 16, 3, m),
         3 classes; drawn from a generator of its own, seed 0).
+    precision : str
+        "double" (the original's) or "single": x and y as float32, so that
+        training and testing run in float32 (``cnnsetup``'s weights are
+        float64, as Matlab's ``rand``; the first step makes them float32).
 
     Returns
     -------
@@ -76,6 +83,11 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         train_x, train_y, test_x, test_y = load_mnist(data_dir, "toolbox", limit)     # lines 2-7
     else:
         train_x, train_y, test_x, test_y = synthetic_rgb(limit)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
+    dtype = PRECISIONS[precision]
+    train_x, train_y, test_x, test_y = (v.astype(dtype, copy=False)
+                                        for v in (train_x, train_y, test_x, test_y))
     rng = np.random.default_rng(seed)                  # line 13: rand('state', 0)
     net = {"layers": net_layers}
     if output is not None:

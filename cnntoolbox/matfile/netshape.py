@@ -5,7 +5,9 @@ MATLAB drops trailing singleton dimensions and stores every number as a
 layout in form only: ``a{j}`` of a one-sample batch is 2-D, ``ffb`` of a
 one-output net is a scalar, ``rL`` is a 1xN row, and a 1x1 kernel is a
 number.  :func:`as_net` undoes all of that; on a net already in the
-contract it changes nothing (it returns the same arrays).
+contract it changes nothing (it returns the same arrays).  A ``single``
+field stays float32 (a 1x1 ``single`` bias a NumPy float32 scalar), so a
+float32 net is saved back as ``single``.
 """
 
 import numpy as np
@@ -36,8 +38,9 @@ def as_net(net: dict, name: str = "net") -> dict:
     dict
         A new dict (the input is not modified): ``layers`` a list of dicts
         with ``type`` str; ``a``/``d`` lists of (rows, cols, m) float64
-        arrays; ``k``/``dk`` lists [i][j] of (ks, ks) arrays; ``b``/``db``
-        lists of floats; ``outputmaps``/``kernelsize``/``scale``, ``L``
+        (or float32, MATLAB's single) arrays; ``k``/``dk`` lists [i][j] of
+        (ks, ks) arrays; ``b``/``db`` lists of floats (float32 scalars for
+        single); ``outputmaps``/``kernelsize``/``scale``, ``L``
         floats; ``fv``, ``fvd``, ``o``, ``e``, ``od``, ``ffW``, ``dffW`` 2-D;
         ``ffb``, ``dffb`` (onum, 1); ``rL`` 1-D.  Other fields are kept as they are.
 
@@ -132,7 +135,7 @@ def _layer(layer, where):
     for field in BIAS_FIELDS:
         if field in out:
             cell = as_cell(out[field], f"{where}.{field}", empty=True)
-            out[field] = [as_float(value, f"{where}.{field}{{{j + 1}}}", finite=False)
+            out[field] = [_bias(value, f"{where}.{field}{{{j + 1}}}")
                           for j, value in enumerate(cell)]
     for field in MAP_FIELDS:
         if field in out:
@@ -148,8 +151,18 @@ def _layer(layer, where):
     return out
 
 
+def _bias(value, where):
+    """One bias: a float, or a float32 scalar when it is ``single`` (an array or a scalar)."""
+    number = as_float(value, where, finite=False)
+    single = isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype == np.float32
+    return np.float32(number) if single else number
+
+
 def _array(value, ndim, where):
-    """A float64 array with ``ndim`` dimensions (trailing singletons added back; None: any)."""
+    """A float64 (or float32) array with ``ndim`` dimensions.
+
+    Trailing singletons are added back; ``ndim`` None: any.
+    """
     arr = as_array(value, where, copy=False, finite=False)
     if ndim is None:
         return arr

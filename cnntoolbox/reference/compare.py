@@ -8,7 +8,8 @@ gives the largest absolute error, the largest error relative to the largest
 magnitude of the reference's values, and the element where it occurs
 (``layers{4}.k{2}{3}(1,4)``, MATLAB's 1-based indices). NaN or Inf where the
 reference holds a finite number, a field the reference has and the net
-lacks, and a shape, type or count that differs all fail; a NaN (or Inf) in
+lacks, a shape, type or count that differs, and a precision that differs
+(float32, MATLAB's single, against float64 or a Python float) all fail; a NaN (or Inf) in
 the reference must be matched by the same value. Every comparison of nets
 in the package (:mod:`cnntoolbox.reference.replay`, the teaching checks) and in the
 tests goes through it.
@@ -276,6 +277,9 @@ class _Walker:
             if ref_arr is None or got_arr is None:
                 self.group(name).add_mismatch(f"{path}: {type(got).__name__} vs reference "
                                               f"{type(ref).__name__}")
+            elif _single(ref) != _single(got) and _floating(ref) and _floating(got):
+                self.group(name).add_mismatch(f"{path}: {_precision(got)} vs reference "
+                                              f"{_precision(ref)}")
             else:
                 self.group(name).add_arrays(ref_arr, got_arr, path)
 
@@ -287,6 +291,21 @@ def _numeric(value):
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "biufc":
         return None
     return value.astype(np.complex128 if value.dtype.kind == "c" else np.float64)
+
+
+def _single(value):
+    """Whether a numeric value is float32 (or complex64): MATLAB's single."""
+    return np.asarray(value).dtype in (np.float32, np.complex64)
+
+
+def _floating(value):
+    """Whether a numeric value is a float (or complex): integers and bools have no precision."""
+    return np.asarray(value).dtype.kind in "fc"
+
+
+def _precision(value):
+    """'single (float32)' or the value's other dtype, for messages."""
+    return "single (float32)" if _single(value) else f"{np.asarray(value).dtype}"
 
 
 def _element(index, shape):

@@ -405,11 +405,17 @@ def _restore_arrays(stacked, arrays, path, momentum=False):
             restored[(None, parts[1])] = value
         else:
             raise CheckpointError(f"checkpoint {path} holds an unknown array {name!r}")
+    dtype = stacked["ffW"].dtype                   # the run's precision (netlayout.working_dtype)
     for key, shape in expected.items():
         if key not in restored or restored[key].shape != shape:
             where = "net" if key[0] is None else f"layers[{key[0]}]"
             raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is missing or not of "
                                   f"shape {shape} like the net's")
+        if restored[key].dtype != dtype:
+            where = "net" if key[0] is None else f"layers[{key[0]}]"
+            raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is "
+                                  f"{restored[key].dtype}, but this run trains in {dtype} "
+                                  f"(float32 if x, y or the net is)")
     for (index, field), value in restored.items():
         owner = stacked if index is None else layers[index]
         owner[field] = float(value) if (index, field) == (None, "L") else value

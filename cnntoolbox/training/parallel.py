@@ -72,7 +72,7 @@ def available_memory():
         return None
 
 
-def sample_bytes(layers, sizes, onum):
+def sample_bytes(layers, sizes, onum, itemsize=8):
     """Memory per sample of ``ff`` and ``bp``: the working arrays, and the fields the net keeps.
 
     Parameters
@@ -83,6 +83,8 @@ def sample_bytes(layers, sizes, onum):
         Map size and count of each layer (``netlayout.map_sizes``).
     onum : int
         Outputs.
+    itemsize : int
+        Bytes of one value: 8 (float64) or 4 (float32).
 
     Returns
     -------
@@ -115,8 +117,8 @@ def sample_bytes(layers, sizes, onum):
             extra += 2 * values[l - 1]                             # f'(u) and its temporary
     fvnum = values[-1]
     top = 4 * fvnum + 8 * onum            # fv, fvd and two temporaries; o, e, od and temporaries
-    working = 8 * (maps_and_deltas + extra + top)
-    kept = 8 * (maps_and_deltas + values[0] + 2 * fvnum + 3 * onum)
+    working = itemsize * (maps_and_deltas + extra + top)
+    kept = itemsize * (maps_and_deltas + values[0] + 2 * fvnum + 3 * onum)
     return working, kept
 
 
@@ -197,7 +199,8 @@ class BatchParallel:
             count = parts
         else:
             raise ValueError(f"parts must be between 1 and the batch size {batchsize}, got {parts}")
-        working, kept = sample_bytes(net["layers"], sizes, net["ffW"].shape[0])
+        working, kept = sample_bytes(net["layers"], sizes, net["ffW"].shape[0],
+                                     net["ffW"].itemsize)
         budget, available = WORK_BUDGET, available_memory()
         if available is not None:
             if batchsize * kept + working > available:
