@@ -488,13 +488,40 @@ def budget_of(size):
     return max(_values.MIN_BUDGET, 1024 * size)
 
 
+def parse_as_loadmat(path):
+    """What ``loadmat(path)`` returns, with its reader run in this process, not in a child.
+
+    The same steps: the checks of the path, the version from the header,
+    the in-child parser (``_child.parse``), the data-only container written
+    and decoded (``_wire``), the nets reconciled; only the child process
+    is left out, so that a long run needs no new interpreter per input.
+    An input that kills or hangs this is run again through the real
+    ``loadmat`` by the supervisor (:func:`confirm_contained`).
+    """
+    from cnntoolbox.matfile import _child, _dispatch, _wire
+    _dispatch.check_readable(path)
+    version = _dispatch._version(path)
+    values, _ = _child.parse(path, version, None, _values.memory_budget(os.path.getsize(path)))
+    buffer = io.BytesIO()
+    _wire.write(buffer, values)
+    size = buffer.tell()
+    buffer.seek(0)
+    values, _ = _wire.decode(buffer, size)
+    return {name: _dispatch._reconcile(value, name) for name, value in values.items()}
+
+
 def run_one(path, size, seconds, trace=True):
-    """Load ``path`` once; return (outcome, traced peak bytes, detail)."""
+    """Load ``path`` once (:func:`parse_as_loadmat`); return (outcome, traced peak bytes, detail).
+
+    A ``MemoryError`` or a traced peak above the budget is ``contained:memory``:
+    the reader child runs under an address-space limit, so ``loadmat``
+    turns it into a ``MatFileError``.
+    """
     if trace:
         tracemalloc.start()
     signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
-        loaded = matfile.loadmat(path)
+        loaded = parse_as_loadmat(path)
         outcome, detail = "ok", ""
         if holds_canary(loaded):
             outcome, detail = "leak", "the result holds bytes of another file"
@@ -504,7 +531,9 @@ def run_one(path, size, seconds, trace=True):
         detail = str(error)
         outcome = type(error).__name__
         if "MemoryError" in detail or isinstance(error.__context__, MemoryError):
-            outcome = "crash:MemoryError(wrapped)"
+            outcome = "contained:memory"
+    except MemoryError:
+        outcome, detail = "contained:memory", ""
     except FileNotFoundError as error:
         outcome, detail = "FileNotFoundError", str(error)
     except BaseException as error:          # classifying every failure is the point
@@ -518,8 +547,31 @@ def run_one(path, size, seconds, trace=True):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         if peak > 2 * budget_of(size) + 2 ** 26 and not outcome.startswith("crash"):
-            outcome, detail = "memory", f"traced peak {peak} bytes"
+            outcome, detail = "contained:memory", f"traced peak {peak} bytes"
     return outcome, peak, detail
+
+
+def confirm_contained(path, what):
+    """The outcome of the real ``loadmat`` on an input that ``what`` (killed, hung) a worker.
+
+    ``contained:<what>`` when loadmat ended it with a ``MatFileError`` (or a
+    load), else ``escaped:<type>``, a failure: the isolation did not hold.
+    """
+    try:
+        matfile.loadmat(path)
+    except matfile.MatFileError as error:
+        text = str(error)
+        for mark, kind in (("crashed on this file (", None), ("CPU time", "cpu"),
+                           ("longer than", "wall"), ("memory", "memory")):
+            if mark in text:
+                what = text.split(mark)[1].split(")")[0] if kind is None else kind
+                break
+        return f"contained:{what}"
+    except BaseException as error:  # noqa: BLE001 - classifying every failure is the point
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return f"escaped:{type(error).__name__}"
+    return f"contained:{what}(loaded)"
 
 
 def family_pool(seeds, family):
@@ -590,7 +642,7 @@ def work(family, seed, start, stop, seconds, trace_every, folder, crash_dir, big
 
 
 def is_failure(outcome):
-    return outcome.startswith("crash") or outcome in ("timeout", "memory", "leak")
+    return outcome.startswith(("crash", "escaped")) or outcome in ("timeout", "memory", "leak")
 
 
 def keep(path, crash_dir, stem, text):
@@ -603,14 +655,16 @@ def keep(path, crash_dir, stem, text):
 
 
 def fuzz(family, count, seed, seconds=10.0, trace_every=1, crash_dir=None, big=True, report=None,
-         hang=None):
+         hang=None, keep_contained=False):
     """Run ``count`` inputs of one family in a supervised worker; return the counts.
 
     The worker runs under an address-space limit; one that spends ``hang``
     seconds of CPU time on one input (stuck in C, where its alarm cannot
-    reach), or stops answering for ``WALL`` seconds (a deadlock), is killed
-    and its input counted as a timeout; one that dies (a segfault) is a
-    crash; either way a new worker goes on with the next input.  Time is
+    reach), or stops answering for ``WALL`` seconds (a deadlock), is killed;
+    one that dies (a segfault) too; either way its input is run again
+    through the real, isolated ``loadmat`` (:func:`confirm_contained`),
+    which must end it with a ``MatFileError``, and a new worker goes on with
+    the next input (``keep_contained``: keep such inputs in ``crash_dir``).  Time is
     CPU time, so that a worker at nice 19 on a busy machine is not timed out
     for waiting its turn.
     """
@@ -652,11 +706,13 @@ def fuzz(family, count, seed, seconds=10.0, trace_every=1, crash_dir=None, big=T
             code = worker.wait()
             worker.stdout.close()
             if current is not None:              # stuck or died while loading an input
-                outcome = "timeout" if line is None else f"crash:exit{code}"
+                mutant = os.path.join(folder, f"mutant_{family}.mat")
+                outcome = confirm_contained(mutant, "hang" if line is None else f"exit{code}")
                 counts[outcome] += 1
-                counts["failures"] += 1
-                keep(os.path.join(folder, f"mutant_{family}.mat"), crash_dir,
-                     f"{family}_{seed}_{current[0]}", f"{current[1]}\n{outcome}\n")
+                counts["failures"] += is_failure(outcome)
+                if is_failure(outcome) or keep_contained:
+                    keep(mutant, crash_dir, f"{family}_{seed}_{current[0]}",
+                         f"{current[1]}\n{outcome}\n")
                 done = current[0] + 1
             elif done < count and line is None:
                 done += 1                         # stuck building an input: skip it

@@ -255,7 +255,15 @@ def test_v73_version_2_object_headers_load(tmp_path):
 
 # --- nothing in a file is ever run ------------------------------------------------------------
 
-LOADER = sorted((ROOT / "cnntoolbox" / "matfile").glob("*.py"))
+LOADER = sorted(path for path in (ROOT / "cnntoolbox" / "matfile").glob("*.py")
+                if path.name != "_isolate.py")
+
+
+def test_the_only_process_started_is_the_isolated_reader():
+    # _isolate starts the reader child: this interpreter, isolated (-I), on _boot.py, nothing else
+    source = (ROOT / "cnntoolbox" / "matfile" / "_isolate.py").read_text()
+    assert re.findall(r"subprocess\.\w+\(", source) == ["subprocess.Popen("]
+    assert '[sys.executable, "-I", _BOOT, _ROOT, json.dumps(request)]' in source
 
 
 def test_loader_has_no_code_execution_path():

@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import signal
+import stat
 import threading
 
 #: What marks this package's temporary files: ``.<name>.cnntoolbox-tmp-<pid>-<random>``.
@@ -69,8 +70,7 @@ def write(path, produce, verify=None):
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, f"cannot write {os.fspath(path)}: no folder "
                                 f"{folder}")
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, f"cannot write {os.fspath(path)}: it is a folder")
+    check_target(path, target)
     mode = _new_file_mode(target)
     with _interrupts_held():
         remove_stale(target)
@@ -102,6 +102,41 @@ def write(path, produce, verify=None):
             raise
         _sync_folder(folder)
     return target
+
+
+def check_target(path, target):
+    """Refuse to write over ``target`` (``path`` resolved) if it exists and is not a regular file.
+
+    ``os.replace`` would put a regular file in place of a device or a FIFO
+    (as root, of ``/dev/null``) and report success.
+
+    Raises
+    ------
+    IsADirectoryError
+        If it is a folder.
+    OSError
+        (errno ``EINVAL``) For a device, a FIFO or a socket, which is left as it is.
+    """
+    try:
+        info = os.stat(target)
+    except OSError:
+        return
+    kind = file_kind(info.st_mode)
+    if kind == "a folder":
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {os.fspath(path)}: it is a folder")
+    if kind:
+        raise OSError(errno.EINVAL, f"cannot write {os.fspath(path)}: it is {kind}, not a "
+                      "regular file (it is left as it is)")
+
+
+def file_kind(mode):
+    """What a file of ``st_mode`` ``mode`` is, if not a regular file ('' for a regular file)."""
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "" if stat.S_ISREG(mode) else "not a regular file"
 
 
 def remove_stale(target):

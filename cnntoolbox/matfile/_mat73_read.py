@@ -115,6 +115,16 @@ def read(path, names, budget):
                            f"{error})") from None
 
 
+def variable_names(path):
+    """Names of the variables in a v7.3 file (for error messages)."""
+    try:
+        with h5py.File(path, "r", driver="sec2") as h5:
+            return [name for name in h5 if not name.startswith("#")]
+    except _H5_ERRORS as error:
+        raise MatFileError(f"{path}: damaged v7.3 MAT-file ({type(error).__name__}: "
+                           f"{error})") from None
+
+
 class _Reader:
     """Turns the HDF5 objects of one file into Python values, within a budget.
 

@@ -71,18 +71,22 @@ class MatFileError(ValueError):
     """A file is not a usable MAT-file, or holds something this package cannot read."""
 
 
+def memory_budget(file_size):
+    """Bytes of memory a read of a file of ``file_size`` bytes may take: max(``MIN_BUDGET``, 1024 x size)."""
+    return max(MIN_BUDGET, 1024 * file_size)
+
+
 class Budget:
     """What one read may still take: bytes of memory and cell or struct elements.
 
     Parameters
     ----------
-    file_size : int
-        Size of the file read, in bytes; the memory budget is
-        max(``MIN_BUDGET``, 1024 x ``file_size``).
+    nbytes : int
+        The memory budget in bytes (:func:`memory_budget` of the file's size).
     """
 
-    def __init__(self, file_size):
-        self.bytes = max(MIN_BUDGET, 1024 * file_size)
+    def __init__(self, nbytes):
+        self.bytes = nbytes
         self.count = MAX_ELEMENTS
 
     def charge(self, nbytes, where):
