@@ -7,6 +7,7 @@ argument at fault.  Matlab stores every number as a double, so an
 integer-valued float (``6.0``) is accepted wherever an integer is meant.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -28,7 +29,7 @@ def as_int(value, name):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if not np.isfinite(value) or value != int(value) or value < 1:
+    if not -2 ** 63 < value < 2 ** 63 or value != int(value) or value < 1:   # NaN, inf, > int64
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -39,9 +40,13 @@ def as_float(value, name):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not np.isfinite(value):
+    try:
+        result = float(value)
+    except OverflowError:                   # an int beyond any float
+        result = math.inf
+    if not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return result
 
 
 def as_array(value, name, ndim=None, shape=None, copy=True):
@@ -338,6 +343,9 @@ def check_opts(opts):
                 raise ValueError(f"opts['alpha_decay'] must be positive, got {decay!r}")
         while len(alphas) < numepochs:      # alpha = alpha * alpha_decay after each epoch
             alphas.append(alphas[-1] if decay is None else alphas[-1] * decay)
+            if not math.isfinite(alphas[-1]):
+                raise ValueError(f"opts['alpha_decay'] = {decay!r} makes the rate of epoch "
+                                 f"{len(alphas)} {alphas[-1]!r}")
         alphas = tuple(alphas)
     return alphas, batchsize, numepochs, check_momentum(opts)
 

@@ -78,6 +78,7 @@ def seed_files(root=ROOT, big=True):
             matfile.savemat(target, value, format=fmt)
             seeds.append((f"written_{name}", target.read_bytes()))
     seeds.append(("written_v4", _v4_file()))
+    seeds.append(("written_latest_v73", _latest_file()))
     seeds += [(f"{label}_uncompressed", _uncompress_v5(data)) for label, data in list(seeds)
               if _is_v5(data)]
     return seeds
@@ -98,6 +99,26 @@ def _written_values():
         tag = fmt.replace(".", "")
         out += [(f"net_v{tag}", fmt, {"net": net}), (f"misc_v{tag}", fmt, misc)]
     return out
+
+
+def _latest_file():
+    """A v7.3 file in HDF5's newest format: a struct of 40 fields (dense links: a fractal heap and
+    v2 B-trees), chunked arrays indexed by an extensible array and a fixed array, v2 headers."""
+    with tempfile.TemporaryDirectory(dir=_scratch()) as folder:
+        path = os.path.join(folder, "latest.mat")
+        with h5py.File(path, "w", userblock_size=512, libver="latest") as h5:
+            group = h5.create_group("s")
+            group.attrs["MATLAB_class"] = np.bytes_("struct")
+            for i in range(40):
+                group[f"f{i:02d}"] = np.full((1, 1), float(i))
+                group[f"f{i:02d}"].attrs["MATLAB_class"] = np.bytes_("double")
+            for name, maxshape in (("grow", (None, 4)), ("fixed", (64, 4))):
+                h5.create_dataset(name, data=np.arange(256.0).reshape(64, 4), chunks=(4, 4),
+                                  maxshape=maxshape)
+                h5[name].attrs["MATLAB_class"] = np.bytes_("double")
+        with open(path, "r+b") as fileobj:
+            fileobj.write(v73_header())
+        return Path(path).read_bytes()
 
 
 def _v4_file():
@@ -228,6 +249,125 @@ def mutate_v5_inside(rng, data):
     inner = mutate_bytes(rng, inner)
     packed = zlib.compress(inner)
     return data[:start] + struct.pack(order + "II", 15, len(packed)) + packed + data[end:]
+
+
+# --- HDF5 structures, edited field by field -----------------------------------------------
+
+def lookup3(data, initval=0):
+    """Bob Jenkins' lookup3 ``hashlittle`` of ``data``: the checksum of HDF5's metadata."""
+    def rot(x, k):
+        return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
+
+    def word(at):
+        return int.from_bytes(data[at:at + 4].ljust(4, b"\0"), "little")
+
+    mask = 0xFFFFFFFF
+    a = b = c = (0xDEADBEEF + len(data) + initval) & mask
+    at, left = 0, len(data)
+    while left > 12:
+        a, b, c = (a + word(at)) & mask, (b + word(at + 4)) & mask, (c + word(at + 8)) & mask
+        a = ((a - c) & mask) ^ rot(c, 4); c = (c + b) & mask
+        b = ((b - a) & mask) ^ rot(a, 6); a = (a + c) & mask
+        c = ((c - b) & mask) ^ rot(b, 8); b = (b + a) & mask
+        a = ((a - c) & mask) ^ rot(c, 16); c = (c + b) & mask
+        b = ((b - a) & mask) ^ rot(a, 19); a = (a + c) & mask
+        c = ((c - b) & mask) ^ rot(b, 4); b = (b + a) & mask
+        at, left = at + 12, left - 12
+    if left == 0:
+        return c
+    tail = data[at:at + left].ljust(12, b"\0")          # the missing bytes add nothing
+    a = (a + int.from_bytes(tail[0:4], "little")) & mask
+    b = (b + int.from_bytes(tail[4:8], "little")) & mask
+    c = (c + int.from_bytes(tail[8:12], "little")) & mask
+    c ^= b; c = (c - rot(b, 14)) & mask
+    a ^= c; a = (a - rot(c, 11)) & mask
+    b ^= a; b = (b - rot(a, 25)) & mask
+    c ^= b; c = (c - rot(b, 16)) & mask
+    a ^= c; a = (a - rot(c, 4)) & mask
+    b ^= a; b = (b - rot(a, 14)) & mask
+    c ^= b; c = (c - rot(b, 24)) & mask
+    return c
+
+
+#: Checksummed HDF5 headers (8-byte addresses and lengths): signature -> (bytes before the
+#: checksum, the fields worth editing as (offset, width)).
+_HEADERS = {
+    b"BTHD": (34, [(5, 1), (6, 4), (10, 2), (12, 2), (16, 8), (24, 2), (26, 8)]),
+    b"FRHP": (142, [(5, 2), (10, 4), (62, 8), (70, 8), (78, 8), (110, 2), (112, 8), (120, 8),
+                    (128, 2), (130, 2), (132, 8), (140, 2)]),
+    b"EAHD": (68, [(6, 1), (7, 1), (8, 1), (9, 1), (10, 1), (11, 1), (12, 8), (20, 8), (28, 8),
+                   (36, 8), (44, 8), (52, 8), (60, 8)]),
+    b"FAHD": (24, [(5, 1), (6, 1), (7, 1), (8, 8), (16, 8)]),
+}
+
+
+def _signatures(data, names):
+    """(position, signature) of every occurrence of the signatures ``names`` in ``data``."""
+    found = []
+    for name in names:
+        at = data.find(name)
+        while at >= 0:
+            found.append((at, name))
+            at = data.find(name, at + 1)
+    return found
+
+
+def mutate_hdf5_structure(rng, data):
+    """Edit one HDF5 structure of ``data`` where its meaning is: B-trees, heaps, array indices.
+
+    * a v1 B-tree node (``TREE``): made a level-1..7 node whose children are
+      itself or all one other node (a shared child), or given more entries;
+    * a checksummed header (v2 B-tree ``BTHD``, fractal heap ``FRHP``,
+      extensible array ``EAHD``, fixed array ``FAHD``): one field set to an
+      interesting value (0, 1, all ones, +1, 2^32, ...), the checksum fixed
+      after the edit so that HDF5 goes on to use the field;
+    * a v2 object header (``OHDR``): one byte of its messages changed, the
+      checksum fixed.
+
+    Files without such a structure get byte damage instead.
+    """
+    data = bytearray(data)
+    found = _signatures(data, [b"TREE", b"OHDR", *_HEADERS])
+    if not found:
+        return mutate_bytes(rng, bytes(data))
+    at, name = rng.choice(found)
+    if name == b"TREE" and at + 40 <= len(data):
+        nodes = [position for position, kind in found if kind == b"TREE" and position != at]
+        used = struct.unpack_from("<H", data, at + 6)[0]
+        roll = rng.random()
+        if roll < 0.15:
+            struct.pack_into("<H", data, at + 6, rng.choice((used + 1, 64, 0xFFFF)))
+        else:
+            data[at + 5] = rng.randint(1, 7)
+            child = at - 512 if roll < 0.55 or not nodes else rng.choice(nodes) - 512
+            key = 8 if data[at + 4] == 0 else 8 + 8 * rng.randint(1, 3)    # group / chunk keys
+            for index in range(max(1, used)):
+                pos = at + 24 + key + index * (key + 8)
+                if pos + 8 <= len(data):
+                    struct.pack_into("<Q", data, pos, child)
+        return bytes(data)
+    if name == b"OHDR":
+        flags = data[at + 5]
+        start = at + 6 + 16 * bool(flags & 0x20) + 4 * bool(flags & 0x10)
+        width = 1 << (flags & 3)
+        size = int.from_bytes(data[start:start + width], "little")
+        end = start + width + size
+        if end + 4 > len(data) or size == 0:
+            return mutate_bytes(rng, bytes(data))
+        data[rng.randrange(start + width, end)] = rng.randrange(256)
+        struct.pack_into("<I", data, end, lookup3(bytes(data[at:end])))
+        return bytes(data)
+    length, fields = _HEADERS[name]
+    if at + length + 4 > len(data):
+        return mutate_bytes(rng, bytes(data))
+    for _ in range(rng.choice((1, 1, 2))):
+        offset, width = rng.choice(fields)
+        old = int.from_bytes(data[at + offset:at + offset + width], "little")
+        value = rng.choice((0, 1, old + 1, old - 1, old * 2, 2 ** 32, 2 ** 31 - 1,
+                            2 ** (8 * width) - 1, rng.randrange(2 ** (8 * width))))
+        data[at + offset:at + offset + width] = (value % 2 ** (8 * width)).to_bytes(width, "little")
+    struct.pack_into("<I", data, at + length, lookup3(bytes(data[at:at + length])))
+    return bytes(data)
 
 
 # --- v5 from scratch ------------------------------------------------------------------------
@@ -604,6 +744,8 @@ def make_input(rng, pool, weights, family, path):
         return f"{label}:truncated"
     if family == "v5" and _is_v5(data) and rng.random() < 0.5:
         data, how = mutate_v5_inside(rng, data), "inside"
+    elif family == "v73" and rng.random() < 0.5:
+        data, how = mutate_hdf5_structure(rng, data), "structure"
     else:
         data, how = mutate_bytes(rng, data), "bytes"
     Path(path).write_bytes(data)

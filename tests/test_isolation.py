@@ -43,6 +43,43 @@ def test_a_btree_node_pointing_at_itself_is_a_matfile_error(tmp_path):
         loadmat(path)
 
 
+def _v73_with_shared_child_btree(path, levels, fanout=32):
+    """A savemat v7.3 file whose root group's B-tree is ``levels`` levels of nodes whose
+    ``fanout`` children are all one node: fanout ** levels walks down to one leaf."""
+    savemat(path, {"a": 1.0, "b": 2.0}, format="7.3")
+    data = bytearray(path.read_bytes())
+    leaf = data.find(b"TREE")                        # the root group's B-tree: one leaf
+    key0, _, key1 = struct.unpack_from("<QQQ", data, leaf + 24)
+    below = leaf - 512
+    for level in range(1, levels + 1):               # appended: TREE, group node, level, fanout
+        node = len(data)
+        data += b"TREE" + bytes([0, level]) + struct.pack("<H", fanout) + b"\xff" * 16
+        data += b"".join(struct.pack("<QQ", key0, below) for _ in range(fanout))
+        data += struct.pack("<Q", key1)
+        below = node - 512
+    old = struct.pack("<Q", leaf - 512)
+    at = data.find(old, 512, leaf)
+    while at >= 0:                                   # the superblock's cache and the message
+        struct.pack_into("<Q", data, at, below)
+        at = data.find(old, at + 8, leaf)
+    data += bytes(512)
+    struct.pack_into("<Q", data, 512 + 40, len(data) - 512)      # the end-of-file address
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("levels, message", [
+    (3, r"a: an object read a second time"),                  # 32^3 walks, refused
+    (7, r"reading it took more than 2 s of CPU time"),         # 32^7 walks: stopped
+])
+def test_a_btree_whose_nodes_share_one_child_is_bounded(levels, message, tmp_path, monkeypatch):
+    monkeypatch.setattr(_isolate, "CPU_BASE", 2)
+    monkeypatch.setattr(_isolate, "CPU_BYTES", 2 ** 62)
+    path = _v73_with_shared_child_btree(tmp_path / "shared.mat", levels)
+    with pytest.raises(MatFileError, match=r"shared\.mat: " + message):
+        loadmat(path)
+
+
 def test_a_file_that_hangs_the_reader_is_stopped_at_its_cpu_limit(monkeypatch):
     # HDF5 loops forever in C on this file's damaged global heap (a fuzzer find)
     monkeypatch.setattr(_isolate, "CPU_BASE", 1)

@@ -134,7 +134,11 @@ def savemat(path: str | os.PathLike[str], variables: dict, format: str = "7") ->
     values = {}
     for name, value in variables.items():
         check_name(name, "variable name")
-        values[name] = canonical(value, name)
+        try:
+            values[name] = canonical(value, name)
+        except RecursionError:
+            raise ValueError(f"{name}: lists or dicts nested too deeply to save (or one that "
+                             "contains itself)") from None
         if is_net(value):                    # the toolbox's field order and column of layers
             values[name] = toolbox_struct(values[name])
     _check_path(path)

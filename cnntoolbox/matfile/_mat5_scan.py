@@ -60,6 +60,7 @@ def plain(data, names, budget):
     while pos < len(data):
         kind, start, stop, _ = scanner.element(data, pos, len(data), "the file")
         pos, payload = stop, data[start:stop]        # scipy: no padding between variables
+        budget.elements(1, "the file's variables")
         if kind == _COMPRESSED:
             payload = scanner.inflate(payload, names)
         elif kind == _MATRIX:
