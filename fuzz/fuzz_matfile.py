@@ -2,15 +2,21 @@
 
 Every input is a mutant of a real MATLAB file (``tests/data``), an Octave
 net (``matlab_reference``), a small file this package writes, or a random
-HDF5 / v5 layout built from scratch.  Each is written to a RAM-backed
-folder and loaded; the outcome is one of
+HDF5 / v5 layout built from scratch, or a seed whose HDF5 structures
+(B-trees, heaps, array indices) were edited field by field.  Each is written
+to a RAM-backed folder and loaded by what ``loadmat`` runs, the reader
+child's parse included, in this process (:func:`parse_as_loadmat`); the
+outcome is one of
 
 * ``ok``                    loaded;
 * ``MatFileError`` (etc.)   a documented exception: a ValueError subclass;
-* ``crash:<type>``          any other exception, or a documented one caused
-                            by a MemoryError (an allocation the file drove);
-* ``timeout``               longer than the per-input time budget;
-* ``memory``                a traced peak above the loader's memory budget.
+* ``contained:<what>``      the parse crashed (a signal), hung or ran out of
+                            memory, and the real, isolated ``loadmat`` then
+                            turned the same input into a ``MatFileError``;
+* ``crash:<type>``          any other exception (a failure);
+* ``escaped:<type>``        an input on which the isolated ``loadmat`` did not
+                            end in a ``MatFileError`` (a failure);
+* ``leak``                  a result holding bytes of another file (a failure).
 
 Run (see fuzz/README.md)::
 
@@ -774,6 +780,8 @@ def work(family, seed, start, stop, seconds, trace_every, folder, crash_dir, big
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         trace = bool(trace_every) and i % trace_every == 0
         outcome, peak, detail = run_one(path, os.path.getsize(path), seconds, trace)
+        if outcome in ("timeout", "contained:memory"):     # the isolated loadmat must end it
+            outcome = confirm_contained(path, outcome.rsplit(":", 1)[-1])
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rss = after * 1024 if after > before else 0       # a new peak that the load made
         if rss > RESIDENT and not is_failure(outcome):

@@ -3,9 +3,10 @@
 It imports nothing of the package before it has limited itself: address
 space, CPU time, the size of files it writes, no core file (``resource``;
 what a system does not offer is skipped).  Then it makes ``cnntoolbox``
-the package folder under ``ROOT`` only, without running the package's
-``__init__`` (the reader needs only :mod:`cnntoolbox.matfile`), and hands
-over to :func:`cnntoolbox.matfile._child.main`.  ``-I`` keeps the user's
+and ``cnntoolbox.matfile`` the package folders under ``ROOT`` only, without
+running their ``__init__`` (the child needs only its reader, not the rest
+of the package and its imports), and hands over to
+:func:`cnntoolbox.matfile._child.main`.  ``-I`` keeps the user's
 folder, ``PYTHON*`` variables and user site-packages out of ``sys.path``.
 """
 
@@ -35,9 +36,11 @@ def limit(memory, cpu, output):
 def main():
     root, request = sys.argv[1], json.loads(sys.argv[2])
     limit(request["memory"], request["cpu"], request["output"])
-    package = types.ModuleType("cnntoolbox")
-    package.__path__ = [os.path.join(root, "cnntoolbox")]
-    sys.modules["cnntoolbox"] = package
+    for name, folder in (("cnntoolbox", ("cnntoolbox",)), ("cnntoolbox.matfile",
+                                                          ("cnntoolbox", "matfile"))):
+        package = types.ModuleType(name)
+        package.__path__ = [os.path.join(root, *folder)]
+        sys.modules[name] = package
     from cnntoolbox.matfile import _child
     _child.main(request)
 

@@ -5,7 +5,7 @@ limited; :func:`parse` is also what the fuzzer calls directly, in its own
 limited workers, so that long runs need no new interpreter per input.
 """
 
-from . import _mat5, _mat73_read, _wire
+from . import _wire
 from ._values import Budget, MatFileError
 
 #: The file, in the child's own empty working folder, that its answer is written to.
@@ -20,6 +20,9 @@ def main(request):
                                   request["budget"])
         except MatFileError as error:
             _wire.write_error(out, str(error))
+            return
+        except OSError as error:                        # gone or unreadable since the check
+            _wire.write_error(out, f"{request['path']}: cannot be read ({error.strerror})")
             return
         except MemoryError:
             _wire.write_error(out, f"{request['path']}: reading it needs more memory than its "
@@ -47,11 +50,7 @@ def parse(path, version, names, budget):
     all_names : list of str or None
         Every variable name in the file when one of ``names`` is missing, else None.
     """
-    budget = Budget(budget)
-    if version == "7.3":
-        values = _mat73_read.read(path, names, budget)
-    else:
-        values = _mat5.read(path, names, budget)
+    values = _reader(version).read(path, names, Budget(budget))
     if any(name not in values for name in names or ()):
         return values, variable_names(path, version)
     return values, None
@@ -59,6 +58,14 @@ def parse(path, version, names, budget):
 
 def variable_names(path, version):
     """Names of the variables in a file (for error messages)."""
+    return _reader(version).variable_names(path)
+
+
+def _reader(version):
+    """The reader module of ``version``, imported when first needed: a child imports one
+    library (h5py or scipy.io), not both."""
     if version == "7.3":
-        return _mat73_read.variable_names(path)
-    return _mat5.variable_names(path)
+        from . import _mat73_read
+        return _mat73_read
+    from . import _mat5
+    return _mat5
