@@ -156,3 +156,42 @@ def test_the_container_round_trips_every_value_bit_for_bit():
     assert out["u"].tolist() == ["ab", "cd"] and out["l"][0]["k"].tolist() == [2 ** 64 - 1]
     assert (out["sp"] != values["sp"]).nnz == 0 and out["sp"].format == "csc"
     assert out["a"].flags.writeable
+
+
+# --- one-field edits of HDF5's newer structures, checksums fixed (the crafted files of issue 18) --
+
+def _fuzz_module():
+    import importlib.util
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("fuzz_matfile", root / "fuzz" / "fuzz_matfile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("signature, offset, width, value", [
+    (b"BTHD", 10, 2, 0),                   # v2 B-tree record size 0 (SIGFPE in HDF5)
+    (b"BTHD", 5, 1, 2),                    # tree type 5 -> 2 (SIGSEGV)
+    (b"BTHD", 26, 8, None),                # total records + 1 in a dense-link index (SIGSEGV)
+    (b"BTHD", 6, 4, 0xFFFFFFFF),           # node size 2^32 - 1 (gigabytes, or an abort)
+    (b"FRHP", 110, 2, 0),                  # fractal heap table width 0 (SIGSEGV)
+    (b"EAHD", 44, 8, 2 ** 32),             # extensible array "max index set" 2^32 (a hang)
+])
+def test_a_damaged_newer_structure_is_a_matfile_error(signature, offset, width, value, tmp_path,
+                                                      monkeypatch):
+    fz = _fuzz_module()
+    monkeypatch.setattr(_isolate, "CPU_BASE", 2)
+    monkeypatch.setattr(_isolate, "CPU_BYTES", 2 ** 62)
+    data = bytearray(fz._latest_file())
+    at = data.find(signature)
+    length = fz._HEADERS[signature][0]
+    assert at > 0 and struct.unpack_from("<I", data, at + length)[0] == fz.lookup3(
+        bytes(data[at:at + length]))                        # the checksum is HDF5's own
+    old = int.from_bytes(data[at + offset:at + offset + width], "little")
+    data[at + offset:at + offset + width] = (old + 1 if value is None else value).to_bytes(
+        width, "little")
+    struct.pack_into("<I", data, at + length, fz.lookup3(bytes(data[at:at + length])))
+    path = tmp_path / "edited.mat"
+    path.write_bytes(data)
+    with pytest.raises(MatFileError, match=r"edited\.mat: "):
+        loadmat(path)
