@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .files import atomic
 from .cli import PROG, interrupt
 from .training.checkpoint import interrupted_message
 from .reference.compare import RTOL
@@ -188,9 +189,13 @@ def build_parser():
 
 
 def _check_output(path, option):
-    """Fail before any work if an output file cannot be created where asked."""
-    if path is not None and not path.resolve().parent.is_dir():
-        raise UsageError(f"{option}: folder {path.parent} does not exist")
+    """Fail before any work if an output file cannot be written where asked (the writer's probe)."""
+    if path is None:
+        return
+    try:
+        atomic.probe(path)
+    except OSError as error:
+        raise UsageError(f"{option}: {error.strerror or error}") from None
 
 
 def _train(args):

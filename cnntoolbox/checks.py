@@ -6,6 +6,8 @@ for a wrong kind of object) with a message that names the argument at
 fault.  The checks of the net's own fields are in ``netlayout``.
 """
 
+import math
+
 import numpy as np
 
 from .netlayout import (BOUNDED_OUTPUTS, OUTPUTS, REQUIRED_KEYS, as_array, as_float, as_int,
@@ -197,6 +199,9 @@ def check_opts(opts):
                 raise ValueError(f"opts['alpha_decay'] must be positive, got {decay!r}")
         while len(alphas) < numepochs:      # alpha = alpha * alpha_decay after each epoch
             alphas.append(alphas[-1] if decay is None else alphas[-1] * decay)
+            if not math.isfinite(alphas[-1]):
+                raise ValueError(f"opts['alpha_decay'] = {decay!r} makes the rate of epoch "
+                                 f"{len(alphas)} {alphas[-1]!r}")
         alphas = tuple(alphas)
     return alphas, batchsize, numepochs, check_momentum(opts)
 

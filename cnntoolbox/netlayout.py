@@ -43,6 +43,7 @@ float32 where the public net's value was float32, float64 for anything else.
 
 import copy
 import difflib
+import math
 import numbers
 import os
 import re
@@ -376,7 +377,7 @@ def as_int(value, name):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if not np.isfinite(value) or value != int(value) or value < 1:
+    if not -2 ** 63 < value < 2 ** 63 or value != int(value) or value < 1:   # NaN, inf, > int64
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -391,9 +392,13 @@ def as_float(value, name, finite=True):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if finite and not np.isfinite(value):
+    try:
+        result = float(value)
+    except OverflowError:                   # an int beyond any float
+        result = math.inf
+    if finite and not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return result
 
 
 def as_array(value, name, ndim=None, shape=None, copy=True, finite=True):

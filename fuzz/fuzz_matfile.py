@@ -2,15 +2,21 @@
 
 Every input is a mutant of a real MATLAB file (``tests/data``), an Octave
 net (``matlab_reference``), a small file this package writes, or a random
-HDF5 / v5 layout built from scratch.  Each is written to a RAM-backed
-folder and loaded; the outcome is one of
+HDF5 / v5 layout built from scratch, or a seed whose HDF5 structures
+(B-trees, heaps, array indices) were edited field by field.  Each is written
+to a RAM-backed folder and loaded by what ``loadmat`` runs, the reader
+child's parse included, in this process (:func:`parse_as_loadmat`); the
+outcome is one of
 
 * ``ok``                    loaded;
 * ``MatFileError`` (etc.)   a documented exception: a ValueError subclass;
-* ``crash:<type>``          any other exception, or a documented one caused
-                            by a MemoryError (an allocation the file drove);
-* ``timeout``               longer than the per-input time budget;
-* ``memory``                a traced peak above the loader's memory budget.
+* ``contained:<what>``      the parse crashed (a signal), hung or ran out of
+                            memory, and the real, isolated ``loadmat`` then
+                            turned the same input into a ``MatFileError``;
+* ``crash:<type>``          any other exception (a failure);
+* ``escaped:<type>``        an input on which the isolated ``loadmat`` did not
+                            end in a ``MatFileError`` (a failure);
+* ``leak``                  a result holding bytes of another file (a failure).
 
 Run (see fuzz/README.md)::
 
@@ -78,6 +84,7 @@ def seed_files(root=ROOT, big=True):
             matfile.savemat(target, value, format=fmt)
             seeds.append((f"written_{name}", target.read_bytes()))
     seeds.append(("written_v4", _v4_file()))
+    seeds.append(("written_latest_v73", _latest_file()))
     seeds += [(f"{label}_uncompressed", _uncompress_v5(data)) for label, data in list(seeds)
               if _is_v5(data)]
     return seeds
@@ -98,6 +105,26 @@ def _written_values():
         tag = fmt.replace(".", "")
         out += [(f"net_v{tag}", fmt, {"net": net}), (f"misc_v{tag}", fmt, misc)]
     return out
+
+
+def _latest_file():
+    """A v7.3 file in HDF5's newest format: a struct of 40 fields (dense links: a fractal heap and
+    v2 B-trees), chunked arrays indexed by an extensible array and a fixed array, v2 headers."""
+    with tempfile.TemporaryDirectory(dir=_scratch()) as folder:
+        path = os.path.join(folder, "latest.mat")
+        with h5py.File(path, "w", userblock_size=512, libver="latest") as h5:
+            group = h5.create_group("s")
+            group.attrs["MATLAB_class"] = np.bytes_("struct")
+            for i in range(40):
+                group[f"f{i:02d}"] = np.full((1, 1), float(i))
+                group[f"f{i:02d}"].attrs["MATLAB_class"] = np.bytes_("double")
+            for name, maxshape in (("grow", (None, 4)), ("fixed", (64, 4))):
+                h5.create_dataset(name, data=np.arange(256.0).reshape(64, 4), chunks=(4, 4),
+                                  maxshape=maxshape)
+                h5[name].attrs["MATLAB_class"] = np.bytes_("double")
+        with open(path, "r+b") as fileobj:
+            fileobj.write(v73_header())
+        return Path(path).read_bytes()
 
 
 def _v4_file():
@@ -228,6 +255,125 @@ def mutate_v5_inside(rng, data):
     inner = mutate_bytes(rng, inner)
     packed = zlib.compress(inner)
     return data[:start] + struct.pack(order + "II", 15, len(packed)) + packed + data[end:]
+
+
+# --- HDF5 structures, edited field by field -----------------------------------------------
+
+def lookup3(data, initval=0):
+    """Bob Jenkins' lookup3 ``hashlittle`` of ``data``: the checksum of HDF5's metadata."""
+    def rot(x, k):
+        return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
+
+    def word(at):
+        return int.from_bytes(data[at:at + 4].ljust(4, b"\0"), "little")
+
+    mask = 0xFFFFFFFF
+    a = b = c = (0xDEADBEEF + len(data) + initval) & mask
+    at, left = 0, len(data)
+    while left > 12:
+        a, b, c = (a + word(at)) & mask, (b + word(at + 4)) & mask, (c + word(at + 8)) & mask
+        a = ((a - c) & mask) ^ rot(c, 4); c = (c + b) & mask
+        b = ((b - a) & mask) ^ rot(a, 6); a = (a + c) & mask
+        c = ((c - b) & mask) ^ rot(b, 8); b = (b + a) & mask
+        a = ((a - c) & mask) ^ rot(c, 16); c = (c + b) & mask
+        b = ((b - a) & mask) ^ rot(a, 19); a = (a + c) & mask
+        c = ((c - b) & mask) ^ rot(b, 4); b = (b + a) & mask
+        at, left = at + 12, left - 12
+    if left == 0:
+        return c
+    tail = data[at:at + left].ljust(12, b"\0")          # the missing bytes add nothing
+    a = (a + int.from_bytes(tail[0:4], "little")) & mask
+    b = (b + int.from_bytes(tail[4:8], "little")) & mask
+    c = (c + int.from_bytes(tail[8:12], "little")) & mask
+    c ^= b; c = (c - rot(b, 14)) & mask
+    a ^= c; a = (a - rot(c, 11)) & mask
+    b ^= a; b = (b - rot(a, 25)) & mask
+    c ^= b; c = (c - rot(b, 16)) & mask
+    a ^= c; a = (a - rot(c, 4)) & mask
+    b ^= a; b = (b - rot(a, 14)) & mask
+    c ^= b; c = (c - rot(b, 24)) & mask
+    return c
+
+
+#: Checksummed HDF5 headers (8-byte addresses and lengths): signature -> (bytes before the
+#: checksum, the fields worth editing as (offset, width)).
+_HEADERS = {
+    b"BTHD": (34, [(5, 1), (6, 4), (10, 2), (12, 2), (16, 8), (24, 2), (26, 8)]),
+    b"FRHP": (142, [(5, 2), (10, 4), (62, 8), (70, 8), (78, 8), (110, 2), (112, 8), (120, 8),
+                    (128, 2), (130, 2), (132, 8), (140, 2)]),
+    b"EAHD": (68, [(6, 1), (7, 1), (8, 1), (9, 1), (10, 1), (11, 1), (12, 8), (20, 8), (28, 8),
+                   (36, 8), (44, 8), (52, 8), (60, 8)]),
+    b"FAHD": (24, [(5, 1), (6, 1), (7, 1), (8, 8), (16, 8)]),
+}
+
+
+def _signatures(data, names):
+    """(position, signature) of every occurrence of the signatures ``names`` in ``data``."""
+    found = []
+    for name in names:
+        at = data.find(name)
+        while at >= 0:
+            found.append((at, name))
+            at = data.find(name, at + 1)
+    return found
+
+
+def mutate_hdf5_structure(rng, data):
+    """Edit one HDF5 structure of ``data`` where its meaning is: B-trees, heaps, array indices.
+
+    * a v1 B-tree node (``TREE``): made a level-1..7 node whose children are
+      itself or all one other node (a shared child), or given more entries;
+    * a checksummed header (v2 B-tree ``BTHD``, fractal heap ``FRHP``,
+      extensible array ``EAHD``, fixed array ``FAHD``): one field set to an
+      interesting value (0, 1, all ones, +1, 2^32, ...), the checksum fixed
+      after the edit so that HDF5 goes on to use the field;
+    * a v2 object header (``OHDR``): one byte of its messages changed, the
+      checksum fixed.
+
+    Files without such a structure get byte damage instead.
+    """
+    data = bytearray(data)
+    found = _signatures(data, [b"TREE", b"OHDR", *_HEADERS])
+    if not found:
+        return mutate_bytes(rng, bytes(data))
+    at, name = rng.choice(found)
+    if name == b"TREE" and at + 40 <= len(data):
+        nodes = [position for position, kind in found if kind == b"TREE" and position != at]
+        used = struct.unpack_from("<H", data, at + 6)[0]
+        roll = rng.random()
+        if roll < 0.15:
+            struct.pack_into("<H", data, at + 6, rng.choice((used + 1, 64, 0xFFFF)))
+        else:
+            data[at + 5] = rng.randint(1, 7)
+            child = at - 512 if roll < 0.55 or not nodes else rng.choice(nodes) - 512
+            key = 8 if data[at + 4] == 0 else 8 + 8 * rng.randint(1, 3)    # group / chunk keys
+            for index in range(max(1, used)):
+                pos = at + 24 + key + index * (key + 8)
+                if pos + 8 <= len(data):
+                    struct.pack_into("<Q", data, pos, child)
+        return bytes(data)
+    if name == b"OHDR":
+        flags = data[at + 5]
+        start = at + 6 + 16 * bool(flags & 0x20) + 4 * bool(flags & 0x10)
+        width = 1 << (flags & 3)
+        size = int.from_bytes(data[start:start + width], "little")
+        end = start + width + size
+        if end + 4 > len(data) or size == 0:
+            return mutate_bytes(rng, bytes(data))
+        data[rng.randrange(start + width, end)] = rng.randrange(256)
+        struct.pack_into("<I", data, end, lookup3(bytes(data[at:end])))
+        return bytes(data)
+    length, fields = _HEADERS[name]
+    if at + length + 4 > len(data):
+        return mutate_bytes(rng, bytes(data))
+    for _ in range(rng.choice((1, 1, 2))):
+        offset, width = rng.choice(fields)
+        old = int.from_bytes(data[at + offset:at + offset + width], "little")
+        value = rng.choice((0, 1, old + 1, old - 1, old * 2, 2 ** 32, 2 ** 31 - 1,
+                            2 ** (8 * width) - 1, rng.randrange(2 ** (8 * width))))
+        data[at + offset:at + offset + width] = (value % 2 ** (8 * width)).to_bytes(width, "little")
+    struct.pack_into("<I", data, at + length, lookup3(bytes(data[at:at + length])))
+    return bytes(data)
 
 
 # --- v5 from scratch ------------------------------------------------------------------------
@@ -488,13 +634,40 @@ def budget_of(size):
     return max(_values.MIN_BUDGET, 1024 * size)
 
 
+def parse_as_loadmat(path):
+    """What ``loadmat(path)`` returns, with its reader run in this process, not in a child.
+
+    The same steps: the checks of the path, the version from the header,
+    the in-child parser (``_child.parse``), the data-only container written
+    and decoded (``_wire``), the nets reconciled; only the child process
+    is left out, so that a long run needs no new interpreter per input.
+    An input that kills or hangs this is run again through the real
+    ``loadmat`` by the supervisor (:func:`confirm_contained`).
+    """
+    from cnntoolbox.matfile import _child, _dispatch, _wire
+    _dispatch.check_readable(path)
+    version = _dispatch._version(path)
+    values, _ = _child.parse(path, version, None, _values.memory_budget(os.path.getsize(path)))
+    buffer = io.BytesIO()
+    _wire.write(buffer, values)
+    size = buffer.tell()
+    buffer.seek(0)
+    values, _ = _wire.decode(buffer, size)
+    return {name: _dispatch._reconcile(value, name) for name, value in values.items()}
+
+
 def run_one(path, size, seconds, trace=True):
-    """Load ``path`` once; return (outcome, traced peak bytes, detail)."""
+    """Load ``path`` once (:func:`parse_as_loadmat`); return (outcome, traced peak bytes, detail).
+
+    A ``MemoryError`` or a traced peak above the budget is ``contained:memory``:
+    the reader child runs under an address-space limit, so ``loadmat``
+    turns it into a ``MatFileError``.
+    """
     if trace:
         tracemalloc.start()
     signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
-        loaded = matfile.loadmat(path)
+        loaded = parse_as_loadmat(path)
         outcome, detail = "ok", ""
         if holds_canary(loaded):
             outcome, detail = "leak", "the result holds bytes of another file"
@@ -504,7 +677,9 @@ def run_one(path, size, seconds, trace=True):
         detail = str(error)
         outcome = type(error).__name__
         if "MemoryError" in detail or isinstance(error.__context__, MemoryError):
-            outcome = "crash:MemoryError(wrapped)"
+            outcome = "contained:memory"
+    except MemoryError:
+        outcome, detail = "contained:memory", ""
     except FileNotFoundError as error:
         outcome, detail = "FileNotFoundError", str(error)
     except BaseException as error:          # classifying every failure is the point
@@ -518,8 +693,31 @@ def run_one(path, size, seconds, trace=True):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         if peak > 2 * budget_of(size) + 2 ** 26 and not outcome.startswith("crash"):
-            outcome, detail = "memory", f"traced peak {peak} bytes"
+            outcome, detail = "contained:memory", f"traced peak {peak} bytes"
     return outcome, peak, detail
+
+
+def confirm_contained(path, what):
+    """The outcome of the real ``loadmat`` on an input that ``what`` (killed, hung) a worker.
+
+    ``contained:<what>`` when loadmat ended it with a ``MatFileError`` (or a
+    load), else ``escaped:<type>``, a failure: the isolation did not hold.
+    """
+    try:
+        matfile.loadmat(path)
+    except matfile.MatFileError as error:
+        text = str(error)
+        for mark, kind in (("crashed on this file (", None), ("CPU time", "cpu"),
+                           ("longer than", "wall"), ("memory", "memory")):
+            if mark in text:
+                what = text.split(mark)[1].split(")")[0] if kind is None else kind
+                break
+        return f"contained:{what}"
+    except BaseException as error:  # noqa: BLE001 - classifying every failure is the point
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return f"escaped:{type(error).__name__}"
+    return f"contained:{what}(loaded)"
 
 
 def family_pool(seeds, family):
@@ -552,6 +750,8 @@ def make_input(rng, pool, weights, family, path):
         return f"{label}:truncated"
     if family == "v5" and _is_v5(data) and rng.random() < 0.5:
         data, how = mutate_v5_inside(rng, data), "inside"
+    elif family == "v73" and rng.random() < 0.5:
+        data, how = mutate_hdf5_structure(rng, data), "structure"
     else:
         data, how = mutate_bytes(rng, data), "bytes"
     Path(path).write_bytes(data)
@@ -580,6 +780,8 @@ def work(family, seed, start, stop, seconds, trace_every, folder, crash_dir, big
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         trace = bool(trace_every) and i % trace_every == 0
         outcome, peak, detail = run_one(path, os.path.getsize(path), seconds, trace)
+        if outcome in ("timeout", "contained:memory"):     # the isolated loadmat must end it
+            outcome = confirm_contained(path, outcome.rsplit(":", 1)[-1])
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rss = after * 1024 if after > before else 0       # a new peak that the load made
         if rss > RESIDENT and not is_failure(outcome):
@@ -590,7 +792,7 @@ def work(family, seed, start, stop, seconds, trace_every, folder, crash_dir, big
 
 
 def is_failure(outcome):
-    return outcome.startswith("crash") or outcome in ("timeout", "memory", "leak")
+    return outcome.startswith(("crash", "escaped")) or outcome in ("timeout", "memory", "leak")
 
 
 def keep(path, crash_dir, stem, text):
@@ -603,14 +805,16 @@ def keep(path, crash_dir, stem, text):
 
 
 def fuzz(family, count, seed, seconds=10.0, trace_every=1, crash_dir=None, big=True, report=None,
-         hang=None):
+         hang=None, keep_contained=False):
     """Run ``count`` inputs of one family in a supervised worker; return the counts.
 
     The worker runs under an address-space limit; one that spends ``hang``
     seconds of CPU time on one input (stuck in C, where its alarm cannot
-    reach), or stops answering for ``WALL`` seconds (a deadlock), is killed
-    and its input counted as a timeout; one that dies (a segfault) is a
-    crash; either way a new worker goes on with the next input.  Time is
+    reach), or stops answering for ``WALL`` seconds (a deadlock), is killed;
+    one that dies (a segfault) too; either way its input is run again
+    through the real, isolated ``loadmat`` (:func:`confirm_contained`),
+    which must end it with a ``MatFileError``, and a new worker goes on with
+    the next input (``keep_contained``: keep such inputs in ``crash_dir``).  Time is
     CPU time, so that a worker at nice 19 on a busy machine is not timed out
     for waiting its turn.
     """
@@ -652,11 +856,13 @@ def fuzz(family, count, seed, seconds=10.0, trace_every=1, crash_dir=None, big=T
             code = worker.wait()
             worker.stdout.close()
             if current is not None:              # stuck or died while loading an input
-                outcome = "timeout" if line is None else f"crash:exit{code}"
+                mutant = os.path.join(folder, f"mutant_{family}.mat")
+                outcome = confirm_contained(mutant, "hang" if line is None else f"exit{code}")
                 counts[outcome] += 1
-                counts["failures"] += 1
-                keep(os.path.join(folder, f"mutant_{family}.mat"), crash_dir,
-                     f"{family}_{seed}_{current[0]}", f"{current[1]}\n{outcome}\n")
+                counts["failures"] += is_failure(outcome)
+                if is_failure(outcome) or keep_contained:
+                    keep(mutant, crash_dir, f"{family}_{seed}_{current[0]}",
+                         f"{current[1]}\n{outcome}\n")
                 done = current[0] + 1
             elif done < count and line is None:
                 done += 1                         # stuck building an input: skip it

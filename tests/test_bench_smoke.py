@@ -5,6 +5,7 @@ of cnntoolbox; bench/README.md says how to install its CPU build).
 """
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +213,10 @@ def test_peer_matches_the_original(path):
     for ours, theirs in zip(torch_peer.parameters(params), torch_peer.parameters(trained)):
         assert rel_error(theirs.detach().numpy(), ours.detach().numpy()) <= 1e-10
     assert rel_error(case["net_train"]["rL"], torch_peer.running_loss(losses)) <= 1e-10
+
+
+def test_loadmat_isolation_bench_prints_both_tables():
+    out = run_script("loadmat_isolation.py", "--repeat", "1", "--cells", "20")
+    assert re.search(r"^\| v7, \d+ bytes \| \d+ \| \d+ \| -?\d+ \|$", out, re.M), out
+    assert re.search(r"^\| v7\.3, \d+ bytes \| \d+ \| \d+ \| -?\d+ \|$", out, re.M), out
+    assert re.search(r"^\| cnntoolbox loadmat \| \d+\.\d\d \| 1\.00 \|$", out, re.M), out

@@ -359,9 +359,10 @@ def test_a_checkpoint_keeps_float32_and_refuses_another_precision(tmp_path):
     resumed = cnntrain(net, x32, y, opts, rng=0, verbose=False, checkpoint=path)
     assert resumed["ffW"].dtype == F32
     assert max_rel_error(whole, resumed)[0] == 0
-    # the same values in float64 (data, initial weights): only the precision differs
+    # the same values in float64 (data, initial weights): only the precision differs, which the
+    # data's fingerprint tells apart
     net64 = unstack_net(stack_net(as_single(net), F64))
-    with pytest.raises(CheckpointError, match="float32, but this run trains in float64"):
+    with pytest.raises(CheckpointError, match="other training data .* their precision, float32 or float64"):
         cnntrain(net64, x32.astype(F64), y.astype(F32).astype(F64), dict(opts, numepochs=3), rng=0,
                  verbose=False, checkpoint=path)
 

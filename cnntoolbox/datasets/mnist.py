@@ -223,8 +223,7 @@ def write_mnist_mat(path: str | os.PathLike[str] | None = None,
     if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
         raise TypeError(f"data_dir must be a path, got {type(data_dir).__name__}")
     target = Path("mnist_uint8.mat" if path is None else path)
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {target.parent}")
+    atomic.probe(target)                       # before the download: the writer's own checks
     data = load_mnist(data_dir)
     atomic.write(target, lambda f: scipy.io.savemat(f, data, format="5", do_compression=True))
     return target

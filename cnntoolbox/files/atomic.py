@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import signal
+import stat
 import threading
 
 #: What marks this package's temporary files: ``.<name>.cnntoolbox-tmp-<pid>-<random>``.
@@ -64,13 +65,7 @@ def write(path, produce, verify=None):
     Exception
         Whatever ``produce`` raises, with the temporary file removed.
     """
-    target = os.path.realpath(path)
-    folder, name = os.path.split(target)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(errno.ENOENT, f"cannot write {os.fspath(path)}: no folder "
-                                f"{folder}")
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, f"cannot write {os.fspath(path)}: it is a folder")
+    target, folder, name = _resolve(path)
     mode = _new_file_mode(target)
     with _interrupts_held():
         remove_stale(target)
@@ -102,6 +97,92 @@ def write(path, produce, verify=None):
             raise
         _sync_folder(folder)
     return target
+
+
+def probe(path, what=""):
+    """Fail now, as :func:`write` would later, if ``path`` cannot be written.
+
+    The same steps as a write up to its first byte: the link resolved, the
+    target checked, the temporary file of the same name created in the same
+    folder, then removed (a probe killed in between leaves a file that
+    :func:`remove_stale` removes).  Run it before long work whose result
+    goes to ``path`` (a 250-character name fails here, not after training).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    what : str
+        What the file is, for messages: ``"cannot write <what><path>: ..."``.
+
+    Returns
+    -------
+    str
+        The file that will be written (``path`` with links resolved).
+
+    Raises
+    ------
+    OSError
+        As :func:`write` would: no folder, a folder or device at ``path``, no
+        permission, a name too long; the message names ``path``.
+    """
+    target, folder, name = _resolve(path, what)
+    remove_stale(target)
+    try:
+        temp, handle = _create_temp(folder, name)
+    except OSError as error:
+        raise type(error)(error.errno, f"cannot write {what}{os.fspath(path)}: "
+                          f"{error.strerror or error}") from None
+    os.close(handle)
+    _discard(temp)
+    return target
+
+
+def _resolve(path, what=""):
+    """(target, its folder, its name) of ``path``, links resolved; refused if not writable there."""
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
+    if not os.path.isdir(folder):
+        link = f" ({os.fspath(path)} is a link to {target})" if os.path.islink(path) else ""
+        raise FileNotFoundError(errno.ENOENT, f"cannot write {what}{os.fspath(path)}: no folder "
+                                f"{folder}{link}")
+    check_target(path, target, what)
+    return target, folder, name
+
+
+def check_target(path, target, what=""):
+    """Refuse to write over ``target`` (``path`` resolved) if it exists and is not a regular file.
+
+    ``os.replace`` would put a regular file in place of a device or a FIFO
+    (as root, of ``/dev/null``) and report success.
+
+    Raises
+    ------
+    IsADirectoryError
+        If it is a folder.
+    OSError
+        (errno ``EINVAL``) For a device, a FIFO or a socket, which is left as it is.
+    """
+    try:
+        info = os.stat(target)
+    except OSError:
+        return
+    kind = file_kind(info.st_mode)
+    if kind == "a folder":
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {what}{os.fspath(path)}: it is "
+                                "a folder")
+    if kind:
+        raise OSError(errno.EINVAL, f"cannot write {what}{os.fspath(path)}: it is {kind}, not "
+                      "a regular file (it is left as it is)")
+
+
+def file_kind(mode):
+    """What a file of ``st_mode`` ``mode`` is, if not a regular file ('' for a regular file)."""
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "" if stat.S_ISREG(mode) else "not a regular file"
 
 
 def remove_stale(target):

@@ -35,7 +35,9 @@ cell, the fields in the order the original's routines create them.  Function
 handles and MATLAB objects cannot be read (:class:`MatFileError`).
 
 Inside, in the shape of ``scipy.io.matlab``: ``_dispatch`` (this face's
-``loadmat``/``savemat``: the format from the header, the memory budget),
+``loadmat``/``savemat``: the format from the header), ``_isolate``,
+``_boot``, ``_child`` and ``_wire`` (every file is parsed in a child
+process under OS limits, which hands back only data),
 ``_values`` (the value mapping and limits shared by every format),
 ``_mat5`` and ``_mat5_scan`` (v4/v6/v7 through ``scipy.io``, and the check
 of a v5 file's declared sizes against its bytes), ``_mat73_read`` and

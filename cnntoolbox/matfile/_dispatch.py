@@ -7,11 +7,14 @@ import errno
 import os
 
 from ..files import atomic
-from . import _mat5, _mat73_read, _mat73_write
-from ._values import Budget, MatFileError, canonical, check_name
+from . import _child, _isolate, _mat5, _mat73_write
+from ._values import MatFileError, canonical, check_name
 from .netshape import OPTS_FIELDS, as_net, as_opts, is_net, toolbox_struct
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+#: Folders whose files are the kernel's: their sizes say nothing of what a read returns.
+_KERNEL_FOLDERS = ("/proc", "/sys") if os.name == "posix" else ()
 
 def loadmat(path: str | os.PathLike[str], names: str | list[str] | None = None) -> dict:
     """Read the variables of a MAT-file of any version.
@@ -33,7 +36,10 @@ def loadmat(path: str | os.PathLike[str], names: str | list[str] | None = None) 
     FileNotFoundError
         If there is no file at ``path``.
     MatFileError
-        (a ``ValueError``) If the file is not a MAT-file, is damaged or
+        (a ``ValueError``) If ``path`` is not a regular file (a device, a
+        FIFO, a folder, a file of ``/proc`` or ``/sys``: refused before any
+        read), if the reader crashed, ran out of time or memory on it (it
+        runs in a limited child process, see ``_isolate``), if the file is not a MAT-file, is damaged or
         truncated, declares more data than it holds or more than the memory
         budget (max(256 MiB, 1024 x its size), zlib's best ratio) allows,
         holds more than 2^19 cell or struct elements, reaches outside itself
@@ -46,20 +52,44 @@ def loadmat(path: str | os.PathLike[str], names: str | list[str] | None = None) 
     if isinstance(names, str):
         names = [names]
     _check_path(path)
+    path = os.fspath(path)
+    check_readable(path)
     version = _version(path)
+    variables, all_names = _isolate.read(path, version, names)
+    missing = [name for name in names or () if name not in variables]
+    if missing:
+        raise MatFileError(f"{path}: no variable {missing[0]!r} (it holds "
+                           f"{', '.join(all_names or ()) or 'no variables'})")
     try:
-        budget = Budget(os.path.getsize(path))
-        if version == "7.3":
-            variables = _mat73_read.read(path, names, budget)
-        else:
-            variables = _mat5.read(path, names, budget)
-        missing = [name for name in names or () if name not in variables]
-        if missing:
-            raise MatFileError(f"{path}: no variable {missing[0]!r} (it holds "
-                               f"{', '.join(_variable_names(path, version)) or 'no variables'})")
         return {name: _reconcile(value, name) for name, value in variables.items()}
     except RecursionError:
         raise MatFileError(f"{path}: cells or structs nested too deeply") from None
+
+
+def check_readable(path):
+    """Refuse, before any read, a file that is not a regular file of a MAT-file's size.
+
+    A device (``/dev/zero`` never ends), a FIFO (a read blocks forever), a
+    folder, or a file of the kernel's ``/proc`` or ``/sys`` (regular files
+    whose size says nothing of what a read returns) is not a MAT-file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing is at ``path`` (or a link there points nowhere).
+    MatFileError
+        For anything but a non-empty regular file outside ``/proc`` and ``/sys``.
+    """
+    info = os.stat(path)
+    kind = atomic.file_kind(info.st_mode)
+    if kind:
+        raise MatFileError(f"{path}: is {kind}, not a MAT-file")
+    real = os.path.realpath(path)
+    if any(real == top or real.startswith(top + os.sep) for top in _KERNEL_FOLDERS):
+        raise MatFileError(f"{path}: is a file of the kernel's {real.split(os.sep)[1]} "
+                           "folder, not a MAT-file")
+    if info.st_size == 0:
+        raise MatFileError(f"{path}: is empty, not a MAT-file")
 
 
 def savemat(path: str | os.PathLike[str], variables: dict, format: str = "7") -> None:
@@ -104,7 +134,11 @@ def savemat(path: str | os.PathLike[str], variables: dict, format: str = "7") ->
     values = {}
     for name, value in variables.items():
         check_name(name, "variable name")
-        values[name] = canonical(value, name)
+        try:
+            values[name] = canonical(value, name)
+        except RecursionError:
+            raise ValueError(f"{name}: lists or dicts nested too deeply to save (or one that "
+                             "contains itself)") from None
         if is_net(value):                    # the toolbox's field order and column of layers
             values[name] = toolbox_struct(values[name])
     _check_path(path)
@@ -115,7 +149,7 @@ def savemat(path: str | os.PathLike[str], variables: dict, format: str = "7") ->
 
     def verify(temp):
         try:
-            found = _variable_names(temp, _version(temp))
+            found = _child.variable_names(temp, _version(temp))
         except Exception as error:  # noqa: BLE001 - h5py and scipy on a damaged file
             raise OSError(errno.EIO, f"the file read back is damaged ({error})") from None
         if sorted(found) != sorted(values):          # HDF5 lists names sorted
@@ -156,15 +190,6 @@ def _version(path):
         if version != 0x0100:
             raise MatFileError(f"{path}: unknown MAT-file version {version:#06x}")
         return "5"
-
-
-def _variable_names(path, version):
-    """Names of the variables in a file (for error messages)."""
-    if version == "7.3":
-        import h5py
-        with h5py.File(path, "r") as h5:
-            return [name for name in h5 if not name.startswith("#")]
-    return _mat5.variable_names(path)
 
 
 def _reconcile(value, where):

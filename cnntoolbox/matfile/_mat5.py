@@ -8,7 +8,7 @@ import scipy.io
 import scipy.sparse
 from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
 
-from . import _mat5_scan
+from . import _mat4_scan, _mat5_scan
 from ._values import MatFileError, char_value, nest, numeric_value, sparse_value, subscripts
 
 
@@ -16,7 +16,8 @@ def read(path, names, budget):
     """Read the variables of a v4/v6/v7 MAT-file.
 
     A v6/v7 file is first checked by ``_mat5_scan.plain`` (declared sizes
-    against the bytes there are, compressed data against ``budget``);
+    against the bytes there are, compressed data against ``budget``), a v4
+    file by ``_mat4_scan.check``;
     scipy then reads it from memory, so no read asks for more than the file holds.
 
     Parameters
@@ -43,6 +44,8 @@ def read(path, names, budget):
     try:
         if _is_v5(data):
             data = _mat5_scan.plain(data, names, budget)
+        else:
+            _mat4_scan.check(data, budget)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             raw = scipy.io.loadmat(io.BytesIO(data), mat_dtype=True, variable_names=names)
@@ -173,6 +176,6 @@ def _to_scipy(value):
 
 
 def _check_bmp(text):
-    if any(ord(char) > 0xFFFF for char in text):
-        raise ValueError(f"the string {text!r} has characters beyond U+FFFF, which a v7 "
-                         "MAT-file cannot hold; save with format='7.3'")
+    if any(ord(char) > 0xFFFF or 0xD800 <= ord(char) <= 0xDFFF for char in text):
+        raise ValueError(f"the string {text!r} has characters beyond U+FFFF or lone "
+                         "surrogates, which a v7 MAT-file cannot hold; save with format='7.3'")

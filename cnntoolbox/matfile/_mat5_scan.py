@@ -20,7 +20,7 @@ import zlib
 
 import numpy as np
 
-from ._values import MAX_DEPTH, Budget, MatFileError
+from ._values import MAX_DEPTH, Budget, MatFileError, memory_budget
 
 _MATRIX, _COMPRESSED = 14, 15
 _CELL, _STRUCT, _OBJECT, _CHAR, _SPARSE, _FUNCTION, _OPAQUE = 1, 2, 3, 4, 5, 16, 17
@@ -60,6 +60,7 @@ def plain(data, names, budget):
     while pos < len(data):
         kind, start, stop, _ = scanner.element(data, pos, len(data), "the file")
         pos, payload = stop, data[start:stop]        # scipy: no padding between variables
+        budget.elements(1, "the file's variables")
         if kind == _COMPRESSED:
             payload = scanner.inflate(payload, names)
         elif kind == _MATRIX:
@@ -74,7 +75,7 @@ def plain(data, names, budget):
 def variable_names(data):
     """Names of the variables of the v5 file ``data`` (for error messages)."""
     found = []
-    scanner = _Scanner(data[126:128], Budget(len(data)))
+    scanner = _Scanner(data[126:128], Budget(memory_budget(len(data))))
     pos = 128
     while pos < len(data):
         kind, start, stop, _ = scanner.element(data, pos, len(data), "the file")

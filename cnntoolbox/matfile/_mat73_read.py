@@ -22,25 +22,15 @@ A file from a stranger is hostile until checked; everything read is:
 * an empty array shared by many references (MATLAB's canonical empty) is
   read once: a million references to it cost a million elements of the
   budget, not a million HDF5 reads;
-* the variable-length names of ``MATLAB_fields`` are checked in the file's
-  bytes (the attribute message in the object's header, the global heap
-  objects it points to) before HDF5 reads them: a damaged heap made HDF5
-  loop forever or write past a buffer.  Only those bytes are read, with
-  bounded reads (never a memory map, which a truncated file turns into
-  SIGBUS), so array data that happens to look like a heap is never mistaken
-  for one;
-* the object header of every object (its messages and continuation
-  blocks) is walked with bounded reads before HDF5 opens the object: a
-  header whose continuations loop or leave the file, or larger than MATLAB
-  ever writes, and a virtual dataset (whose opening reads a global heap:
-  a damaged one made HDF5 loop forever inside ``group[name]``, found by
-  fuzzing) are refused before HDF5 sees them.
+* whatever else a damaged file does to HDF5 (a crash, an endless loop, a
+  runaway allocation) happens in the limited child process this runs in
+  (``_isolate``) and becomes a ``MatFileError`` there; the hand-written
+  walks of object headers and global heaps that once guarded against some
+  of it are gone.
 """
 
 import functools
 import math
-import os
-import struct
 
 import h5py
 import numpy as np
@@ -65,16 +55,6 @@ _MAX_ATTRIBUTES = 64
 #: Largest attribute read, in bytes (MATLAB_fields of a struct with thousands of fields fits).
 _MAX_ATTRIBUTE = 2 ** 20
 
-#: Most bytes of one object header, and of one global heap collection, read for the checks.
-_MAX_HEADER = 2 ** 20
-_MAX_HEAP = 2 ** 24
-
-#: Object header message types: layout, attribute, continuation; the virtual layout class.
-_LAYOUT_MESSAGE, _ATTRIBUTE_MESSAGE, _CONTINUATION_MESSAGE = 0x08, 0x0C, 0x10
-_VIRTUAL_LAYOUT = 3
-#: The name of MATLAB's field list.
-_FIELDS_NAME = b"MATLAB_fields\x00"
-
 #: Exceptions h5py raises on a damaged file.
 _H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError,
               AttributeError, UnicodeDecodeError, OverflowError, MemoryError, RecursionError)
@@ -97,11 +77,12 @@ def read(path, names, budget):
         Variable name -> Python value (see ``_values``), in HDF5 link order.
     """
     try:
-        with open(path, "rb") as raw, h5py.File(path, "r", driver="sec2") as h5:
-            reader = _Reader(h5, raw, budget)
+        with h5py.File(path, "r", driver="sec2") as h5:
+            reader = _Reader(h5, budget)
             wanted = [name for name in h5 if not name.startswith("#")]
             if names is not None:
                 wanted = [name for name in wanted if name in names]
+            budget.elements(len(wanted), "the file's variables")
             return {name: reader.value(reader.member(h5, name, name).id, name, ())
                     for name in wanted}
     except MatFileError as error:
@@ -115,24 +96,30 @@ def read(path, names, budget):
                            f"{error})") from None
 
 
+def variable_names(path):
+    """Names of the variables in a v7.3 file (for error messages)."""
+    try:
+        with h5py.File(path, "r", driver="sec2") as h5:
+            return [name for name in h5 if not name.startswith("#")]
+    except _H5_ERRORS as error:
+        raise MatFileError(f"{path}: damaged v7.3 MAT-file ({type(error).__name__}: "
+                           f"{error})") from None
+
+
 class _Reader:
     """Turns the HDF5 objects of one file into Python values, within a budget.
 
     Parameters
     ----------
     h5 : h5py.File
-    raw : binary file object of the same file (for the checks of its bytes)
     budget : _values.Budget
     """
 
-    def __init__(self, h5, raw, budget):
+    def __init__(self, h5, budget):
         self.h5 = h5
-        self.raw = raw
-        self.base = h5.id.get_create_plist().get_userblock()   # HDF5 addresses count from here
         self.budget = budget
         self.seen = set()
         self.empties = {}                 # address -> maker of a shared empty array's value
-        self.heaps = {}                   # address -> {index: size} of a global heap collection
 
     def value(self, oid, where, path):
         """Python value of the HDF5 object ``oid`` (a low-level h5py id, for speed).
@@ -146,7 +133,7 @@ class _Reader:
         if len(path) >= MAX_DEPTH:
             raise MatFileError(f"{where}: cells or structs nested deeper than {MAX_DEPTH}")
         path = path + (address,)
-        attrs = self.attributes(oid, info.num_attrs, address, where)
+        attrs = self.attributes(oid, info.num_attrs, where)
         empty = "MATLAB_empty" in attrs and attrs["MATLAB_empty"].any()
         if address in self.seen and not empty:
             raise MatFileError(f"{where}: an object read a second time (MATLAB shares only "
@@ -260,7 +247,6 @@ class _Reader:
             name = label(",".join(str(i + 1) for i in index))
             if not refs[index]:
                 raise MatFileError(f"{name}: a null reference")
-            self.check_header(int(addresses[index]), name)
             out[index] = self.value(h5py.h5r.dereference(refs[index], self.h5.id), name, path)
         return out
 
@@ -315,10 +301,7 @@ class _Reader:
         return sparse_value(matrix, where)
 
     def member(self, group, name, where):
-        """``group[name]``, refusing what MATLAB never writes: missing, soft and external links.
-
-        The member's object header is checked (:meth:`check_header`) before HDF5 opens it.
-        """
+        """``group[name]``, refusing what MATLAB never writes: missing, soft and external links."""
         try:
             link = group.id.links.get_info(name.encode())
         except KeyError:
@@ -327,34 +310,13 @@ class _Reader:
             kind = {h5py.h5l.TYPE_SOFT: "SoftLink", h5py.h5l.TYPE_EXTERNAL: "ExternalLink"}
             raise MatFileError(f"{where}: is a {kind.get(link.type, 'user-defined link')}, "
                                "which MATLAB never writes")
-        self.check_header(link.u, where)
         return group[name]
 
-    def check_header(self, address, where):
-        """Refuse the object at ``address`` if HDF5 could not open it in bounded time.
+    def attributes(self, oid, count, where):
+        """The MATLAB attributes of object ``oid`` (``count`` attributes).
 
-        Its header and continuation blocks are walked with bounded reads
-        (:func:`_header_messages`: no loop, nothing outside the file, nothing
-        larger than MATLAB writes); a virtual dataset is refused here, as
-        opening one makes HDF5 read the global heap its layout points to,
-        and a damaged heap made it loop forever (found by fuzzing).
-        """
-        try:
-            messages = _header_messages(self.raw, self.base, address)
-        except MatFileError as error:
-            raise MatFileError(f"{where}: {error}") from None
-        for kind, body in messages:
-            if kind == _LAYOUT_MESSAGE and len(body) >= 2 and body[0] >= 3 and \
-                    body[1] == _VIRTUAL_LAYOUT:
-                raise MatFileError(f"{where}: a virtual dataset (its data comes from other "
-                                   "files), which MATLAB never writes")
-
-    def attributes(self, oid, count, address, where):
-        """The MATLAB attributes of object ``oid`` (``count`` attributes, at ``address``).
-
-        Each is checked before it is read: it must be small and stored in full, and of a fixed-size type, but
-        for ``MATLAB_fields``, whose variable-length names are first checked
-        in the file's bytes (:meth:`check_field_list`).
+        Each is checked before it is read: it must be small and stored in
+        full, and of a fixed-size type, but for ``MATLAB_fields`` (variable-length names).
         """
         if count > _MAX_ATTRIBUTES:
             raise MatFileError(f"{where}: {count} attributes (MATLAB writes a few)")
@@ -373,10 +335,9 @@ class _Reader:
             if nbytes > _MAX_ATTRIBUTE or attr.get_storage_size() < nbytes:
                 raise MatFileError(f"{where}: a damaged {name} attribute ({nbytes} bytes "
                                    f"declared, {attr.get_storage_size()} stored)")
-            if name == "MATLAB_fields" and kind.get_class() == h5py.h5t.VLEN:
-                self.check_field_list(address, where)
-            elif not (kind.get_class() in (h5py.h5t.INTEGER, h5py.h5t.FLOAT) or
-                      kind.get_class() == h5py.h5t.STRING and not kind.is_variable_str()):
+            fields = name == "MATLAB_fields" and kind.get_class() == h5py.h5t.VLEN
+            if not (fields or kind.get_class() in (h5py.h5t.INTEGER, h5py.h5t.FLOAT) or
+                    kind.get_class() == h5py.h5t.STRING and not kind.is_variable_str()):
                 raise MatFileError(f"{where}: a {name} attribute of a type MATLAB never writes")
             if kind.get_class() == h5py.h5t.STRING:          # read as stored: no conversion
                 value = np.empty(shape, dtype=f"S{kind.get_size()}")
@@ -386,29 +347,6 @@ class _Reader:
                 attr.read(value)
             attrs[name] = value
         return attrs
-
-    def check_field_list(self, address, where):
-        """Refuse a MATLAB_fields attribute whose names are not exactly global heap objects.
-
-        HDF5 allocates the length a variable-length element declares and
-        copies the heap object into it, walking the heap collection by its
-        objects' declared sizes: a damaged length or heap made it allocate
-        gigabytes, write past the buffer or loop forever (found by fuzzing).
-        The attribute message is found in the header of the object at
-        ``address`` and every (length, collection, index) it holds must be an
-        object of that exact length in a collection that walks to its end.
-        """
-        bodies = [body for kind, body in _header_messages(self.raw, self.base, address)
-                  if kind == _ATTRIBUTE_MESSAGE and _attribute_name(body) == _FIELDS_NAME]
-        if len(bodies) != 1:
-            raise MatFileError(f"{where}: a MATLAB_fields attribute stored where MATLAB "
-                               "never puts it")
-        for length, heap, index in _field_records(bodies[0]):
-            if heap not in self.heaps:
-                self.heaps[heap] = _heap_objects(self.raw, self.base + heap)
-            if self.heaps[heap].get(index) != length:
-                raise MatFileError(f"{where}: a damaged MATLAB_fields attribute (its names are "
-                                   "not where it says)")
 
 
 def _empty_value(cls, dims):
@@ -420,131 +358,6 @@ def _empty_value(cls, dims):
     if cls == "canonical empty":
         return np.zeros((0, 0))
     return np.zeros(dims, dtype=DTYPE_OF_CLASS[cls])
-
-
-def _read_at(raw, position, size, what):
-    """``size`` bytes of the file at ``position`` (bounded reads; short means damaged)."""
-    if size > _MAX_HEAP:
-        raise MatFileError(f"a {what} of {size} bytes, which MATLAB never writes")
-    if position > os.fstat(raw.fileno()).st_size:
-        raise MatFileError(f"a {what} past the end of the file (truncated or damaged)")
-    raw.seek(position)
-    data = raw.read(size)
-    if len(data) != size:
-        raise MatFileError(f"a {what} past the end of the file (truncated or damaged)")
-    return data
-
-
-def _header_messages(raw, base, address):
-    """(type, body) of each message of the object header at ``address``, continuations followed.
-
-    Version 1 headers (what MATLAB and h5py's earliest format write) and
-    version 2 ("OHDR") are read; 8-byte addresses and lengths, as MATLAB
-    writes.  HDF5 addresses count from ``base`` (the user block's size).  A
-    block past the end of the file, a continuation to a block already read
-    (a loop), or more than ``_MAX_HEADER`` bytes in all is refused.
-    """
-    position = base + address
-    head = _read_at(raw, position, 16, "object header")
-    if head[0] == 1:
-        chunks = [(position + 16, struct.unpack_from("<I", head, 8)[0], True)]
-        version = 1
-    elif head[:5] == b"OHDR\x02":
-        flags, at = head[5], 6 + 16 * bool(head[5] & 0x20) + 4 * bool(head[5] & 0x10)
-        width = 1 << (flags & 3)
-        head = _read_at(raw, position, at + width, "object header")
-        chunks = [(position + at + width, int.from_bytes(head[at:at + width], "little"), True)]
-        version = 2
-    else:
-        raise MatFileError("a damaged object header")
-    messages, total, seen = [], 0, set()
-    while chunks:
-        start, size, first = chunks.pop()
-        if start in seen:
-            raise MatFileError("a damaged object header (its continuations loop)")
-        seen.add(start)
-        total += size
-        if total > _MAX_HEADER or len(messages) > 4096:
-            raise MatFileError("an object header larger than MATLAB ever writes")
-        data = _read_at(raw, start, size, "object header")
-        pos, end = 0, size
-        if version == 2 and not first:                              # a continuation block
-            if data[:4] != b"OCHK":
-                raise MatFileError("a damaged object header continuation")
-            pos, end = 4, size - 4
-        step = 8 if version == 1 else 4 + 2 * bool(flags & 0x04)
-        while pos + step <= end:
-            if version == 1:
-                kind, length = struct.unpack_from("<HH", data, pos)
-            else:
-                kind, length = data[pos], struct.unpack_from("<H", data, pos + 1)[0]
-            body = data[pos + step:pos + step + length]
-            if len(body) != length:
-                raise MatFileError("a damaged object header message")
-            if kind == _CONTINUATION_MESSAGE:
-                if length < 16:
-                    raise MatFileError("a damaged object header continuation")
-                offset, size_next = struct.unpack_from("<QQ", body)
-                chunks.append((base + offset, size_next, False))
-            messages.append((kind, body))
-            pos += step + length
-    return messages
-
-
-def _attribute_name(body):
-    """The name (with its NUL) of the attribute message ``body``, or None."""
-    if len(body) < 9 or body[0] not in (1, 2, 3):
-        return None
-    at = 9 if body[0] == 3 else 8
-    return bytes(body[at:at + struct.unpack_from("<H", body, 2)[0]])
-
-
-def _heap_objects(raw, position):
-    """Index -> size of each object of the global heap collection at ``position``.
-
-    The collection ("GCOL", version 1, 8-byte lengths as h5py and MATLAB
-    write) is walked as HDF5 walks it, and must be walked to its end.
-    """
-    head = _read_at(raw, position, 16, "global heap")
-    if head[:5] != b"GCOL\x01":
-        raise MatFileError("a damaged global heap (no collection where an attribute points)")
-    size = struct.unpack_from("<Q", head, 8)[0]
-    data = _read_at(raw, position, size, "global heap")
-    objects, pos = {}, 16
-    while pos + 16 <= size:
-        index, length = struct.unpack_from("<H6xQ", data, pos)
-        step = 16 + (length + 7) // 8 * 8 if index else length   # index 0: the free space
-        if step < 16 or pos + step > size:
-            raise MatFileError("a damaged global heap (HDF5 would loop on it, or overrun it)")
-        objects[index] = length
-        pos += step
-    return objects
-
-
-def _field_records(body):
-    """The (length, collection address, index) elements of a MATLAB_fields attribute message."""
-    for version, head, pad in ((1, 8, 8), (2, 8, 1), (3, 9, 1)):
-        if body[0] != version:
-            continue
-        name_size, type_size, space_size = struct.unpack_from("<3H", body, 2)
-        ptype = head + -(-name_size // pad) * pad
-        pspace = ptype + -(-type_size // pad) * pad
-        pdata = pspace + -(-space_size // pad) * pad
-        if pdata > len(body) or body[ptype] & 0x0F != 9:
-            break
-        if body[ptype + 1:ptype + 8] != b"\0\0\0\x10\0\0\0" or \
-                struct.unpack_from("<I", body, ptype + 12)[0] != 1:
-            raise MatFileError("a MATLAB_fields attribute of a type MATLAB never writes (it "
-                               "writes sequences of 1-byte characters)")
-        ndims = body[pspace + 1]
-        dims_at = pspace + (8 if body[pspace] == 1 else 4)
-        if dims_at + 8 * ndims > len(body):
-            break
-        count = int(np.prod(struct.unpack_from(f"<{ndims}Q", body, dims_at), dtype=object))
-        if pdata + 16 * count > len(body):
-            break
-        return [struct.unpack_from("<IQI", body, pdata + 16 * i) for i in range(count)]
-    raise MatFileError("a damaged MATLAB_fields attribute")
 
 
 def _check_storage(dsid, where):

@@ -51,6 +51,9 @@ DTYPE_OF_CLASS = {"double": np.float64, "single": np.float32, "int8": np.int8,
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
 
 
+#: Most dimensions of an array saved (HDF5's limit, so that a v7 file can become v7.3).
+MAX_DIMENSIONS = 32
+
 #: Deepest nesting of cells and structs read, in every format (MATLAB nets need about 4).
 MAX_DEPTH = 100
 
@@ -71,18 +74,22 @@ class MatFileError(ValueError):
     """A file is not a usable MAT-file, or holds something this package cannot read."""
 
 
+def memory_budget(file_size):
+    """Bytes of memory a read of a file of ``file_size`` bytes may take: max(``MIN_BUDGET``, 1024 x size)."""
+    return max(MIN_BUDGET, 1024 * file_size)
+
+
 class Budget:
     """What one read may still take: bytes of memory and cell or struct elements.
 
     Parameters
     ----------
-    file_size : int
-        Size of the file read, in bytes; the memory budget is
-        max(``MIN_BUDGET``, 1024 x ``file_size``).
+    nbytes : int
+        The memory budget in bytes (:func:`memory_budget` of the file's size).
     """
 
-    def __init__(self, file_size):
-        self.bytes = max(MIN_BUDGET, 1024 * file_size)
+    def __init__(self, nbytes):
+        self.bytes = nbytes
         self.count = MAX_ELEMENTS
 
     def charge(self, nbytes, where):
@@ -252,6 +259,9 @@ def _canonical_array(arr, where):
         return np.array([row.ljust(width) for row in rows], dtype=f"<U{max(width, 1)}")
     if arr.ndim < 2:
         arr = arr.reshape(1, -1) if arr.ndim == 1 else arr.reshape(1, 1)
+    if arr.ndim > MAX_DIMENSIONS:
+        raise ValueError(f"{where}: an array of {arr.ndim} dimensions; a MAT-file holds at most "
+                         f"{MAX_DIMENSIONS} (HDF5's limit)")
     if arr.dtype == object:
         cell = np.empty(arr.shape, dtype=object)
         for index in subscripts(arr.shape):

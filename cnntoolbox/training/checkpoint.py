@@ -35,8 +35,8 @@ complete.
 import errno
 import hashlib
 import json
+import math
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -48,6 +48,13 @@ FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
 #: Bit generators a checkpoint may name (nothing else is looked up in numpy.random).
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+#: The dtypes a checkpoint's arrays may have: the two precisions a run trains in (float64, or
+#: float32 when x, y or the net is); ``_restore_arrays`` then requires the run's own.
+ARRAY_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+#: Most members of a checkpoint, and most characters of its meta JSON (a net has a few dozen
+#: arrays and a meta of a few thousand characters).
+_MAX_MEMBERS = 10_000
+_MAX_META = 2 ** 20
 #: The first bytes of a zip archive (an .npz file), also of an empty one.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 #: Bytes of x or y hashed per step of the fingerprint.
@@ -168,7 +175,8 @@ class Checkpoint:
                 f"{where} was made for other training data (x {tuple(saved['data']['x'])}, "
                 f"y {tuple(saved['data']['y'])}, fingerprint {saved['data']['fingerprint']}), "
                 f"not this x {tuple(self.data['x'])}, y {tuple(self.data['y'])} (fingerprint "
-                f"{self.data['fingerprint']}); use another checkpoint path or delete it")
+                f"{self.data['fingerprint']}: it covers the values and their precision, float32 "
+                f"or float64); use another checkpoint path or delete it")
         for field in ("batchsize", "momentum"):
             value, was = self.opts.get(field, 0.0), saved["opts"].get(field, 0.0)
             if was != value:
@@ -242,46 +250,26 @@ def load_checkpoint(path):
         The file is not a complete checkpoint of this format.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
+        if not os.path.isfile(path):
+            raise ValueError("not a regular file")
         with open(path, "rb") as fileobj:
             if fileobj.read(4) not in ZIP_MAGIC:
                 raise ValueError("not a zip archive of arrays")
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not a checkpoint")
-            arrays = {name: archive[name] for name in archive.files}
-        meta = json.loads(str(arrays.pop("meta")[()]))
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise ValueError(f"format {meta.get('format')!r} version {meta.get('version')!r}, "
-                             f"expected {FORMAT!r} version {VERSION}")
+        arrays = _read_archive(path)
+        if "meta" not in arrays or "rL" not in arrays:
+            raise ValueError("no meta or rL array")
+        meta = _read_meta(arrays.pop("meta"))
         saved = {field: meta[field] for field in
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
         saved["start"] = meta.get("start")
         saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
         saved["rL"] = arrays.pop("rL")
-        if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
-            raise ValueError(f"epochs {saved['epochs']!r}")
-        if saved["rng"]["bit_generator"] not in BIT_GENERATORS:
-            raise ValueError(f"unknown bit generator {saved['rng']['bit_generator']!r}")
-        if not ({"alpha", "batchsize"} <= set(saved["opts"])
-                and {"fingerprint", "x", "y"} <= set(saved["data"])):
-            raise ValueError("opts or data fields missing")
-        opts = saved["opts"]
-        if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
-                   for value in [opts.get("momentum", 0.0), *opts.get("alphas", [])]) \
-                or not isinstance(opts.get("alphas", []), list):
-            raise ValueError("opts 'alphas' or 'momentum' not numbers")
         if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
             raise ValueError("rL or L of a wrong shape")
-        start = saved["start"]
-        if start is not None and not (
-                isinstance(start, dict) and isinstance(start.get("weights"), str)
-                and isinstance(start.get("generator"), (str, type(None)))
-                and isinstance(start.get("seed"), (int, type(None)))):
-            raise ValueError(f"start {start!r}")
-    except (OSError, EOFError, KeyError, TypeError, ValueError, AttributeError,
+    except (OSError, EOFError, KeyError, TypeError, ValueError, AttributeError, RecursionError,
             zipfile.BadZipFile) as error:
         detail = f"{type(error).__name__}: {error}"
         if "allow_pickle" in detail:            # numpy's advice to unpickle: never taken here
@@ -290,6 +278,138 @@ def load_checkpoint(path):
                               f"({detail})") from None
     saved["arrays"] = arrays
     return saved
+
+
+def _read_archive(path):
+    """Name -> array of the .npz at ``path``, every size checked before anything is allocated.
+
+    Members must be stored, not compressed (``np.savez`` writes them so):
+    their declared sizes then add up to at most the file's size, so no
+    member can inflate (a zip bomb is refused before a byte is inflated).
+    Each .npy header is read first: no Python objects, a dtype of
+    ``ARRAY_DTYPES`` (``meta``: text), and exactly the bytes its shape needs.
+    """
+    size = os.path.getsize(path)
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if len(infos) > _MAX_MEMBERS:
+            raise ValueError(f"{len(infos)} members (a net has a few dozen arrays)")
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+                raise ValueError(f"{info.filename}: a compressed member (np.savez stores them; "
+                                 "a compressed one could be a zip bomb)")
+        if sum(info.file_size for info in infos) > size:
+            raise ValueError("its members declare more bytes than the file holds")
+        for info in infos:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else None
+            if not name or name in arrays:
+                raise ValueError(f"a member {info.filename!r} that np.savez never writes")
+            with archive.open(info) as member:
+                arrays[name] = _read_npy(member, info.file_size, name)
+    return arrays
+
+
+def _read_npy(member, nbytes, name):
+    """The array of the .npy member ``member`` (``nbytes`` long), its header checked first."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise ValueError(f"{name}: .npy format version {version}")
+    if dtype.hasobject:
+        raise ValueError("it holds pickled Python objects, which are never loaded")
+    if name == "meta":
+        if dtype.kind != "U" or shape != ():
+            raise ValueError(f"meta: a {dtype} array of shape {shape}, not text")
+    else:
+        _check_dtype(name, dtype)
+    if len(shape) > 8 or math.prod(shape) * dtype.itemsize != nbytes - member.tell():
+        raise ValueError(f"{name}: declares {shape} values of {dtype}, the file stores "
+                         f"{nbytes - member.tell()} bytes")
+    out = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+    flat = (out.T if fortran else out).reshape(-1).view(np.uint8)
+    if flat.size and member.readinto(flat) != flat.size:
+        raise ValueError(f"{name}: cut short")
+    return out
+
+
+def _check_dtype(name, dtype):
+    """Refuse an array ``name`` whose dtype is neither precision (``ARRAY_DTYPES``)."""
+    if dtype not in ARRAY_DTYPES:
+        raise ValueError(f"{name}: an array of {dtype}, not "
+                         f"{' or '.join(str(kind) for kind in ARRAY_DTYPES)}")
+
+
+def _read_meta(text):
+    """The checked ``meta`` dict of a checkpoint from its JSON text; a ValueError names the field."""
+    text = str(text[()])
+    if len(text) > _MAX_META:
+        raise ValueError(f"meta: {len(text)} characters of JSON (a checkpoint's are a few thousand)")
+    try:
+        meta = json.loads(text)
+    except RecursionError:
+        raise ValueError("meta: JSON nested too deeply") from None
+    if not isinstance(meta, dict):
+        raise ValueError("meta: not a JSON object")
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"format {meta.get('format')!r} version {meta.get('version')!r}, "
+                         f"expected {FORMAT!r} version {VERSION}")
+    for field in ("epochs", "numepochs"):
+        if not _is_int(meta.get(field)) or meta[field] < 1:
+            raise ValueError(f"meta.{field}: {meta.get(field)!r}, not a count of epochs")
+    opts = meta.get("opts")
+    if not (isinstance(opts, dict) and _is_number(opts.get("alpha"))
+            and _is_int(opts.get("batchsize")) and opts["batchsize"] >= 1):
+        raise ValueError("meta.opts: no number 'alpha' and count 'batchsize'")
+    if not (isinstance(opts.get("alphas", []), list)
+            and all(_is_number(value) for value in opts.get("alphas", []))
+            and _is_number(opts.get("momentum", 0.0))):
+        raise ValueError("meta.opts: 'alphas' or 'momentum' not numbers")
+    layers = meta.get("layers")
+    if not (isinstance(layers, list) and all(
+            isinstance(layer, dict) and set(layer) <= set(SPEC_FIELDS)
+            and all(isinstance(value, str) or _is_int(value) for value in layer.values())
+            for layer in layers)):
+        raise ValueError("meta.layers: not a list of layer specs")
+    data = meta.get("data")
+    if not (isinstance(data, dict) and isinstance(data.get("fingerprint"), str)
+            and all(isinstance(data.get(key), list) and len(data[key]) <= 8
+                    and all(_is_int(n) and n >= 0 for n in data[key]) for key in ("x", "y"))):
+        raise ValueError("meta.data: not a fingerprint and the shapes of x and y")
+    if meta.get(OUTPUT, OUTPUTS[0]) not in OUTPUTS:
+        raise ValueError(f"meta.{OUTPUT}: {meta.get(OUTPUT)!r}, not one of {OUTPUTS}")
+    start = meta.get("start")
+    if start is not None and not (
+            isinstance(start, dict) and isinstance(start.get("weights"), str)
+            and isinstance(start.get("generator"), (str, type(None)))
+            and (start.get("seed") is None or _is_int(start.get("seed")))):
+        raise ValueError(f"meta.start: {start!r}")
+    _check_generator_state(meta.get("rng"))
+    return meta
+
+
+def _check_generator_state(state):
+    """Refuse a generator state that numpy would not take (set on a new generator of its kind)."""
+    if not isinstance(state, dict) or state.get("bit_generator") not in BIT_GENERATORS:
+        kind = state.get("bit_generator") if isinstance(state, dict) else state
+        raise ValueError(f"meta.rng: unknown bit generator {kind!r}")
+    try:
+        getattr(np.random, state["bit_generator"])().state = state
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
+        raise ValueError(f"meta.rng: a damaged generator state ({type(error).__name__}: "
+                         f"{error})") from None
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def interrupted_message(path):
@@ -310,15 +430,21 @@ def interrupted_message(path):
 
 
 def data_fingerprint(x, y):
-    """BLAKE2b (128 bits, hex) of the shapes and float64 values of ``x`` and ``y``."""
+    """BLAKE2b (128 bits, hex) of the shapes, precisions and values of ``x`` and ``y``."""
     return _fingerprint((x, y))
 
 
 def _fingerprint(arrays):
-    """BLAKE2b (128 bits, hex) of the shapes and float64 values of the arrays."""
+    """BLAKE2b (128 bits, hex) of the shapes, precisions and float64 values of the arrays.
+
+    The precision enters as the dtype's name for any array not of float64
+    (float64 arrays hash as they always did, so older checkpoints still match).
+    """
     digest = hashlib.blake2b(digest_size=16)
     for array in arrays:
         digest.update(repr(array.shape).encode())
+        if array.dtype != np.float64:
+            digest.update(array.dtype.str.encode())
         per_sample = max(1, array[..., :1].nbytes)
         step = max(1, _CHUNK // per_sample)
         for start in range(0, array.shape[-1], step):
@@ -422,16 +548,12 @@ def _restore_arrays(stacked, arrays, path, momentum=False):
 
 
 def _check_writable(path):
-    """Fail before training if no checkpoint can be written at ``path``."""
+    """Fail before training if no checkpoint can be written at ``path`` (the writer's own probe)."""
     if os.path.isdir(path):
         raise CheckpointError(f"checkpoint {path} is a folder, not a file")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
-    try:
-        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                        suffix=".tmp")
-    except OSError as error:
-        raise type(error)(f"cannot write the checkpoint {path}: {error.strerror}") from None
-    os.close(handle)
-    os.unlink(temp)
+    target = os.path.realpath(path)
+    if not os.path.isdir(os.path.dirname(target)):
+        link = f" ({path} is a link to {target})" if os.path.islink(path) else ""
+        raise FileNotFoundError(f"checkpoint folder {os.path.dirname(target)} does not "
+                                f"exist{link}")
+    atomic.probe(path, "the checkpoint ")
