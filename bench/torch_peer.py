@@ -10,8 +10,8 @@ The same network and the same training as ``cnntrain``:
 * an ``s`` layer is the mean over scale x scale blocks (``avg_pool2d``);
 * the opt-in kinds (README, "Beyond the original"): a ``c`` layer's
   ``activation`` relu/tanh/linear, an ``s`` layer's ``method`` max
-  (``max_pool2d``), and ``output`` softmax with the cross-entropy loss
-  ``-sum(y * log(o)) / m``;
+  (``max_pool2d``), ``output`` softmax with the cross-entropy loss
+  ``-sum(y * log(o)) / m`` and ``output`` linear (``o = ffW fv + ffb``);
 * ``fv`` stacks the last layer's maps one after another, each map read
   column-major like Matlab's ``reshape`` (hence the permute before flatten);
 * ``o = sigmoid(ffW @ fv + ffb)``, loss ``L = 1/2 * sum(e^2) / m``;
@@ -224,7 +224,8 @@ def forward(params, layers, x, output="sigm", trace=None):
     x : torch.Tensor
         (m, channels, rows, cols).
     output : str
-        ``"sigm"`` (the original) or ``"softmax"`` (over the outputs of each sample).
+        ``"sigm"`` (the original), ``"softmax"`` (over the outputs of each sample)
+        or ``"linear"`` (o = u).
     trace : dict, optional
         When given (the tests' cross-check; the benchmark passes none), it
         receives the intermediate tensors of the same graph: ``"a"``, per
@@ -260,12 +261,15 @@ def forward(params, layers, x, output="sigm", trace=None):
     if trace is not None:
         trace["fv"] = fv
     u = F.linear(fv, params["ffW"], params["ffb"])
+    if output == "linear":
+        return u
     return torch.softmax(u, dim=1) if output == "softmax" else torch.sigmoid(u)
 
 
 def loss(o, y, output="sigm"):
     """``cnnbp.m``'s loss: 1/2 * sum(e^2) / m, with o and y as (m, onum);
-    for ``output="softmax"`` the cross-entropy ``-sum(y * log(o)) / m``."""
+    for ``output="softmax"`` the cross-entropy ``-sum(y * log(o)) / m`` (the squared error
+    for "linear" too)."""
     if output == "softmax":
         return -(y * torch.log(o)).sum() / o.shape[0]
     return 0.5 * ((o - y) ** 2).sum() / o.shape[0]

@@ -15,7 +15,9 @@ def cnnbp(net: dict, y: np.ndarray) -> dict:
     The loss is the squared error ``L = 1/2 * sum(e(:).^2) / m`` (the
     original), or with ``net["output"] = "softmax"`` the cross-entropy
     ``L = -sum(y(:) .* log(o(:))) / m``, whose delta at the output is
-    ``od = o - y`` (each column of y must then sum to 1).
+    ``od = o - y`` (each column of y must then sum to 1).  With
+    ``net["output"] = "linear"`` (regression, as NN's ``nn.output =
+    'linear'``) the loss is the squared error and ``od = e``.
 
     Parameters
     ----------
@@ -88,12 +90,17 @@ def bp(net, y, cache, m=None):
         m = y.shape[1]
 
     net["e"] = net["o"] - y                                   # e = o - y
-    if check_output(net) == "softmax":
+    output = check_output(net)
+    if output == "softmax":
         # an opt-in: o = softmax(u), L = -sum(y .* log(o)) / m.  With sum_k y_k = 1,
         # dL/du_k = sum_i y_i (o_k - [i == k]) = o_k - y_k: od = o - y = e
         _check_distributions(y)
         with np.errstate(divide="ignore"):                   # log(0) where y == 0 is not summed
             net["L"] = -float(np.sum(y * np.log(net["o"]), where=y != 0)) / m
+        net["od"] = net["e"].copy()
+    elif output == "linear":
+        # an opt-in (nnbp.m's 'linear' case): o = u, L = 1/2 * sum(e(:).^2) / m, od = e
+        net["L"] = 0.5 * float(np.sum(net["e"] ** 2)) / m
         net["od"] = net["e"].copy()
     else:
         net["L"] = 0.5 * float(np.sum(net["e"] ** 2)) / m     # L = 1/2 * sum(e(:).^2) / m

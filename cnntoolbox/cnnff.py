@@ -81,8 +81,10 @@ def ff(net, x):
             layer["a"] = meanpool_forward(below["a"], layer["scale"])
     # fv = [reshape(a{1}, ...); reshape(a{2}, ...); ...]  (column-major)
     net["fv"] = maps_to_fv(layers[-1]["a"])
-    # o = sigm(ffW * fv + repmat(ffb, 1, m)), or its softmax over each column (an opt-in)
+    # o = sigm(ffW * fv + repmat(ffb, 1, m)), or its softmax over each column, or u itself
+    # for a linear output (opt-ins; nnff.m's 'softmax' and 'linear' cases)
     u = net["ffW"] @ net["fv"]
     u += net["ffb"]
-    net["o"] = softmax(u) if check_output(net) == "softmax" else sigm(u)
+    output = check_output(net)
+    net["o"] = softmax(u) if output == "softmax" else u if output == "linear" else sigm(u)
     return cache

@@ -62,8 +62,9 @@ METHOD = "method"
 POOL_METHODS = ("mean", "max")
 #: Key of the net: the output layer and its loss.
 OUTPUT = "output"
-#: Values of ``OUTPUT``; "sigm" (squared error) is the original's.
-OUTPUTS = ("sigm", "softmax")
+#: Values of ``OUTPUT``; "sigm" (squared error) is the original's.  "linear" (o = ffW fv +
+#: ffb, squared error: regression) is NN's ``nn.output = 'linear'``.
+OUTPUTS = ("sigm", "softmax", "linear")
 #: Outputs whose values lie in [0, 1]: for them a y of class labels (integers above 1) is
 #: a mistake, refused with the one-hot line (``checks.check_y``).
 BOUNDED_OUTPUTS = ("sigm", "softmax")

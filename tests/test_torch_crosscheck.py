@@ -1,7 +1,7 @@
 """The opt-in keys beyond the original against PyTorch float64, an independent implementation.
 
 The original toolbox has no channels, no 'c' after 'c' or 's' after 's', no
-ReLU, tanh, linear layers, max-pooling or softmax, so nothing under Octave
+ReLU, tanh, linear layers, max-pooling, softmax or linear output, so nothing under Octave
 can check them; PyTorch can.  For each of 30 seeded random architectures
 (plus fixed ones that make sure every kind occurs), a torch model is built
 from the same weights and the same batch, and the forward maps, the output,
@@ -52,6 +52,8 @@ FIXED = [
     ("c", 1, "sigm", ["tanh"], []),
     ("", 3, "softmax", [], []),                       # the input layer alone, with channels
     ("", 1, "sigm", [], []),
+    ("cs", 2, "linear", ["relu"], ["max"]),           # regression: o = ffW fv + ffb (NN's 'linear')
+    ("", 1, "linear", [], []),
 ]
 SEEDS = range(30)
 
@@ -201,7 +203,7 @@ def test_every_kind_is_covered():
         net, x, _ = make(which, number)
         covered |= kinds_of(net, x)
     wanted = {"channels", "c after c", "s after s", "input alone", "method mean", "method max",
-              "output sigm", "output softmax"} | {f"activation {a}" for a in torch_peer.ACTIVATIONS}
+              "output sigm", "output softmax", "output linear"} | {f"activation {a}" for a in torch_peer.ACTIVATIONS}
     assert wanted <= covered, wanted - covered
 
 
