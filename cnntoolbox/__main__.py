@@ -94,6 +94,10 @@ def _momentum(text):
     return _real(text, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
+def _penalty(text):
+    return _real(text, lambda v: 0 <= v < float("inf"), "a number >= 0")
+
+
 def _tolerance(text):
     return _real(text, lambda v: v >= 0, "a number >= 0")
 
@@ -130,6 +134,9 @@ def build_parser():
                             "softmax with cross-entropy")
     train.add_argument("--momentum", type=_momentum, metavar="M",
                        help="momentum in [0, 1): v = M*v - alpha*grad, w = w + v (default: none)")
+    train.add_argument("--weight-penalty", type=_penalty, metavar="LAMBDA",
+                       help="L2 weight decay opts['weightPenaltyL2']: kernels and ffW step along "
+                            "grad + LAMBDA*w, biases not (default: none)")
     train.add_argument("--alpha-decay", type=_positive_float, metavar="D",
                        help="multiply alpha by D after each epoch (default: constant alpha)")
     train.add_argument("--data", choices=DATA_SOURCES,
@@ -149,7 +156,8 @@ def build_parser():
                             "and check that Python ends exactly where it ended")
     train.add_argument("--checkpoint", type=Path, metavar="CK.npz",
                        help="save the training state after every epoch; if the file exists, resume "
-                            "from it (same data, --layers, --output, --batchsize, --momentum and "
+                            "from it (same data, --layers, --output, --batchsize, --momentum, "
+                            "--weight-penalty and "
                             "rates of the epochs done); Ctrl-C keeps the last completed epoch")
     train.add_argument("--quiet", action="store_true",
                        help="print only the result (the test error, or the replay's verdict)")
@@ -193,7 +201,8 @@ def _train(args):
     training = {"--epochs": args.epochs, "--batchsize": args.batchsize, "--alpha": args.alpha,
                 "--layers": args.layers, "--seed": args.seed, "--checkpoint": args.checkpoint,
                 "--output": args.output, "--momentum": args.momentum,
-                "--alpha-decay": args.alpha_decay, "--data": args.data}
+                "--alpha-decay": args.alpha_decay, "--data": args.data,
+                "--weight-penalty": args.weight_penalty}
     if args.replay is not None:
         given = [name for name, value in training.items() if value is not None]
         if given:
@@ -231,7 +240,8 @@ def _train(args):
             seed=0 if args.seed is None else args.seed, limit=args.limit, data_dir=args.data_dir,
             progress=progress, checkpoint=args.checkpoint,
             verbose=progress is None and not args.quiet, output=args.output,
-            momentum=args.momentum, alpha_decay=args.alpha_decay, data=args.data or "mnist")
+            momentum=args.momentum, alpha_decay=args.alpha_decay, data=args.data or "mnist",
+            weight_penalty=args.weight_penalty)
         net, er, ok = result["net"], result["er"], True
         say(f"net {format_layers(net['layers'])}, {result['m_train']} training and "
             f"{result['m_test']} test samples")

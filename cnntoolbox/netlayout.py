@@ -93,10 +93,14 @@ SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od")
 GRADIENT_FIELDS = ("dffW", "dffb", "L")
 #: The weights: what ``cnnapplygrads`` changes.
 WEIGHT_FIELDS = ("k", "b", "ffW", "ffb")
+#: The weights ``opts["weightPenaltyL2"]`` decays (every weight but the biases).
+PENALISED = ("k", "ffW")
 #: The momentum velocity of each weight (opt-in: only with ``opts["momentum"]``).
 VELOCITY_FIELDS = {"k": "vk", "b": "vb", "ffW": "vffW", "ffb": "vffb"}
-#: Fields of the training options struct ``opts`` (the last two are opt-in).
-OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay")
+#: Key of opts: the L2 weight penalty (opt-in; NN/nnapplygrads.m's ``nn.weightPenaltyL2``).
+PENALTY = "weightPenaltyL2"
+#: Fields of the training options struct ``opts`` (the last three are opt-in).
+OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay", PENALTY)
 
 #: The order in which the toolbox's routines create the net's fields, top
 #: level then per layer: cnnsetup.m (lines 34-35: ffb, ffW; k, b), cnntrain.m
@@ -135,6 +139,7 @@ KEY_SYNONYMS = {
     "batch": "batchsize", "minibatchsize": "batchsize", "minibatch": "batchsize",
     "mu": "momentum", "lrdecay": "alpha_decay", "learningratedecay": "alpha_decay",
     "scalinglearningrate": "alpha_decay", "decay": "alpha_decay",
+    "weightdecay": PENALTY, "l2": PENALTY, "weightpenalty": PENALTY, "lambda": PENALTY,
     "maps": "outputmaps", "nmaps": "outputmaps", "filters": "outputmaps",
     "numfilters": "outputmaps", "kernel": "kernelsize", "ksize": "kernelsize",
     "filtersize": "kernelsize", "poolsize": "scale", "pool": "scale",

@@ -29,7 +29,8 @@ DEFAULT_OPTS = {"alpha": 1.0, "batchsize": 50, "numepochs": 1}
 
 def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,
                 limit=None, data_dir=None, progress=None, checkpoint=None, verbose=True,
-                output=None, momentum=None, alpha_decay=None, data="mnist"):
+                output=None, momentum=None, alpha_decay=None, data="mnist",
+                weight_penalty=None):
     """Run test_example_CNN.m: set up, train and test the net on MNIST.
 
     The keyword arguments after ``verbose`` are opt-ins beyond the original
@@ -62,6 +63,8 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         One of :data:`DATA_SOURCES`: "mnist", or "synthetic-rgb", the colour
         squares of :mod:`cnntoolbox.datasets.synthetic` (x of shape (16, 16, 3, m),
         3 classes; drawn from a generator of its own, seed 0).
+    weight_penalty : float, optional
+        ``opts["weightPenaltyL2"]`` of ``cnntrain``.
 
     Returns
     -------
@@ -82,7 +85,8 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         net["output"] = output
     net = cnnsetup(net, train_x, train_y, rng=rng)                                 # line 28
     opts = {"alpha": alpha, "batchsize": batchsize, "numepochs": numepochs}
-    for key, value in (("momentum", momentum), ("alpha_decay", alpha_decay)):
+    for key, value in (("momentum", momentum), ("alpha_decay", alpha_decay),
+                       ("weightPenaltyL2", weight_penalty)):
         if value is not None:
             opts[key] = value
     start = time.perf_counter()

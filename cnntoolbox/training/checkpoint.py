@@ -11,7 +11,7 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   (arrays of the net like the others);
 * ``meta``: a JSON text with the number of epochs done, the opts (``alpha``,
   ``batchsize``; ``alphas``, the rate of every epoch, when they differ;
-  ``momentum`` when it is used), the net's ``output`` when it is not the
+  ``momentum`` and ``weightPenaltyL2`` when they are used), the net's ``output`` when it is not the
   original's, the layer specs, a fingerprint (BLAKE2b) and the shapes of
   ``x`` and ``y``, the
   state of the generator that draws the permutations
@@ -21,8 +21,8 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
 Resuming from it continues exactly where the uninterrupted run would be:
 the net, ``rL`` and the generator state are those after the last completed
 epoch, so the result is bit-identical.  A checkpoint made for other data,
-other rates for the epochs it holds, another ``batchsize`` or
-``momentum``, another architecture, other initial weights or (when the
+other rates for the epochs it holds, another ``batchsize``, ``momentum``
+or ``weightPenaltyL2``, another architecture, other initial weights or (when the
 caller gives ``rng``) another seed is refused.
 
 Every save writes a temporary file in the checkpoint's folder, syncs it to
@@ -42,7 +42,8 @@ import zipfile
 import numpy as np
 
 from ..files import atomic
-from ..netlayout import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
+from ..netlayout import (OUTPUT, OUTPUTS, PENALTY, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS,
+                         format_layers)
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
@@ -81,6 +82,8 @@ class Checkpoint:
         the seeds.
     momentum : float
         ``opts["momentum"]`` of the run (0: none, no velocities).
+    penalty : float
+        ``opts["weightPenaltyL2"]`` of the run (0: none).
 
     Raises
     ------
@@ -92,7 +95,7 @@ class Checkpoint:
         ``path`` is a folder.
     """
 
-    def __init__(self, path, x, y, opts, stacked, rng=None, momentum=0.0):
+    def __init__(self, path, x, y, opts, stacked, rng=None, momentum=0.0, penalty=0.0):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"checkpoint must be a file path, got {type(path).__name__}")
         self.path = os.fspath(path)
@@ -104,6 +107,8 @@ class Checkpoint:
             self.opts["alphas"] = alphas
         if momentum:
             self.opts["momentum"] = momentum
+        if penalty:
+            self.opts[PENALTY] = penalty
         self.layers = [{key: layer[key] for key in SPEC_FIELDS if key in layer}
                        for layer in stacked["layers"]]
         self.output = stacked.get(OUTPUT, OUTPUTS[0])
@@ -169,7 +174,7 @@ class Checkpoint:
                 f"y {tuple(saved['data']['y'])}, fingerprint {saved['data']['fingerprint']}), "
                 f"not this x {tuple(self.data['x'])}, y {tuple(self.data['y'])} (fingerprint "
                 f"{self.data['fingerprint']}); use another checkpoint path or delete it")
-        for field in ("batchsize", "momentum"):
+        for field in ("batchsize", "momentum", PENALTY):
             value, was = self.opts.get(field, 0.0), saved["opts"].get(field, 0.0)
             if was != value:
                 raise CheckpointError(
@@ -270,9 +275,10 @@ def load_checkpoint(path):
             raise ValueError("opts or data fields missing")
         opts = saved["opts"]
         if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
-                   for value in [opts.get("momentum", 0.0), *opts.get("alphas", [])]) \
+                   for value in [opts.get("momentum", 0.0), opts.get(PENALTY, 0.0),
+                                 *opts.get("alphas", [])]) \
                 or not isinstance(opts.get("alphas", []), list):
-            raise ValueError("opts 'alphas' or 'momentum' not numbers")
+            raise ValueError(f"opts 'alphas', 'momentum' or '{PENALTY}' not numbers")
         if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
             raise ValueError("rL or L of a wrong shape")
         start = saved["start"]
