@@ -127,7 +127,8 @@ def build_parser():
                        help=f"learning rate (default {DEFAULT_OPTS['alpha']:g})")
     train.add_argument("--layers", metavar="SPEC",
                        help=f"net after the input layer: NcK = N maps of KxK kernels (sigmoid; NcKr "
-                            f"relu, NcKt tanh, NcKl linear), Ns = mean-pool by N (Nm: max-pool) "
+                            f"relu, NcKt tanh, NcKl linear), Ns = mean-pool by N (Nm: max-pool), "
+                            f"then Nf = N fully connected units (Nfr, Nft, Nfl) "
                             f"(default {DEFAULT_LAYERS})")
     train.add_argument("--output", choices=["sigm", "softmax"],
                        help="output layer: sigm with squared error (default, the original) or "

@@ -41,8 +41,8 @@ def cnnapplygrads(net: dict, opts: dict) -> dict:
     Returns
     -------
     dict
-        A new net with updated ``k``, ``b`` (of 'c' layers), ``ffW`` and
-        ``ffb`` (and, with momentum, ``vk``, ``vb``, ``vffW``, ``vffb``).
+        A new net with updated ``k``, ``b`` (of 'c' layers), ``W``, ``b``
+        (of 'f' layers), ``ffW`` and ``ffb`` (and, with momentum, ``vk``, ``vb``, ``vffW``, ``vffb``).
     """
     if not isinstance(opts, dict):
         raise TypeError(f"opts must be a dict, got {type(opts).__name__}")
@@ -84,6 +84,9 @@ def applygrads(net, alpha, momentum=0.0, penalty=0.0):
             # k{ii}{j} = k{ii}{j} - alpha * dk{ii}{j}
             layer["k"] -= alpha * _direction(layer, "k", penalty)
             layer["b"] -= alpha * layer["db"]                 # b{j} = b{j} - alpha * db{j}
+        elif layer["type"] == "f":                            # an opt-in, as nnapplygrads.m
+            layer["W"] -= alpha * _direction(layer, "W", penalty)
+            layer["b"] -= alpha * layer["db"]
     net["ffW"] -= alpha * _direction(net, "ffW", penalty)     # ffW = ffW - alpha * dffW
     net["ffb"] -= alpha * net["dffb"]                         # ffb = ffb - alpha * dffb
 
@@ -105,9 +108,10 @@ def _momentum_step(net, alpha, momentum, penalty):
 
     With a penalty, dw of a kernel or of ``ffW`` is ``dw + lam * w`` (``_direction``).
     """
+    weights = {"c": ("k", "b"), "f": ("W", "b")}
     pairs = [(layer, field, f"layer {index + 1} (net['layers'][{index}])")
-             for index, layer in enumerate(net["layers"]) if layer["type"] == "c"
-             for field in ("k", "b")]
+             for index, layer in enumerate(net["layers"])
+             for field in weights.get(layer["type"], ())]
     pairs += [(net, "ffW", "net"), (net, "ffb", "net")]
     for owner, field, where in pairs:
         name = VELOCITY_FIELDS[field]

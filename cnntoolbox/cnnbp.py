@@ -6,7 +6,8 @@ from .checks import check_y
 from .layerops import (conv_delta_back, conv_kernel_grad, derivative, fv_to_maps, im2col,
                        maxpool_delta_back, maxpool_forward, meanpool_delta_back,
                        meanpool_sigm_delta_back)
-from .netlayout import ACTIVATION, METHOD, check_forward, check_output, stack_net, unstack_net
+from .netlayout import (ACTIVATION, METHOD, check_forward, check_output, full_layers,
+                        last_map_layer, stack_net, unstack_net)
 
 
 def cnnbp(net: dict, y: np.ndarray) -> dict:
@@ -30,8 +31,8 @@ def cnnbp(net: dict, y: np.ndarray) -> dict:
     -------
     dict
         A new net with ``e``, ``L``, ``od``, ``fvd``, ``d[j]`` of every layer
-        but the input, ``dk[i][j]`` and ``db[j]`` of 'c' layers, ``dffW`` and
-        ``dffb``.
+        but the input, ``dk[i][j]`` and ``db[j]`` of 'c' layers, ``d``,
+        ``dW`` and ``db`` of 'f' layers, ``dffW`` and ``dffb``.
     """
     stacked = stack_net(net)
     check_forward(stacked)
@@ -106,21 +107,23 @@ def bp(net, y, cache, m=None):
         net["L"] = 0.5 * float(np.sum(net["e"] ** 2)) / m     # L = 1/2 * sum(e(:).^2) / m
         # output delta: od = e .* f'(u) with f'(u) = o .* (1 - o)
         net["od"] = net["e"] * (net["o"] * (1 - net["o"]))
-    # feature vector delta: fvd = ffW' * od
-    net["fvd"] = net["ffW"].T @ net["od"]
-    if layers[-1]["type"] == "c":                             # only conv layers have a nonlinearity
-        activation = layers[-1].get(ACTIVATION, "sigm")
+    # feature vector delta: fvd = ffW' * od (through the 'f' layers when there are any)
+    fulls = full_layers(layers)
+    net["fvd"] = _full_deltas(net, fulls) if fulls else net["ffW"].T @ net["od"]
+    top = last_map_layer(layers)                              # the layer whose maps make fv
+    if layers[top]["type"] == "c":                            # only conv layers have a nonlinearity
+        activation = layers[top].get(ACTIVATION, "sigm")
         if activation == "sigm":
             net["fvd"] = net["fvd"] * (net["fv"] * (1 - net["fv"]))
         elif activation != "linear":
             net["fvd"] = net["fvd"] * derivative(net["fv"], activation)
 
     # d{j} of the last layer: fvd reshaped into maps
-    _, rows, cols, _ = layers[-1]["a"].shape
-    layers[-1]["d"] = fv_to_maps(net["fvd"], rows, cols)
+    _, rows, cols, _ = layers[top]["a"].shape
+    layers[top]["d"] = fv_to_maps(net["fvd"], rows, cols)
 
     # the deltas below, from the top down
-    for l in range(n - 2, 0, -1):
+    for l in range(top - 1, 0, -1):
         layer, above = layers[l], layers[l + 1]
         if _original_c_case(layer, above):
             # cnnbp.m's 'c' case (a sigmoid 'c' layer below a mean-pool 's' layer):
@@ -146,8 +149,31 @@ def bp(net, y, cache, m=None):
         if layer["type"] == "c":
             layer["dk"] = conv_kernel_grad(cache[l], layer["d"], layer["kernelsize"]) / m
             layer["db"] = layer["d"].sum(axis=(1, 2, 3)) / m
-    net["dffW"] = net["od"] @ net["fv"].T / m                 # dffW = od * fv' / m
+    # an 'f' layer's (nnbp.m): dW = d * a_below' / m, db = sum(d, 2) / m, fv below the first
+    below = net["fv"]
+    for l in fulls:
+        layers[l]["dW"] = layers[l]["d"] @ below.T / m
+        layers[l]["db"] = layers[l]["d"].sum(axis=1, keepdims=True) / m
+        below = layers[l]["a"]
+    net["dffW"] = net["od"] @ below.T / m                     # dffW = od * fv' / m
     net["dffb"] = net["od"].sum(axis=1, keepdims=True) / m    # dffb = mean(od, 2)
+
+
+def _full_deltas(net, fulls):
+    """The deltas of the 'f' layers from the top down (an opt-in); returns dE/dfv.
+
+    For each 'f' layer, ``d = dE/da .* f'(u)`` (dE/du, as a 'c' layer's
+    ``d``), with ``dE/da = ffW' * od`` for the last and ``W_above' * d_above``
+    below it; ``W' * d`` of the first is what reaches ``fv``.
+    """
+    layers = net["layers"]
+    dE_da = net["ffW"].T @ net["od"]
+    for l in reversed(fulls):
+        layer = layers[l]
+        fprime = derivative(layer["a"], layer.get(ACTIVATION, "sigm"))
+        layer["d"] = dE_da if fprime is None else dE_da * fprime
+        dE_da = layer["W"].T @ layer["d"]
+    return dE_da
 
 
 def _original_c_case(layer, above):

@@ -3,9 +3,10 @@
 import numpy as np
 
 from .checks import check_x
-from .layerops import (conv_forward, im2col, maps_to_fv, maxpool_forward, meanpool_forward, sigm,
-                       softmax)
-from .netlayout import ACTIVATION, METHOD, check_output, stack_for_input, unstack_net
+from .layerops import (activate, conv_forward, im2col, maps_to_fv, maxpool_forward,
+                       meanpool_forward, sigm, softmax)
+from .netlayout import (ACTIVATION, METHOD, check_output, full_layers, last_map_layer,
+                        stack_for_input, unstack_net)
 
 
 def cnnff(net: dict, x: np.ndarray) -> dict:
@@ -23,8 +24,8 @@ def cnnff(net: dict, x: np.ndarray) -> dict:
     Returns
     -------
     dict
-        A new net with ``a[j]`` (rows, cols, m) of every layer, ``fv``
-        (fvnum, m) and ``o`` (onum, m).
+        A new net with ``a[j]`` (rows, cols, m) of every layer (``a``
+        (size, m) of an 'f' layer), ``fv`` (fvnum, m) and ``o`` (onum, m).
     """
     x = check_x(x)
     stacked = stack_for_input(net, x)
@@ -80,10 +81,17 @@ def ff(net, x):
             # a{j} = mean of each scale x scale block of a{j} below
             layer["a"] = meanpool_forward(below["a"], layer["scale"])
     # fv = [reshape(a{1}, ...); reshape(a{2}, ...); ...]  (column-major)
-    net["fv"] = maps_to_fv(layers[-1]["a"])
-    # o = sigm(ffW * fv + repmat(ffb, 1, m)), or its softmax over each column, or u itself
-    # for a linear output (opt-ins; nnff.m's 'softmax' and 'linear' cases)
-    u = net["ffW"] @ net["fv"]
+    net["fv"] = maps_to_fv(layers[last_map_layer(layers)]["a"])
+    # the fully connected 'f' layers (an opt-in, nnff.m's hidden layers), fv into the first:
+    # a = f(W * a_below + repmat(b, 1, m))
+    below = net["fv"]
+    for l in full_layers(layers):
+        u = layers[l]["W"] @ below
+        u += layers[l]["b"]
+        layers[l]["a"] = below = activate(u, layers[l].get(ACTIVATION, "sigm"))
+    # o = sigm(ffW * fv + repmat(ffb, 1, m)) (fv, or the last 'f' layer's a), or its softmax
+    # over each column, or u itself for a linear output (opt-ins; nnff.m's output cases)
+    u = net["ffW"] @ below
     u += net["ffb"]
     output = check_output(net)
     net["o"] = softmax(u) if output == "softmax" else u if output == "linear" else sigm(u)

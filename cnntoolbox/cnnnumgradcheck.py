@@ -74,7 +74,8 @@ def _matlab_order(stacked):
 
     ``ffb(j)`` (lines 5-16), ``ffW(i, u)`` row by row (lines 18-31), then
     for l = n down to 2, each 'c' layer's output maps j: ``b{j}`` (lines
-    36-45), then ``k{i}{j}(u, v)`` for i, u, v (lines 46-60).  The analytic
+    36-45), then ``k{i}{j}(u, v)`` for i, u, v (lines 46-60); an 'f' layer
+    (an opt-in) its ``b(i)``, then ``W(i, u)`` row by row, as ``ffW``.  The analytic
     gradients are copies taken here, before the first loss evaluation
     rewrites the net's gradient fields.
     """
@@ -85,6 +86,11 @@ def _matlab_order(stacked):
     layers = stacked["layers"]
     for l in range(len(layers) - 1, 0, -1):
         layer = layers[l]
+        if layer["type"] == "f":                      # an opt-in: b, then W row by row as ffW
+            for name in ("b", "W"):
+                weights, analytic = layer[name], layer["d" + name].copy()
+                visits += [(f"layers{{{l + 1}}}.{name}", weights, analytic, index)
+                           for index in np.ndindex(*weights.shape)]
         if layer["type"] != "c":
             continue
         k, b = layer["k"], layer["b"]                 # k: (inmaps, outmaps, ks, ks), b: (outmaps,)
@@ -102,6 +108,6 @@ def _matlab_name(name, index):
     if len(index) == 4:
         i, j, u, v = index
         return f"{name}{{{i + 1}}}{{{j + 1}}}({u + 1},{v + 1})"
-    if name.endswith(".b"):
+    if name.endswith(".b") and len(index) == 1:
         return f"{name}{{{index[0] + 1}}}"
     return f"{name}({','.join(str(v + 1) for v in index)})"

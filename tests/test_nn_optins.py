@@ -1,17 +1,26 @@
-"""The opt-ins named as the toolbox's NN part names them (issue 20): linear output, weightPenaltyL2.
+"""The opt-ins named as the toolbox's NN part names them (issue 20): linear output,
+weightPenaltyL2, fully connected 'f' layers.
 
 Their agreement with PyTorch float64 is in ``tests/test_torch_crosscheck.py``;
 here are the rules around them: what is refused, what is left as it was.
 """
 
+import copy
+import re
+
 import numpy as np
 import pytest
 
-from cnntoolbox import cnnapplygrads, cnnbp, cnnff, cnnpredict, cnnsetup, cnntest, cnntrain
+from cnntoolbox import (GradientCheckError, cnnapplygrads, cnnbp, cnnff, cnnnumgradcheck,
+                        cnnpredict, cnnsetup, cnntest, cnntrain)
 from cnntoolbox.errors import UnknownKeyWarning
+from cnntoolbox.matfile import loadmat, savemat
+from cnntoolbox.netlayout import format_layers, parse_layers
+from cnntoolbox.reference.compare import compare
+from cnntoolbox.reference.replay import replay_trained
 from cnntoolbox.training.checkpoint import CheckpointError
 
-from helpers import assert_same_net, beyond_problem
+from helpers import assert_same_net, beyond_problem, max_rel_error
 
 
 def _regression(seed=0, m=5):
@@ -131,3 +140,146 @@ def test_the_command_line_passes_the_penalty_to_cnntrain(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--weight-penalty", "-1"]) == 2
     assert "--weight-penalty: expected a number >= 0, got '-1'" in capsys.readouterr().err
+
+
+# --- fully connected 'f' layers ------------------------------------------------------
+
+def _full_net(seed=6, m=4, output="softmax"):
+    return beyond_problem(seed, kinds="cs", channels=1, output=output, m=m,
+                          activations=["sigm"], methods=["mean"], full=[(4, None), (3, "tanh")])
+
+
+def test_the_layer_spec_reads_and_writes_f_layers():
+    layers = parse_layers("6c5-2s-12c5-2s-100f-20ft")
+    assert layers[-2:] == [{"type": "f", "size": 100},
+                           {"type": "f", "size": 20, "activation": "tanh"}]
+    for spec in ["6c5-2s-12c5-2s-100f", "30fr-10fl", "2m-3c3t-5f"]:
+        assert format_layers(parse_layers(spec)) == spec
+    for bad in ["0f", "10fx", "f10"]:
+        with pytest.raises(ValueError, match=r"Nf for a fully connected layer"):
+            parse_layers(bad)
+
+
+@pytest.mark.parametrize("layers, error, match", [
+    ([{"type": "f", "size": 3}, {"type": "c", "outputmaps": 2, "kernelsize": 3}], ValueError,
+     r"layer 3 .*a 'c' layer cannot follow a fully connected 'f' layer"),
+    ([{"type": "f"}], ValueError, r"layer 2 .*an 'f' layer without 'size'"),
+    ([{"type": "f", "units": 3}], ValueError, r"without 'size' \(it has 'units': did you mean"),
+    ([{"type": "f", "size": 3, "method": "max"}], ValueError, r"'method' belongs to 's' layers"),
+    ([{"type": "f", "size": 2.5}], ValueError, r"'size' must be a positive integer"),
+    ([{"type": "f", "size": 3, "activation": "swish"}], ValueError, r"'activation' must be one"),
+])
+def test_a_wrong_f_layer_is_named(layers, error, match):
+    x, y = np.zeros((4, 4, 2)), np.eye(2)
+    with pytest.raises(error, match=match):
+        cnnsetup({"layers": [{"type": "i"}] + layers}, x, y, rng=0)
+
+
+def test_setup_draws_W_by_the_rule_of_ffW_and_ffW_reads_the_last_f_layer():
+    x, y = np.zeros((8, 8, 3)), np.eye(3)
+    net = cnnsetup({"layers": parse_layers("2c3-2s-5f-4ft")}, x, y, rng=0)
+    full = net["layers"][3:]
+    assert full[0]["W"].shape == (5, 2 * 3 * 3) and full[1]["W"].shape == (4, 5)
+    assert full[0]["b"].shape == (5, 1) and not full[0]["b"].any()
+    assert net["ffW"].shape == (3, 4)
+    for layer, inputs in zip(full, (18, 5)):
+        bound = np.sqrt(6 / (layer["size"] + inputs))
+        assert 0.5 * bound < np.abs(layer["W"]).max() <= bound
+    with pytest.raises(ValueError, match=r"layer 4 .*'W' must be \(5, 18\) .*got \(5, 17\)"):
+        cnnff(dict(net, layers=net["layers"][:3] + [dict(full[0], W=full[0]["W"][:, 1:])]
+                   + net["layers"][4:]), x)
+
+
+def test_the_gradient_check_visits_an_f_layer_b_then_W_after_ffW_from_the_last_layer():
+    net, x, y = _full_net()
+    bp = cnnbp(cnnff(net, x), y)
+    wrong = copy.deepcopy(bp)
+    wrong["layers"][4]["db"][1, 0] += 1e-3                  # the last 'f' layer's b(2)
+    wrong["layers"][3]["dW"][0, 0] += 1e-3                  # and a layer below it
+    wrong["layers"][1]["dk"][0][0][0, 0] += 1e-3
+    with pytest.raises(GradientCheckError, match=r"at layers\{5\}\.b\(2,1\)"):
+        cnnnumgradcheck(wrong, x, y)
+    wrong["layers"][4]["db"][1, 0] -= 1e-3
+    with pytest.raises(GradientCheckError, match=r"at layers\{4\}\.W\(1,1\)"):
+        cnnnumgradcheck(wrong, x, y)
+    wrong["layers"][3]["dW"][0, 0] -= 1e-3
+    with pytest.raises(GradientCheckError, match=r"at layers\{2\}\.k\{1\}\{1\}\(1,1\)"):
+        cnnnumgradcheck(wrong, x, y)
+
+
+@pytest.mark.parametrize("fmt", ["7", "7.3"])
+def test_a_trained_net_with_f_layers_round_trips_through_mat(fmt, tmp_path):
+    net, x, y = _full_net()
+    trained = cnntrain(net, x, y, {"alpha": 0.1, "batchsize": 2, "numepochs": 1,
+                                   "momentum": 0.5}, rng=0, verbose=False)
+    savemat(tmp_path / "net.mat", {"cnn": trained}, format=fmt)
+    loaded = loadmat(tmp_path / "net.mat")["cnn"]
+    assert [layer["type"] for layer in loaded["layers"]] == ["i", "c", "s", "f", "f"]
+    assert list(loaded["layers"][3]) == ["type", "size", "W", "b", "a", "d", "dW", "db",
+                                         "vW", "vb"]
+    comparison = compare(trained, loaded, rtol=0)
+    assert comparison.passed, comparison.table()
+    plain = cnntrain(net, x, y, {"alpha": 0.1, "batchsize": 2, "numepochs": 1}, rng=0,
+                     verbose=False)
+    savemat(tmp_path / "plain.mat", {"cnn": plain}, format=fmt)
+    assert all(c.passed for c in replay_trained(loadmat(tmp_path / "plain.mat")["cnn"],
+                                                alpha=0.1, rtol=1e-12))
+    np.testing.assert_array_equal(cnnpredict(loaded, x), cnnpredict(trained, x))
+    go_on = cnntrain(loaded, x, y, {"alpha": 0.1, "batchsize": 2, "numepochs": 1,
+                                    "momentum": 0.5}, rng=1, verbose=False)
+    assert_same_net(go_on, cnntrain(trained, x, y, {"alpha": 0.1, "batchsize": 2,
+                                                    "numepochs": 1, "momentum": 0.5},
+                                    rng=1, verbose=False))
+
+
+def test_compare_names_a_changed_f_weight():
+    net, _, _ = _full_net()
+    other = copy.deepcopy(net)
+    other["layers"][3]["W"][2, 1] += 1e-3
+    comparison = compare(net, other)
+    assert not comparison.passed
+    assert any("layers{4}.W" in row.name for row in comparison.failures), comparison.table()
+
+
+def test_a_checkpoint_with_f_layers_resumes_bit_for_bit(tmp_path):
+    net, x, y = _full_net(m=6)
+    opts = {"alpha": 0.1, "batchsize": 3, "numepochs": 2, "momentum": 0.5}
+    whole = cnntrain(net, x, y, opts, rng=0, verbose=False)
+    path = tmp_path / "ck.npz"
+    cnntrain(net, x, y, dict(opts, numepochs=1), rng=0, verbose=False, checkpoint=path)
+    assert_same_net(whole, cnntrain(net, x, y, opts, rng=0, verbose=False, checkpoint=path))
+    other = copy.deepcopy(net)
+    other["layers"][4]["size"] = 4
+    other["layers"][4]["W"] = np.zeros((4, 4))
+    other["layers"][4]["b"] = np.zeros((4, 1))
+    other["ffW"] = np.zeros((net["ffW"].shape[0], 4))
+    with pytest.raises(CheckpointError, match=r"for the net i-2c\d-2s-4f-3ft, not i-2c\d-2s-4f-4ft"):
+        cnntrain(other, x, y, opts, rng=0, verbose=False, checkpoint=path)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_a_batch_split_in_parts_with_f_layers_equals_the_whole(parts):
+    from cnntoolbox.netlayout import image_shape, map_sizes, stack_for_input, unstack_net
+    from cnntoolbox.training.parallel import BatchParallel
+
+    net, x, y = _full_net(m=9)
+    whole = cnnbp(cnnff(net, x), y)
+    stacked = stack_for_input(net, x)
+    with BatchParallel(stacked, 9, map_sizes(stacked["layers"], *image_shape(x)),
+                       parts=parts) as parallel:
+        parallel.ffbp(x, y)
+    error, where = max_rel_error(whole, unstack_net(stacked))
+    assert error < 1e-13, where
+
+
+def test_the_command_line_trains_f_layers(tmp_path, capsys):
+    from cnntoolbox.__main__ import main
+
+    argv = ["train", "--limit", "100", "--layers", "2c5-2s-12f-8ft", "--quiet", "--save",
+            str(tmp_path / "net.mat")]
+    assert main(argv) == 0
+    assert re.search(r"^test error: \d+\.\d\d% \(\d+ of 100 wrong\)$", capsys.readouterr().out,
+                     re.M)
+    net = loadmat(tmp_path / "net.mat")["cnn"]
+    assert format_layers(net["layers"]) == "2c5-2s-12f-8ft"
+    assert net["layers"][3]["W"].shape == (12, 2 * 12 * 12) and net["ffW"].shape == (10, 8)

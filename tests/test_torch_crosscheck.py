@@ -8,6 +8,9 @@ from the same weights and the same batch, and the forward maps, the output,
 the loss, every delta, every gradient and the weights after several SGD
 steps must agree within 1e-12 relative to each field's largest magnitude.
 
+Fully connected 'f' layers (NN's hidden layers, issue 20) are checked the
+same way: their ``a``, ``d`` (dE/du, (size, m)), ``dW`` and ``db``.
+
 The torch net is the benchmark's peer, ``bench/torch_peer.py``, built from
 the net's weights with ``params_from_net`` (its docstring gives the layout:
 flipped kernels, maps as (m, maps, rows, cols), fv column-major per map);
@@ -55,6 +58,15 @@ FIXED = [
     ("cs", 2, "linear", ["relu"], ["max"]),           # regression: o = ffW fv + ffb (NN's 'linear')
     ("", 1, "linear", [], []),
 ]
+#: Fixed nets with fully connected 'f' layers (NN's hidden layers): (kinds, channels, output,
+#: activations, methods, full), full the (size, activation) of each 'f' layer.
+FULL = [
+    ("cs", 2, "sigm", ["sigm"], ["mean"], [(5, None)]),              # the original's kinds + 'f'
+    ("cscs", 1, "softmax", ["relu", "tanh"], ["max", "mean"], [(6, "relu"), (4, "tanh")]),
+    ("c", 3, "linear", ["tanh"], [], [(3, "linear"), (5, "sigm")]),  # the last map a 'c' layer
+    ("", 1, "softmax", [], [], [(7, "tanh"), (4, None)]),           # an MLP on the pixels
+    ("ss", 2, "sigm", [], ["max", "max"], [(3, "relu")]),
+]
 SEEDS = range(30)
 
 
@@ -81,16 +93,25 @@ def torch_model(net, x, y):
     o = torch_peer.forward(params, net["layers"], xt, output, trace)
     for u in trace["u"][1:]:
         u.retain_grad()
+    for u in trace["fu"]:
+        u.retain_grad()
     L = torch_peer.loss(o, torch_peer.y_to_torch(y), output)
     L.backward()
     m = xt.shape[0]
     grads = torch_peer.grads_as_net(params)
     conv = [l for l, layer in enumerate(net["layers"]) if layer["type"] == "c"]
-    return {"a": [a.detach().numpy() for a in trace["a"]], "o": o.detach().numpy().T,
-            "L": float(L.detach()), "fv": trace["fv"].detach().numpy().T,
-            "d": [(u.grad * m).numpy() for u in trace["u"]],
-            "dk": dict(zip(conv, grads["dk"])), "db": dict(zip(conv, grads["db"])),
-            "dffW": grads["dffW"], "dffb": grads["dffb"]}
+    full = [l for l, layer in enumerate(net["layers"]) if layer["type"] == "f"]
+    ref = {"a": [a.detach().numpy() for a in trace["a"]], "o": o.detach().numpy().T,
+           "L": float(L.detach()), "fv": trace["fv"].detach().numpy().T,
+           "d": [(u.grad * m).numpy() for u in trace["u"]],
+           "dk": dict(zip(conv, grads["dk"])), "db": dict(zip(conv, grads["db"])),
+           "dffW": grads["dffW"], "dffb": grads["dffb"]}
+    for i, l in enumerate(full):                 # (size, m) as the toolbox's 'f' layers
+        ref["a"].append(trace["fa"][i].detach().numpy().T)
+        ref["d"].append((trace["fu"][i].grad * m).numpy().T)
+        ref["dW"], ref["dfb"] = ref.get("dW", {}), ref.get("dfb", {})
+        ref["dW"][l], ref["dfb"][l] = grads["dfW"][i], grads["dfb"][i]
+    return ref
 
 
 def max_ties(net):
@@ -118,6 +139,12 @@ def compare(net, x, y, worst):
               "dffW": rel_error(ref["dffW"], bp["dffW"]),
               "dffb": rel_error(ref["dffb"], bp["dffb"])}
     for l, layer in enumerate(bp["layers"]):
+        if layer["type"] == "f":
+            errors[f"a{l}"] = rel_error(ref["a"][l], layer["a"])
+            errors[f"d{l}"] = rel_error(ref["d"][l], layer["d"])
+            errors[f"dW{l}"] = rel_error(ref["dW"][l], layer["dW"])
+            errors[f"db{l}"] = rel_error(ref["dfb"][l], layer["db"])
+            continue
         errors[f"a{l}"] = rel_error(ref["a"][l], _torch_layout(layer["a"]))
         if (l or len(bp["layers"]) == 1) and (layer["type"] != "s" or not ties):
             errors[f"d{l}"] = rel_error(ref["d"][l], _torch_layout(layer["d"]))
@@ -154,6 +181,10 @@ def kinds_of(net, x):
         found.add("channels")
     layers = net["layers"]
     for below, layer in zip(layers, layers[1:]):
+        if layer["type"] == "f":
+            found.add("f " + layer.get("activation", "sigm"))
+            found.add("f after " + below["type"])
+            continue
         if layer["type"] == "c":
             found.add("activation " + layer.get("activation", "sigm"))
         else:
@@ -166,7 +197,8 @@ def kinds_of(net, x):
     return found
 
 
-PROBLEMS = ([("fixed", i) for i in range(len(FIXED))] + [("seed", s) for s in SEEDS])
+PROBLEMS = ([("fixed", i) for i in range(len(FIXED))] + [("full", i) for i in range(len(FULL))]
+            + [("seed", s) for s in SEEDS])
 
 
 def make(which, number):
@@ -174,6 +206,10 @@ def make(which, number):
         kinds, channels, output, activations, methods = FIXED[number]
         return beyond_problem(1000 + number, kinds, channels, output, m=4,
                               activations=activations, methods=methods)
+    if which == "full":
+        kinds, channels, output, activations, methods, full = FULL[number]
+        return beyond_problem(2000 + number, kinds, channels, output, m=4,
+                              activations=activations, methods=methods, full=full)
     return beyond_problem(number, m=4)
 
 
@@ -203,7 +239,9 @@ def test_every_kind_is_covered():
         net, x, _ = make(which, number)
         covered |= kinds_of(net, x)
     wanted = {"channels", "c after c", "s after s", "input alone", "method mean", "method max",
-              "output sigm", "output softmax", "output linear"} | {f"activation {a}" for a in torch_peer.ACTIVATIONS}
+              "output sigm", "output softmax", "output linear",
+              "f after i", "f after c", "f after s", "f after f"}
+    wanted |= {f"f {a}" for a in torch_peer.ACTIVATIONS} | {f"activation {a}" for a in torch_peer.ACTIVATIONS}
     assert wanted <= covered, wanted - covered
 
 

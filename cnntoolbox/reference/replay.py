@@ -51,8 +51,8 @@ WEIGHTS = {"rL", "ffW", "ffb", "k", "b"}
 #: Net fields each replayed stage of a trained net produces (top-level and layer fields).
 STAGE_FIELDS = {
     "cnnff": {"a", "fv", "o"},
-    "cnnbp": {"e", "L", "od", "fvd", "d", "dk", "db", "dffW", "dffb"},
-    "cnnapplygrads": {"k", "b", "ffW", "ffb"},
+    "cnnbp": {"e", "L", "od", "fvd", "d", "dk", "db", "dW", "dffW", "dffb"},
+    "cnnapplygrads": {"k", "b", "W", "ffW", "ffb"},
 }
 
 #: Variables of a matlab_reference/case_*.mat file.
@@ -301,7 +301,9 @@ def replay_trained(saved, name="net", alpha=1.0, rtol=RTOL):
 
 
 def _undo_layer(layer, alpha):
-    """A conv layer's kernels and biases before the last ``cnnapplygrads``."""
+    """A conv layer's kernels and biases (an 'f' layer's W, b) before the last cnnapplygrads."""
+    if layer.get("type") == "f":
+        return dict(layer, W=layer["W"] + alpha * layer["dW"], b=layer["b"] + alpha * layer["db"])
     if layer.get("type") != "c":
         return layer
     out = dict(layer)
@@ -319,8 +321,9 @@ def _require(net, name):
                              "(or cnnbp and cnnapplygrads) can be replayed")
     if not net["layers"] or not net["layers"][0].get("a"):
         raise ValueError(f"{name}.layers{{1}} has no 'a' (the last batch)")
+    needs = {"c": ("k", "b", "dk", "db"), "f": ("W", "b", "dW", "db")}
     for l, layer in enumerate(net["layers"]):
-        if layer.get("type") == "c":
-            for field_name in ("k", "b", "dk", "db"):
+        if layer.get("type") in needs:
+            for field_name in needs[layer["type"]]:
                 if field_name not in layer:
                     raise ValueError(f"{name}.layers{{{l + 1}}} has no '{field_name}'")

@@ -396,7 +396,7 @@ def _restore_arrays(stacked, arrays, path, momentum=False):
     """Put a checkpoint's arrays into a stacked net, checking the weights' (and velocities') shapes."""
     layers = stacked["layers"]
     expected = {(index, field): layer[field].shape for index, layer in enumerate(layers)
-                for field in WEIGHT_FIELDS if layer.get("type") == "c" and field in layer}
+                for field in WEIGHT_FIELDS if layer.get("type") in ("c", "f") and field in layer}
     expected.update({(None, field): stacked[field].shape for field in WEIGHT_FIELDS if field in stacked})
     if momentum:
         expected.update({(index, VELOCITY_FIELDS[field]): shape

@@ -284,8 +284,9 @@ class BatchParallel:
 def _add_gradients(sums, part):
     """Add a piece's gradients and loss to ``sums`` (keys (layer or None, field))."""
     items = [((None, field), part[field]) for field in GRADIENT_FIELDS]
+    gradients = {"c": ("dk", "db"), "f": ("dW", "db")}
     items += [((l, field), layer[field]) for l, layer in enumerate(part["layers"])
-              if layer["type"] == "c" for field in ("dk", "db")]
+              for field in gradients.get(layer["type"], ())]
     for key, value in items:
         if key in sums:
             sums[key] += value                # in place: the first piece's copy is ours
@@ -300,7 +301,7 @@ def _share_weights(net):
         part[OUTPUT] = net[OUTPUT]
     for layer in net["layers"]:
         part["layers"].append({key: value for key, value in layer.items()
-                               if key in SPEC_FIELDS or key in ("k", "b")})
+                               if key in SPEC_FIELDS or key in ("k", "b", "W")})
     return part
 
 
