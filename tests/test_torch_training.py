@@ -165,10 +165,11 @@ def test_torch_sgd_with_exponential_lr_is_another_formula():
 
 @pytest.mark.parametrize("mu", [0.0, 0.7])
 @pytest.mark.parametrize("spec, rows, cols, channels, output",
-                         [(*NETS[0], 1, None), KINDS[0], ("3c3t-2m-2c2", 12, 12, 2, "linear")])
+                         [(*NETS[0], 1, None), KINDS[0], ("3c3t-2m-2c2", 12, 12, 2, "linear"),
+                          ("3c3-2s-6f-4ft", 12, 12, 1, "softmax")])
 def test_weight_penalty_agrees_with_torch_sgd_weight_decay(spec, rows, cols, channels, output,
                                                            mu):
-    """opts['weightPenaltyL2'] = torch.optim.SGD's weight_decay on the kernels and ffW only.
+    """opts['weightPenaltyL2'] = torch.optim.SGD's weight_decay on the kernels, 'f' W and ffW only.
 
     SGD steps ``buf = mu * buf + (dw + lam * w); w -= lr * buf`` (buf = dw + lam * w without
     momentum): at a constant rate, cnnapplygrads' ``v = mu * v - alpha * (dw + lam * w)``.
@@ -180,14 +181,16 @@ def test_weight_penalty_agrees_with_torch_sgd_weight_decay(spec, rows, cols, cha
     kk, alpha, lam = _orders(4), 0.5, 0.05
     opts = {"alpha": alpha, "weightPenaltyL2": lam, **({"momentum": mu} if mu else {})}
     ours = _cnntrain(net, x, y, kk, **opts)
-    optimisers = {}
+    optimisers, like = {}, torch_peer.params_from_net(net)
 
     def sgd(flat, grads, lr, state):
         if "sgd" not in optimisers:
-            params = torch_peer.unflatten(flat, {"W": flat[:len(flat) // 2 - 1]})
+            params = torch_peer.unflatten(flat, like)
             optimisers["sgd"] = torch.optim.SGD(
-                [{"params": [*params["W"], params["ffW"]], "weight_decay": lam},
-                 {"params": [*params["b"], params["ffb"]], "weight_decay": 0.0}],
+                [{"params": [*params["W"], *params.get("fW", []), params["ffW"]],
+                  "weight_decay": lam},
+                 {"params": [*params["b"], *params.get("fb", []), params["ffb"]],
+                  "weight_decay": 0.0}],
                 lr=lr, momentum=mu)
         for p, g in zip(flat, grads):
             p.grad = g
@@ -204,5 +207,6 @@ def test_weight_penalty_agrees_with_torch_sgd_weight_decay(spec, rows, cols, cha
     plain = _cnntrain(net, x, y, kk, **{k: v for k, v in opts.items() if k != "weightPenaltyL2"})
     assert max_rel_error(plain["ffW"], ours["ffW"])[0] > 1e-3      # the penalty did act
     for layer, without in zip(ours["layers"], plain["layers"]):
-        if layer["type"] == "c":                                 # on the kernels too
-            assert max_rel_error(without["k"], layer["k"])[0] > 1e-4
+        if layer["type"] in ("c", "f"):                          # on the kernels and W too
+            field = "k" if layer["type"] == "c" else "W"
+            assert max_rel_error(without[field], layer[field])[0] > 1e-4
