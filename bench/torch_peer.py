@@ -244,7 +244,7 @@ ACTIVATIONS = {"sigm": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh,
                "linear": lambda u: u}
 
 
-def forward(params, layers, x, output="sigm", trace=None):
+def forward(params, layers, x, output="sigm", trace=None, masks=None):
     """Output of the net, ``cnnff.m`` in PyTorch.
 
     Parameters
@@ -266,6 +266,11 @@ def forward(params, layers, x, output="sigm", trace=None):
         a ``c`` layer, the pooled maps of an ``s`` layer); ``"fv"``
         (m, fvnum); ``"fa"`` and ``"fu"``, per ``f`` layer its (m, size)
         output and pre-activation.
+    masks : list of torch.Tensor, optional
+        Dropout (NN's ``dropoutFraction``): the 0/1 masks of fv (m, fvnum)
+        and of each ``f`` layer's output (m, size), multiplied in (no
+        rescaling, unlike ``torch.nn.Dropout``); or a float 1 - p, by which
+        fv and every ``f`` output are multiplied (testing).
 
     Returns
     -------
@@ -290,12 +295,15 @@ def forward(params, layers, x, output="sigm", trace=None):
             trace["a"].append(a)
             trace["u"].append(u)
     fv = a.transpose(2, 3).flatten(1)        # column-major per map, maps one after another
+    drop = (lambda v, n: v) if masks is None else (
+        (lambda v, n: v * masks) if isinstance(masks, float) else (lambda v, n: v * masks[n]))
+    fv = drop(fv, 0)
     if trace is not None:
         trace.update(fv=fv, fa=[], fu=[])
     for spec in specs:
         if spec[0] == "f":
             u = F.linear(fv, params["fW"][f], params["fb"][f])
-            fv = ACTIVATIONS[spec[2]](u)
+            fv = drop(ACTIVATIONS[spec[2]](u), f + 1)
             f += 1
             if trace is not None:
                 trace["fa"].append(fv)

@@ -135,6 +135,10 @@ def build_parser():
                             "softmax with cross-entropy")
     train.add_argument("--momentum", type=_momentum, metavar="M",
                        help="momentum in [0, 1): v = M*v - alpha*grad, w = w + v (default: none)")
+    train.add_argument("--dropout", type=_momentum, metavar="P",
+                       help="net['dropoutFraction'] in [0, 1): in training, fv and each 'f' "
+                            "layer's output times a 0/1 mask (1 where rand > P); in testing "
+                            "times 1 - P (default: none)")
     train.add_argument("--weight-penalty", type=_penalty, metavar="LAMBDA",
                        help="L2 weight decay opts['weightPenaltyL2']: kernels and ffW step along "
                             "grad + LAMBDA*w, biases not (default: none)")
@@ -158,7 +162,7 @@ def build_parser():
     train.add_argument("--checkpoint", type=Path, metavar="CK.npz",
                        help="save the training state after every epoch; if the file exists, resume "
                             "from it (same data, --layers, --output, --batchsize, --momentum, "
-                            "--weight-penalty and "
+                            "--weight-penalty, --dropout and "
                             "rates of the epochs done); Ctrl-C keeps the last completed epoch")
     train.add_argument("--quiet", action="store_true",
                        help="print only the result (the test error, or the replay's verdict)")
@@ -203,7 +207,7 @@ def _train(args):
                 "--layers": args.layers, "--seed": args.seed, "--checkpoint": args.checkpoint,
                 "--output": args.output, "--momentum": args.momentum,
                 "--alpha-decay": args.alpha_decay, "--data": args.data,
-                "--weight-penalty": args.weight_penalty}
+                "--weight-penalty": args.weight_penalty, "--dropout": args.dropout}
     if args.replay is not None:
         given = [name for name, value in training.items() if value is not None]
         if given:
@@ -242,7 +246,7 @@ def _train(args):
             progress=progress, checkpoint=args.checkpoint,
             verbose=progress is None and not args.quiet, output=args.output,
             momentum=args.momentum, alpha_decay=args.alpha_decay, data=args.data or "mnist",
-            weight_penalty=args.weight_penalty)
+            weight_penalty=args.weight_penalty, dropout=args.dropout)
         net, er, ok = result["net"], result["er"], True
         say(f"net {format_layers(net['layers'])}, {result['m_train']} training and "
             f"{result['m_test']} test samples")

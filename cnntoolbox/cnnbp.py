@@ -6,8 +6,8 @@ from .checks import check_y
 from .layerops import (conv_delta_back, conv_kernel_grad, derivative, fv_to_maps, im2col,
                        maxpool_delta_back, maxpool_forward, meanpool_delta_back,
                        meanpool_sigm_delta_back)
-from .netlayout import (ACTIVATION, METHOD, check_forward, check_output, full_layers,
-                        last_map_layer, stack_net, unstack_net)
+from .netlayout import (ACTIVATION, DROPOUT, MASK, METHOD, check_dropout, check_forward, check_output,
+                        full_layers, is_testing, last_map_layer, stack_net, unstack_net)
 
 
 def cnnbp(net: dict, y: np.ndarray) -> dict:
@@ -90,6 +90,11 @@ def bp(net, y, cache, m=None):
     if m is None:
         m = y.shape[1]
 
+    if check_dropout(net) and is_testing(net):
+        raise ValueError(f"net['testing'] is set with net['{DROPOUT}']: a testing pass scales "
+                         f"by 1 - dropoutFraction and is not trained (nnbp.m knows training "
+                         f"passes only); unset net['testing'] to train (cnnpredict and cnntest "
+                         f"set it on their copy only)")
     net["e"] = net["o"] - y                                   # e = o - y
     output = check_output(net)
     if output == "softmax":
@@ -110,6 +115,8 @@ def bp(net, y, cache, m=None):
     # feature vector delta: fvd = ffW' * od (through the 'f' layers when there are any)
     fulls = full_layers(layers)
     net["fvd"] = _full_deltas(net, fulls) if fulls else net["ffW"].T @ net["od"]
+    if check_dropout(net):
+        net["fvd"] = _dropped_back(net, net["fvd"])        # nnbp.m: d .* dropOutMask
     top = last_map_layer(layers)                              # the layer whose maps make fv
     if layers[top]["type"] == "c":                            # only conv layers have a nonlinearity
         activation = layers[top].get(ACTIVATION, "sigm")
@@ -164,7 +171,9 @@ def _full_deltas(net, fulls):
 
     For each 'f' layer, ``d = dE/da .* f'(u)`` (dE/du, as a 'c' layer's
     ``d``), with ``dE/da = ffW' * od`` for the last and ``W_above' * d_above``
-    below it; ``W' * d`` of the first is what reaches ``fv``.
+    below it; ``W' * d`` of the first is what reaches ``fv``.  With
+    dropout, ``d`` is multiplied by the layer's mask as in nnbp.m (f'
+    written with the masked ``a`` is wrong only where the mask is 0).
     """
     layers = net["layers"]
     dE_da = net["ffW"].T @ net["od"]
@@ -172,8 +181,16 @@ def _full_deltas(net, fulls):
         layer = layers[l]
         fprime = derivative(layer["a"], layer.get(ACTIVATION, "sigm"))
         layer["d"] = dE_da if fprime is None else dE_da * fprime
+        if check_dropout(net):
+            layer["d"] = _dropped_back(net, layer["d"], layer)
         dE_da = layer["W"].T @ layer["d"]
     return dE_da
+
+
+def _dropped_back(net, delta, owner=None):
+    """A delta through dropout (an opt-in): times the mask of ``owner`` (the net: fv's), as
+    nnbp.m."""
+    return delta * (net if owner is None else owner)[MASK]
 
 
 def _original_c_case(layer, above):

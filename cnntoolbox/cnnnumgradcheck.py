@@ -3,7 +3,8 @@
 import numpy as np
 
 from .checks import check_x, check_y
-from .netlayout import check_gradients, check_output, stack_for_input
+from .netlayout import (MASK, check_dropout, check_gradients, check_masks, check_output,
+                        full_layers, is_testing, stack_for_input)
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import GradientCheckError
@@ -31,11 +32,15 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     epsilon of each other) the central difference is not the derivative and
     the check can fail there without a wrong gradient.
 
+    With dropout (an opt-in) every loss is computed with the masks the net
+    holds (``dropOutMask``, from the ``cnnff`` the gradients came from).
+
     Parameters
     ----------
     net : dict
         A net after ``cnnff(net, x)`` and ``cnnbp(net, y)``: its ``dffb``,
-        ``dffW``, ``db`` and ``dk`` are the gradients checked.
+        ``dffW``, ``db`` and ``dk`` (``db``, ``dW`` of 'f' layers) are the
+        gradients checked.
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
 
@@ -49,9 +54,15 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     stacked = stack_for_input(net, x)
     y = check_y(y, x.shape[-1], stacked["ffW"].shape[0], check_output(stacked))
     check_gradients(stacked)
+    masks = None
+    if check_dropout(stacked) and not is_testing(stacked):
+        # the masks of the pass the gradients came from, kept fixed (the loss differs per mask)
+        check_masks(stacked, x.shape[-1])
+        masks = [stacked[MASK]] + [stacked["layers"][l][MASK]
+                                   for l in full_layers(stacked["layers"])]
 
     def loss():
-        bp(stacked, y, ff(stacked, x))
+        bp(stacked, y, ff(stacked, x, masks))
         return stacked["L"]
 
     for name, weights, analytic, index in _matlab_order(stacked):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .checks import check_x
 from .cnnff import ff
-from .netlayout import MAP_FIELDS, SAMPLE_FIELDS, check_output, stack_for_input
+from .netlayout import MAP_FIELDS, MASK, SAMPLE_FIELDS, check_output, stack_for_input
 
 #: Samples per forward pass.  Matlab feeds the whole set at once; the port
 #: feeds it in slices so that testing 10000 images needs tens of MB, not GB.
@@ -72,7 +72,8 @@ def testing_copy(net, x, routine):
     """
     if isinstance(net, dict) and isinstance(net.get("layers"), list):
         lean = {key: value for key, value in net.items() if key not in SAMPLE_FIELDS}
-        lean["layers"] = [{key: value for key, value in layer.items() if key not in MAP_FIELDS}
+        lean["layers"] = [{key: value for key, value in layer.items()
+                           if key not in MAP_FIELDS + (MASK,)}
                           if isinstance(layer, dict) else layer for layer in net["layers"]]
         lean["testing"] = True
         net = lean

@@ -8,8 +8,10 @@ import numpy as np
 
 from .training.checkpoint import Checkpoint
 from .checks import as_rng, check_opts, check_penalty, check_x, check_y
-from .netlayout import check_output, image_shape, map_sizes, stack_for_input, unstack_net
+from .netlayout import (check_dropout, check_output, image_shape, is_testing, map_sizes,
+                        stack_for_input, unstack_net)
 from .cnnapplygrads import applygrads
+from .cnnff import dropout_masks
 from .errors import DivergenceError
 from .training.parallel import BatchParallel
 
@@ -47,7 +49,10 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
         0-based sample orders to use instead of drawing them, e.g. the
         permutations a recorded Matlab run drew (minus 1).
     rng : numpy.random.Generator or int or None
-        Source of the permutations when ``kk`` is not given.
+        Source of the permutations when ``kk`` is not given, and of the
+        dropout masks (``net["dropoutFraction"]``, an opt-in): for each
+        batch, after its epoch's permutation, the masks of the whole batch
+        (``cnnff.dropout_masks``) before it is split over the cores.
     progress : callable, optional
         Called after every batch as ``progress(epoch, batch, numbatches, rL)``
         with 1-based epoch and batch and the latest running loss.
@@ -101,6 +106,8 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     orders = _permutations(kk, numepochs, m, rng, first)
 
     sizes = map_sizes(stacked["layers"], *image_shape(x))
+    dropout = check_dropout(stacked)
+    dropout = dropout if dropout and not is_testing(stacked) else 0.0
     with BatchParallel(stacked, batchsize, sizes) as parallel:
         for epoch in range(first, numepochs):
             if verbose:
@@ -113,7 +120,9 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
                 batch_y = y[:, index]
                 # cnnff then cnnbp, pieces of the batch on all cores; the net keeps the
                 # per-sample fields of an epoch's last batch (for the checkpoint and the result)
-                parallel.ffbp(batch_x, batch_y, keep=batch == numbatches - 1)
+                masks = (dropout_masks(stacked["layers"], sizes, batchsize, dropout, rng)
+                         if dropout else None)
+                parallel.ffbp(batch_x, batch_y, keep=batch == numbatches - 1, masks=masks)
                 applygrads(stacked, alpha, momentum, penalty)
                 if not np.isfinite(stacked["L"]):
                     raise DivergenceError(

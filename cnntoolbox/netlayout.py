@@ -67,6 +67,11 @@ OUTPUT = "output"
 #: Values of ``OUTPUT``; "sigm" (squared error) is the original's.  "linear" (o = ffW fv +
 #: ffb, squared error: regression) is NN's ``nn.output = 'linear'``.
 OUTPUTS = ("sigm", "softmax", "linear")
+#: Key of the net (opt-in, NN's ``nn.dropoutFraction``): the fraction p of the feature
+#: vector's and each 'f' layer's values dropped in training.
+DROPOUT = "dropoutFraction"
+#: Key of the net and of an 'f' layer: the 0/1 mask of the last training pass (NN's name).
+MASK = "dropOutMask"
 #: Outputs whose values lie in [0, 1]: for them a y of class labels (integers above 1) is
 #: a mistake, refused with the one-hot line (``checks.check_y``).
 BOUNDED_OUTPUTS = ("sigm", "softmax")
@@ -90,15 +95,15 @@ BIAS_FIELDS = ("b", "db", "vb")
 #: ``a`` (N, m) (cnnff), ``d`` (N, m), ``dW``, ``db`` (cnnbp), velocities ``vW``, ``vb``.  They
 #: are plain arrays in both layouts: the per-map handling of MAP_FIELDS and BIAS_FIELDS, by
 #: name, is for map layers only.
-FULL_FIELDS = ("W", "b", "a", "d", "dW", "db", "vW", "vb")
+FULL_FIELDS = ("W", "b", "a", "d", "dW", "db", "vW", "vb", MASK)
 #: Top-level arrays of the net.
-ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb", "vffW", "vffb")
+ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb", "vffW", "vffb", MASK)
 #: Top-level fields of shape (rows, m) or (onum, fvnum).
-MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW", "vffW")
+MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW", "vffW", MASK)
 #: Top-level fields of shape (onum, 1).
 COLUMN_FIELDS = ("ffb", "dffb", "vffb")
 #: Top-level fields that hold one column per sample of the last batch.
-SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od")
+SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od", MASK)
 #: Top-level fields that sum over the samples of a batch (gradients and loss).
 GRADIENT_FIELDS = ("dffW", "dffb", "L")
 #: The weights: what ``cnnapplygrads`` changes (``W`` of 'f' layers an opt-in).
@@ -130,8 +135,8 @@ TOOLBOX_ORDER = (("ffb", "ffW", "rL", "fv", "o", "e", "L", "od", "fvd", "dffW", 
 #: sets ``nn.testing``; ``cnnpredict`` sets it on its copy).  Any other key is
 #: named in a warning (``check_keys``); a new opt-in key is added here.
 KNOWN_KEYS = {
-    "net": ("layers",) + TOOLBOX_ORDER[0] + (OUTPUT, "testing"),
-    "layer": SPEC_FIELDS + TOOLBOX_ORDER[1] + ("W", "dW", "vW"),
+    "net": ("layers",) + TOOLBOX_ORDER[0] + (OUTPUT, "testing", DROPOUT, MASK),
+    "layer": SPEC_FIELDS + TOOLBOX_ORDER[1] + ("W", "dW", "vW", MASK),
     "opts": OPTS_FIELDS,
 }
 #: Keys a layer of each type and ``cnntrain``'s opts cannot do without (beyond a
@@ -157,6 +162,7 @@ KEY_SYNONYMS = {
     "units": SIZE, "neurons": SIZE, "nunits": SIZE, "hidden": SIZE,
     "pooling": "method", "poolmethod": "method", "activationfunction": "activation",
     "nonlinearity": "activation", "act": "activation", "outputtype": "output",
+    "dropout": DROPOUT, "droprate": DROPOUT, "dropoutrate": DROPOUT,
 }
 
 #: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
@@ -553,6 +559,26 @@ def check_output(net, onum=None):
     return output
 
 
+def check_dropout(net):
+    """``net["dropoutFraction"]`` as a float in [0, 1); 0.0 when absent (no dropout)."""
+    if DROPOUT not in net:
+        return 0.0
+    p = as_float(net[DROPOUT], f"net['{DROPOUT}']")
+    if not 0 <= p < 1:
+        raise ValueError(f"net['{DROPOUT}'] must be in [0, 1), got {p!r}")
+    return p
+
+
+def is_testing(net):
+    """Whether ``net["testing"]`` is set (true, or a nonzero number as MATLAB stores it)."""
+    value = net.get("testing", False)
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if not isinstance(value, (bool, np.bool_, numbers.Real)):
+        raise TypeError(f"net['testing'] must be true or false, got {value!r}")
+    return bool(value)
+
+
 def map_sizes(specs, rows, cols, channels=1):
     """Map size and map count of every layer for an input of rows x cols x channels.
 
@@ -695,6 +721,21 @@ def check_forward(stacked):
         if stacked[field].shape != (nrows, m):
             raise ValueError(f"net['{field}'] must be ({nrows}, {m}) to match the layers' 'a', "
                              f"got {stacked[field].shape}; run cnnff again")
+    if check_dropout(stacked) and not is_testing(stacked):
+        check_masks(stacked, m)
+
+
+def check_masks(stacked, m):
+    """Check that a net with dropout holds the masks of a training pass of m samples."""
+    fulls = full_layers(stacked["layers"])
+    owners = [(stacked, "net", stacked["fv"].shape[0])]
+    owners += [(stacked["layers"][l], f"layer {l + 1} (net['layers'][{l}])",
+                stacked["layers"][l][SIZE]) for l in fulls]
+    for owner, where, rows in owners:
+        if MASK not in owner or owner[MASK].shape != (rows, m):
+            got = owner[MASK].shape if MASK in owner else "none"
+            raise ValueError(f"{where} '{MASK}' must be ({rows}, {m}), the mask of the training "
+                             f"pass with net['{DROPOUT}'], got {got}; run cnnff again")
 
 
 def check_gradients(stacked):

@@ -283,3 +283,135 @@ def test_the_command_line_trains_f_layers(tmp_path, capsys):
     net = loadmat(tmp_path / "net.mat")["cnn"]
     assert format_layers(net["layers"]) == "2c5-2s-12f-8ft"
     assert net["layers"][3]["W"].shape == (12, 2 * 12 * 12) and net["ffW"].shape == (10, 8)
+
+
+# --- net["dropoutFraction"] ------------------------------------------------------------
+
+def _dropout_net(p=0.4, m=8, seed=7):
+    net, x, y = _full_net(seed=seed, m=m)
+    net["dropoutFraction"] = p
+    return net, x, y
+
+
+def test_a_training_pass_masks_fv_and_each_f_output_and_keeps_the_masks():
+    net, x, y = _dropout_net()
+    plain = cnnff({k: v for k, v in net.items() if k != "dropoutFraction"}, x)
+    ff = cnnff(net, x, rng=0)
+    mask = ff["dropOutMask"]
+    assert mask.shape == plain["fv"].shape and set(np.unique(mask)) == {0.0, 1.0}
+    np.testing.assert_array_equal(ff["fv"], plain["fv"] * mask)
+    rng = np.random.default_rng(0)                        # fv's mask, then each 'f' layer's
+    np.testing.assert_array_equal(mask, rng.random(mask.shape) > 0.4)
+    for l in (3, 4):
+        np.testing.assert_array_equal(ff["layers"][l]["dropOutMask"],
+                                      rng.random(ff["layers"][l]["a"].shape) > 0.4)
+    assert not ff["layers"][4]["a"][ff["layers"][4]["dropOutMask"] == 0].any()
+    assert_same_net(ff, cnnff(net, x, rng=0))             # a seed repeats
+
+
+def test_a_testing_pass_scales_by_one_minus_p_and_draws_nothing():
+    net, x, y = _dropout_net()
+    plain = cnnff({k: v for k, v in net.items() if k != "dropoutFraction"}, x)
+    net["testing"] = True
+    ff = cnnff(net, x, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(ff["fv"], plain["fv"] * (1 - 0.4))
+    assert "dropOutMask" not in ff and "dropOutMask" not in ff["layers"][3]
+    with pytest.raises(ValueError, match=r"net\['testing'\] is set with net\['dropoutFraction'\]"):
+        cnnbp(ff, y)
+
+
+def test_cnnpredict_and_cnntest_evaluate_with_testing_set():
+    net, x, y = _dropout_net()
+    o = cnnff(dict(net, testing=True), x)["o"]
+    np.testing.assert_array_equal(cnnpredict(net, x), np.argmax(o, axis=0))
+    assert "testing" not in net
+    np.testing.assert_array_equal(cnntest(net, x, y)[1],
+                                  np.flatnonzero(np.argmax(o, axis=0) != np.argmax(y, axis=0)))
+
+
+def test_the_gradient_check_passes_with_the_mask_of_the_pass_and_fails_with_another():
+    net, x, y = _dropout_net(p=0.3, m=4)
+    bp = cnnbp(cnnff(net, x, rng=2), y)
+    cnnnumgradcheck(bp, x, y)
+    other = copy.deepcopy(bp)
+    other["layers"][3]["dropOutMask"] = 1 - other["layers"][3]["dropOutMask"]
+    with pytest.raises(GradientCheckError):
+        cnnnumgradcheck(other, x, y)
+    del other["layers"][3]["dropOutMask"]
+    with pytest.raises(ValueError, match=r"layer 4 .*'dropOutMask' must be \(4, 4\)"):
+        cnnnumgradcheck(other, x, y)
+
+
+def test_no_dropout_draws_nothing_and_trains_as_before():
+    net, x, y = _full_net(m=8)
+    opts = {"alpha": 0.3, "batchsize": 4, "numepochs": 2}
+    before = cnntrain(net, x, y, opts, rng=5, verbose=False)
+    zero = cnntrain(dict(net, dropoutFraction=0), x, y, opts, rng=5, verbose=False)
+    assert zero.pop("dropoutFraction") == 0
+    assert_same_net(before, zero)
+
+
+@pytest.mark.parametrize("value, error, match", [
+    (1.0, ValueError, r"net\['dropoutFraction'\] must be in \[0, 1\), got 1.0"),
+    (-0.1, ValueError, r"must be in \[0, 1\)"),
+    ("0.5", TypeError, r"net\['dropoutFraction'\] must be a real number")])
+def test_a_bad_dropout_fraction_is_named(value, error, match):
+    net, x, y = _full_net()
+    with pytest.raises(error, match=match):
+        cnnff(dict(net, dropoutFraction=value), x)
+
+
+def test_a_misspelt_dropout_is_named():
+    net, x, _ = _full_net()
+    with pytest.warns(UnknownKeyWarning, match=r"net\['dropout'\].*did you mean 'dropoutFraction'"):
+        cnnff(dict(net, dropout=0.5), x)
+
+
+def test_training_with_dropout_repeats_does_not_depend_on_the_parts_and_resumes(tmp_path):
+    import cnntoolbox.training.parallel as parallel
+
+    net, x, y = _dropout_net(m=40)
+    opts = {"alpha": 0.5, "batchsize": 20, "numepochs": 2}
+    runs = {}
+    try:
+        for parts in (1, 2):
+            parallel.PARTS = parts
+            runs[parts] = cnntrain(net, x, y, opts, rng=3, verbose=False)
+    finally:
+        parallel.PARTS = None
+    np.testing.assert_array_equal(runs[1]["dropOutMask"], runs[2]["dropOutMask"])
+    for l in (3, 4):
+        np.testing.assert_array_equal(runs[1]["layers"][l]["dropOutMask"],
+                                      runs[2]["layers"][l]["dropOutMask"])
+    error, where = max_rel_error(runs[1], runs[2])
+    assert error < 1e-12, where                           # the sums of parts round differently
+    path = tmp_path / "ck.npz"
+    parallel.PARTS = 2
+    try:
+        whole = cnntrain(net, x, y, opts, rng=3, verbose=False)
+        assert_same_net(runs[2], whole)                   # a seeded run repeats
+        cnntrain(net, x, y, dict(opts, numepochs=1), rng=3, verbose=False, checkpoint=path)
+        assert_same_net(whole, cnntrain(net, x, y, opts, rng=3, verbose=False,
+                                        checkpoint=path))
+        with pytest.raises(CheckpointError, match=r"net\['dropoutFraction'\] = 0.4, not 0.5"):
+            cnntrain(dict(net, dropoutFraction=0.5), x, y, opts, rng=3, verbose=False,
+                     checkpoint=path)
+    finally:
+        parallel.PARTS = None
+    plain = cnntrain({k: v for k, v in net.items() if k != "dropoutFraction"}, x, y, opts,
+                     rng=3, verbose=False)
+    assert max_rel_error(plain["ffW"], whole["ffW"])[0] > 1e-3
+
+
+@pytest.mark.parametrize("fmt", ["7", "7.3"])
+def test_a_net_trained_with_dropout_round_trips_through_mat(fmt, tmp_path):
+    net, x, y = _dropout_net()
+    trained = cnntrain(net, x, y, {"alpha": 0.1, "batchsize": 4, "numepochs": 1}, rng=0,
+                       verbose=False)
+    savemat(tmp_path / "net.mat", {"cnn": trained}, format=fmt)
+    loaded = loadmat(tmp_path / "net.mat")["cnn"]
+    comparison = compare(trained, loaded, rtol=0)
+    assert comparison.passed, comparison.table()
+    assert loaded["dropOutMask"].shape == trained["fv"].shape
+    np.testing.assert_array_equal(cnnpredict(loaded, x), cnnpredict(trained, x))
+    assert all(c.passed for c in replay_trained(loaded, alpha=0.1, rtol=1e-12))

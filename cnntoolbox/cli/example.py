@@ -30,7 +30,7 @@ DEFAULT_OPTS = {"alpha": 1.0, "batchsize": 50, "numepochs": 1}
 def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,
                 limit=None, data_dir=None, progress=None, checkpoint=None, verbose=True,
                 output=None, momentum=None, alpha_decay=None, data="mnist",
-                weight_penalty=None):
+                weight_penalty=None, dropout=None):
     """Run test_example_CNN.m: set up, train and test the net on MNIST.
 
     The keyword arguments after ``verbose`` are opt-ins beyond the original
@@ -65,6 +65,8 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         3 classes; drawn from a generator of its own, seed 0).
     weight_penalty : float, optional
         ``opts["weightPenaltyL2"]`` of ``cnntrain``.
+    dropout : float, optional
+        ``net["dropoutFraction"]``.
 
     Returns
     -------
@@ -83,6 +85,8 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     net = {"layers": net_layers}
     if output is not None:
         net["output"] = output
+    if dropout is not None:
+        net["dropoutFraction"] = dropout
     net = cnnsetup(net, train_x, train_y, rng=rng)                                 # line 28
     opts = {"alpha": alpha, "batchsize": batchsize, "numepochs": numepochs}
     for key, value in (("momentum", momentum), ("alpha_decay", alpha_decay),

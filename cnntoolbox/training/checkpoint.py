@@ -11,11 +11,11 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   (arrays of the net like the others);
 * ``meta``: a JSON text with the number of epochs done, the opts (``alpha``,
   ``batchsize``; ``alphas``, the rate of every epoch, when they differ;
-  ``momentum`` and ``weightPenaltyL2`` when they are used), the net's ``output`` when it is not the
-  original's, the layer specs, a fingerprint (BLAKE2b) and the shapes of
-  ``x`` and ``y``, the
-  state of the generator that draws the permutations
-  (``bit_generator.state``), and how training started: fingerprints of the
+  ``momentum`` and ``weightPenaltyL2`` when they are used), the net's
+  ``output`` when it is not the original's and its ``dropoutFraction`` when
+  it has one, the layer specs, a fingerprint (BLAKE2b) and the shapes of
+  ``x`` and ``y``, the state of the generator that draws the permutations
+  (and the dropout masks) (``bit_generator.state``), and how training started: fingerprints of the
   initial weights and of the generator's state, and its seed.
 
 Resuming from it continues exactly where the uninterrupted run would be:
@@ -42,8 +42,8 @@ import zipfile
 import numpy as np
 
 from ..files import atomic
-from ..netlayout import (OUTPUT, OUTPUTS, PENALTY, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS,
-                         format_layers)
+from ..netlayout import (DROPOUT, OUTPUT, OUTPUTS, PENALTY, SPEC_FIELDS, VELOCITY_FIELDS,
+                         WEIGHT_FIELDS, check_dropout, format_layers)
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
@@ -112,6 +112,7 @@ class Checkpoint:
         self.layers = [{key: layer[key] for key in SPEC_FIELDS if key in layer}
                        for layer in stacked["layers"]]
         self.output = stacked.get(OUTPUT, OUTPUTS[0])
+        self.dropout = check_dropout(stacked)
         self.data = {"fingerprint": data_fingerprint(x, y),
                      "x": list(x.shape), "y": list(y.shape)}
         self.start = {"weights": _fingerprint(_weights(stacked)),
@@ -161,6 +162,8 @@ class Checkpoint:
                 "data": self.data, "start": self.start, "rng": rng.bit_generator.state}
         if self.output != OUTPUTS[0]:
             meta[OUTPUT] = self.output
+        if self.dropout:
+            meta[DROPOUT] = self.dropout
         arrays = _net_arrays(stacked)
         arrays["rL"] = np.array(rL, dtype=np.float64)
         write_atomic(self.path, meta, arrays)
@@ -196,6 +199,10 @@ class Checkpoint:
             raise CheckpointError(
                 f"{where} was made for a net with net['{OUTPUT}'] = {saved[OUTPUT]!r}, not "
                 f"{self.output!r}; use another checkpoint path")
+        if saved[DROPOUT] != self.dropout:
+            raise CheckpointError(
+                f"{where} was made for a net with net['{DROPOUT}'] = {saved[DROPOUT]!r}, not "
+                f"{self.dropout!r}; use another checkpoint path")
         if saved["layers"] != self.layers:
             raise CheckpointError(
                 f"{where} was made for the net {format_layers(saved['layers'], with_input=True)}, not "
@@ -265,6 +272,7 @@ def load_checkpoint(path):
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
         saved["start"] = meta.get("start")
         saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
+        saved[DROPOUT] = meta.get(DROPOUT, 0.0)
         saved["rL"] = arrays.pop("rL")
         if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
             raise ValueError(f"epochs {saved['epochs']!r}")
@@ -276,9 +284,10 @@ def load_checkpoint(path):
         opts = saved["opts"]
         if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
                    for value in [opts.get("momentum", 0.0), opts.get(PENALTY, 0.0),
-                                 *opts.get("alphas", [])]) \
+                                 saved[DROPOUT], *opts.get("alphas", [])]) \
                 or not isinstance(opts.get("alphas", []), list):
-            raise ValueError(f"opts 'alphas', 'momentum' or '{PENALTY}' not numbers")
+            raise ValueError(f"opts 'alphas', 'momentum' or '{PENALTY}', or '{DROPOUT}' "
+                             f"not numbers")
         if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
             raise ValueError("rL or L of a wrong shape")
         start = saved["start"]

@@ -39,8 +39,8 @@ from threadpoolctl import threadpool_limits
 
 from ..cnnbp import bp
 from ..cnnff import ff
-from ..netlayout import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
-                        SPEC_FIELDS)
+from ..netlayout import (ACTIVATION, DROPOUT, GRADIENT_FIELDS, MAP_FIELDS, MASK, METHOD, OUTPUT,
+                         SAMPLE_FIELDS, SPEC_FIELDS)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
 MIN_PART = 8
@@ -231,7 +231,7 @@ class BatchParallel:
             _BLAS_LIMIT.release()
         return False
 
-    def ffbp(self, x, y, keep=True):
+    def ffbp(self, x, y, keep=True, masks=None):
         """``ff(net, x)`` and ``bp(net, y)``; the pieces' gradients summed into the net.
 
         Parameters
@@ -242,9 +242,12 @@ class BatchParallel:
             Put the per-sample fields of the whole batch into the net (for
             the last batch of an epoch); otherwise only the gradients and
             ``L`` are certain to be the batch's.
+        masks : list of ndarray, optional
+            The dropout masks of the whole batch (``cnnff.dropout_masks``);
+            each piece takes its columns.
         """
         if self.pieces == 1:
-            bp(self.net, y, ff(self.net, x))
+            bp(self.net, y, ff(self.net, x, masks))
             return
         m = y.shape[1]
         bounds = np.linspace(0, m, self.pieces + 1).astype(int)
@@ -252,10 +255,11 @@ class BatchParallel:
         sums = {}
         for first in range(0, self.pieces, self.count):
             round_ = list(zip(self.parts, pieces[first:first + self.count]))
-            jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m)
+            jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m,
+                                      _columns(masks, start, end))
                     for part, (start, end) in round_[1:]]
             part, (start, end) = round_[0]
-            _ffbp(part, x[..., start:end], y[:, start:end], m)
+            _ffbp(part, x[..., start:end], y[:, start:end], m, _columns(masks, start, end))
             for job in jobs:
                 job.result()
             for part, (start, end) in round_:
@@ -271,7 +275,7 @@ class BatchParallel:
         The first piece (``start == 0``) makes the whole-batch arrays.
         """
         owners = [(self.net, part, SAMPLE_FIELDS)]
-        owners += [(layer, piece, MAP_FIELDS)
+        owners += [(layer, piece, MAP_FIELDS + (MASK,))
                    for layer, piece in zip(self.net["layers"], part["layers"])]
         for owner, piece, fields in owners:
             for field in fields:
@@ -297,14 +301,20 @@ def _add_gradients(sums, part):
 def _share_weights(net):
     """A stacked net for one worker: its own layer dicts, the same weight arrays."""
     part = {"ffW": net["ffW"], "ffb": net["ffb"], "layers": []}
-    if OUTPUT in net:
-        part[OUTPUT] = net[OUTPUT]
+    for key in (OUTPUT, DROPOUT, "testing"):
+        if key in net:
+            part[key] = net[key]
     for layer in net["layers"]:
         part["layers"].append({key: value for key, value in layer.items()
                                if key in SPEC_FIELDS or key in ("k", "b", "W")})
     return part
 
 
-def _ffbp(part, x, y, m):
+def _columns(masks, start, end):
+    """Samples start:end of each dropout mask (None without dropout)."""
+    return None if masks is None else [mask[:, start:end] for mask in masks]
+
+
+def _ffbp(part, x, y, m, masks=None):
     """One piece: ``ff`` and ``bp``, sums divided by the whole batch's size m."""
-    bp(part, y, ff(part, x), m)
+    bp(part, y, ff(part, x, masks), m)
