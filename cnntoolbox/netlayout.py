@@ -529,6 +529,7 @@ def check_layers(layers):
                                  f"without '{field}'{missing_key(layer, field, 'layer')}")
             spec[field] = as_int(layer[field], f"{where} '{field}'")
         check_keys(layer, "layer", where)
+        _check_numbers_belong(layer, kind, where)
         for key, owners, values in ((ACTIVATION, "cf", ACTIVATIONS), (METHOD, "s", POOL_METHODS)):
             if key in layer:
                 if kind not in owners:
@@ -538,6 +539,19 @@ def check_layers(layers):
                 spec[key] = _choice(layer[key], values, f"{where} '{key}'")
         specs.append(spec)
     return specs
+
+
+def _check_numbers_belong(layer, kind, where):
+    """Refuse ``size`` on a map layer and a map layer's number on an 'f' layer (opt-in kinds).
+
+    Either would be ignored silently: a 'c' layer's ``size`` is no kernel
+    size, an 'f' layer's ``outputmaps`` no number of units.
+    """
+    owners = {SIZE: "f", "outputmaps": "c", "kernelsize": "c", "scale": "s"}
+    for key, owner in owners.items():
+        if key in layer and "f" in (kind, owner) and kind != owner:
+            raise ValueError(f"{where}: '{key}' belongs to '{owner}' layers, not to "
+                             f"{'an' if kind in 'sfi' else 'a'} '{kind}' layer")
 
 
 def _choice(value, values, name):

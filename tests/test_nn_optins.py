@@ -415,3 +415,31 @@ def test_a_net_trained_with_dropout_round_trips_through_mat(fmt, tmp_path):
     assert loaded["dropOutMask"].shape == trained["fv"].shape
     np.testing.assert_array_equal(cnnpredict(loaded, x), cnnpredict(trained, x))
     assert all(c.passed for c in replay_trained(loaded, alpha=0.1, rtol=1e-12))
+
+
+@pytest.mark.parametrize("layer, match", [
+    ({"type": "c", "outputmaps": 2, "kernelsize": 3, "size": 5},
+     r"layer 2 .*'size' belongs to 'f' layers, not to a 'c' layer"),
+    ({"type": "s", "scale": 2, "size": 5}, r"'size' belongs to 'f' layers, not to an 's' layer"),
+    ({"type": "f", "size": 5, "outputmaps": 3},
+     r"'outputmaps' belongs to 'c' layers, not to an 'f' layer"),
+    ({"type": "f", "size": 5, "scale": 2}, r"'scale' belongs to 's' layers")])
+def test_a_number_of_another_kind_of_layer_is_refused_not_ignored(layer, match):
+    with pytest.raises(ValueError, match=match):
+        cnnsetup({"layers": [{"type": "i"}, layer]}, np.zeros((4, 4, 2)), np.eye(2), rng=0)
+
+
+def test_the_command_line_passes_dropout_and_refuses_a_bad_one(tmp_path, capsys):
+    from cnntoolbox.__main__ import main
+    from cnntoolbox.cli.example import run_example
+
+    argv = ["train", "--limit", "100", "--layers", "2c5-2s-10f", "--quiet", "--dropout", "0.3",
+            "--save", str(tmp_path / "net.mat")]
+    assert main(argv) == 0
+    saved = loadmat(tmp_path / "net.mat")["cnn"]
+    assert saved["dropoutFraction"] == 0.3 and saved["layers"][3]["dropOutMask"].shape == (10, 50)
+    expected = run_example("2c5-2s-10f", limit=100, verbose=False, dropout=0.3)["net"]
+    assert np.array_equal(saved["ffW"], expected["ffW"])
+    capsys.readouterr()
+    assert main(["train", "--dropout", "1"]) == 2
+    assert "--dropout: expected a number in [0, 1), got '1'" in capsys.readouterr().err
