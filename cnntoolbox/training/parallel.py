@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 from ..cnnbp import bp
 from ..cnnff import ff
 from ..netlayout import (ACTIVATION, DROPOUT, GRADIENT_FIELDS, MAP_FIELDS, MASK, METHOD, OUTPUT,
-                         SAMPLE_FIELDS, SPEC_FIELDS)
+                         SAMPLE_FIELDS, SPEC_FIELDS, last_map_layer)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
 MIN_PART = 8
@@ -93,7 +93,10 @@ def sample_bytes(layers, sizes, onum):
         for an 's' layer the scaled delta (mean) or the maxima's positions
         and masks (max); ``f'`` of a 'c' layer whose delta is not the
         original's ``meanpool_sigm_delta_back``; ``fv`` and ``fvd`` with their
-        temporaries, and the output's few rows.
+        temporaries, and the output's few rows.  An 'f' layer (sizes (1, 1,
+        N)) counts its ``a`` and ``d``, f' and a dropout mask (whether or not
+        there is dropout); fv's mask is left out (one row of ``top`` per
+        feature, next to the maps below it).
     kept : int
         Bytes per sample of what the trained net keeps of its last batch:
         ``a`` and ``d`` of every layer, ``fv``, ``fvd``, ``o``, ``e``, ``od``,
@@ -104,7 +107,9 @@ def sample_bytes(layers, sizes, onum):
     extra = 0
     for l in range(1, len(layers)):
         layer, below = layers[l], layers[l - 1]
-        if layer["type"] == "c":
+        if layer["type"] == "f":
+            extra += 2 * values[l]                                 # f'(u), the mask
+        elif layer["type"] == "c":
             windows = sizes[l - 1][2] * layer["kernelsize"] ** 2 * sizes[l][0] * sizes[l][1]
             extra += windows if l == 1 else 2 * windows            # the spread back to layer l-1
         else:
@@ -113,7 +118,7 @@ def sample_bytes(layers, sizes, onum):
                     == "sigm" and layer.get(METHOD, "mean") == "mean")
         if below["type"] == "c" and not original:
             extra += 2 * values[l - 1]                             # f'(u) and its temporary
-    fvnum = values[-1]
+    fvnum = values[last_map_layer(layers)]
     top = 4 * fvnum + 8 * onum            # fv, fvd and two temporaries; o, e, od and temporaries
     working = 8 * (maps_and_deltas + extra + top)
     kept = 8 * (maps_and_deltas + values[0] + 2 * fvnum + 3 * onum)
