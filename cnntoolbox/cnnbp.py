@@ -6,8 +6,9 @@ from .checks import check_y
 from .layerops import (conv_delta_back, conv_kernel_grad, derivative, fv_to_maps, im2col,
                        maxpool_delta_back, maxpool_forward, meanpool_delta_back,
                        meanpool_sigm_delta_back)
-from .netlayout import (ACTIVATION, DROPOUT, MASK, METHOD, check_dropout, check_forward, check_output,
-                        full_layers, is_testing, last_map_layer, stack_net, unstack_net)
+from .netlayout import (ACTIVATION, DROPOUT, MASK, METHOD, check_dropout, check_forward,
+                        check_output, full_layers, is_testing, last_map_layer, stack_net,
+                        unstack_net)
 
 
 def cnnbp(net: dict, y: np.ndarray) -> dict:
