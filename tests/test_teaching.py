@@ -11,7 +11,10 @@ hold; and the checks must be able to fail.
 import ast
 import os
 import re
+import shutil
+import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ import pytest
 from scipy.signal import correlate
 
 from cnntoolbox import GradientCheckError, cnnbp, cnnff, cnnnumgradcheck, literal
-from cnntoolbox.teaching import exercises, hand, octave, questions, steps, walkthrough, worked
+from cnntoolbox.teaching import exercises, hand, octave, practice, questions, steps, text, walkthrough, worked
 from cnntoolbox.teaching.__main__ import main as trace_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +38,13 @@ def ex():
 
 
 @pytest.fixture(scope="module")
-def contents(ex):
-    return walkthrough.contents(ex)
+def by_language(ex):
+    return {lang: walkthrough.contents(ex, lang) for lang in ("en", "zh-TW")}
+
+
+@pytest.fixture(scope="module")
+def contents(by_language):
+    return by_language["en"]
 
 
 def _doc(name):
@@ -46,18 +54,89 @@ def _doc(name):
 # --- the documents -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", DOCS)
-def test_walkthrough_is_what_the_code_writes(contents, name):
+def test_walkthrough_is_what_the_code_writes(by_language, name):
     text = _doc(name)
-    new, used = walkthrough.fill(text, contents)
+    new, used = walkthrough.fill(text, by_language[walkthrough.language(name)])
     assert new == text, f"docs/{name} is out of date: run python -m cnntoolbox.teaching.walkthrough"
     missing = {f"step:{key}" for key in steps.STEPS} - used
     assert not missing, f"docs/{name} does not show {sorted(missing)}"
 
 
+#: OpenBLAS core types and the CPU flags (as /proc/cpuinfo names them) each needs: OpenBLAS does
+#: not refuse a core type the CPU lacks, it crashes, so only those this CPU can run are tried.
+CORE_TYPES = {"SkylakeX": {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"},
+              "Haswell": {"avx2", "fma"}, "Zen": {"avx2", "fma"}, "Sandybridge": {"avx"},
+              "Nehalem": {"sse4_2", "ssse3"}, "Prescott": {"pni"}}
+
+
+def cpu_flags():
+    """The CPU's flags from /proc/cpuinfo (an empty set where there is none)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return set()
+    return next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+
+
+_RUN_WRITER = """
+import sys, threadpoolctl
+from cnntoolbox.teaching import walkthrough
+status = walkthrough.main(sys.argv[1:])
+print("openblas:", [i["architecture"] for i in threadpoolctl.threadpool_info()
+                    if i["internal_api"] == "openblas"])
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("core", sorted(CORE_TYPES))
+def test_walkthrough_is_the_same_under_every_blas_kernel(core, threads, tmp_path):
+    """The writer, run on copies of the walkthroughs under another BLAS kernel and thread count,
+    leaves them byte for byte as they are (so it rewrites no tracked file where the code agrees)."""
+    missing = CORE_TYPES[core] - cpu_flags()
+    if missing:
+        pytest.skip(f"this CPU lacks {sorted(missing)}, which OpenBLAS core type {core} needs")
+    copies = []
+    for name in DOCS:
+        copies.append(tmp_path / name)
+        shutil.copyfile(ROOT / "docs" / name, copies[-1])
+    env = {**os.environ, "OPENBLAS_CORETYPE": core, "OPENBLAS_NUM_THREADS": str(threads)}
+    done = subprocess.run([sys.executable, "-c", _RUN_WRITER] + [str(p) for p in copies], env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if "openblas: []" in done.stdout:
+        pytest.skip("numpy does not use OpenBLAS here")
+    assert "rewritten" not in done.stdout, done.stdout
+    for name, copy in zip(DOCS, copies):
+        assert copy.read_bytes() == (ROOT / "docs" / name).read_bytes(), f"{core}, {threads} threads: {name}"
+
+
+def test_numbers_are_printed_so_rounding_cannot_flip_them():
+    tie = -0.02015625                                   # fvd(1) of Part 1: -129/6400, a tie at 6 digits
+    assert text.fmt(Fraction(-129, 6400)) == "-0.02015625"
+    below, above = np.nextafter(tie, 0.0), np.nextafter(tie, -1.0)
+    assert text.fmt(below) == text.fmt(above) == "-0.020156"
+    assert text.fmt(Fraction(1, 3)) == "0.333333" and text.fmt(0.1484375) == "0.14844"
+    assert text.fmt(0.108809) == "0.108809"
+    assert text.fmt_noise(1.94872e-16) == text.fmt_noise(2.92308e-16) == "zero within rounding (below 1e-12)"
+    assert text.fmt_noise(0.20098) == "0.20098"
+    with pytest.raises(worked.StepMismatchError):
+        text.fmt_noise(float("nan"))
+
+
+def test_part1_is_shown_exactly(ex):
+    """Part 1's values are exact Fractions, and cnnbp's floats agree with them."""
+    exact = ex.post.shown
+    assert exact["fvd"][0] == Fraction(-129, 6400) and exact["L"] == Fraction(258, 625)
+    assert all(isinstance(v, Fraction) for key in exact for v in np.ravel(exact[key]))
+    np.testing.assert_allclose(ex.post.package["fvd"], np.asarray(exact["fvd"], dtype=float), rtol=1e-15)
+
+
 @pytest.mark.parametrize("name", DOCS)
-def test_every_generated_part_is_shown(contents, name):
-    used = walkthrough.fill(_doc(name), contents)[1]
-    assert used == set(contents), f"docs/{name} never shows {sorted(set(contents) - used)}"
+def test_every_generated_part_is_shown(by_language, name):
+    values = by_language[walkthrough.language(name)]
+    used = walkthrough.fill(_doc(name), values)[1]
+    assert used == set(values), f"docs/{name} never shows {sorted(set(values) - used)}"
 
 
 #: Numbers the prose may hold outside markers: the references' dates, the
@@ -66,9 +145,9 @@ def test_every_generated_part_is_shown(contents, name):
 #: u made zero), names (Part 1, exercise 4, map 1) or the reader's quote.
 PROSE_NUMBERS = {"2006", "2016", "180"}
 PROSE_PHRASES = (
-    "Part 1", "Part 2", "exercise 2", "exercise 4", "map 1", "size 1", "2-D", "0-based",
-    "exactly 0", "labels of 0 and 1", "towards 0 and 1", "convenient 0.5",
-    "練習 2", "練習 4", "第 1 張", "大小為 1", "剛好是 0", "bias 為 0", "以 0 為中心",
+    "Part 1", "Part 2", "exercise 2", "exercise 4", "exercise 6", "map 1", "size 1", "2-D", "0-based",
+    "exactly 0", "labels of 0 and 1", "labels 0", "towards 0 and 1", "convenient 0.5",
+    "練習 2", "練習 4", "練習 6", "第 1 張", "大小為 1", "剛好是 0", "bias 為 0", "標籤為 0", "以 0 為中心",
     "從 0 開始", "只有 0 和 1", "往 0 和 1", "假設 0.5",
 )
 
@@ -79,10 +158,12 @@ def prose(text):
     text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
     text = re.sub(r"^    .*$", " ", text, flags=re.MULTILINE)           # indented code
     text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"<code>.*?</code>", " ", text)
     text = re.sub(r"!?\[[^\]]*\]\([^)]*\)", " ", text)
     text = re.sub(r"https?://\S+", " ", text)
     text = re.sub(r"^#.*$", " ", text, flags=re.MULTILINE)
     text = re.sub(r"^\s*\d+\.\s", " ", text, flags=re.MULTILINE)       # list numbers
+    text = re.sub(r"<summary>\d+\.\s", " ", text)                     # the answers' numbers
     text = re.sub(r"^\|.*\|$", " ", text, flags=re.MULTILINE)          # the notation table
     text = re.sub(r"\s+", " ", text)
     for phrase in PROSE_PHRASES:
@@ -100,7 +181,7 @@ def stray_numbers(text):
 def owned(text):
     """The walkthrough up to the end of its "參考資料" section (a section appended after it is not
     written by this generator: the MNIST comparison of other layer kinds)."""
-    end = text.index('"參考資料"')
+    end = text.index("參考資料")
     later = text.find("\n## ", end)
     return text if later < 0 else text[:later]
 
@@ -119,16 +200,41 @@ def test_the_prose_check_catches_a_typed_number():
     assert owned('## "參考資料"\n\nrefs\n\n## Appended\n\n12 maps\n') == '## "參考資料"\n\nrefs\n'
 
 
-#: Statements the first edition made that are false (issue 13), in both languages.
+#: Statements earlier editions made that are false or misleading (issues 13 and 19), in both
+#: languages; the generated blocks are part of the text checked.
 FALSE_STATEMENTS = (
     "No weights give that state", "沒有任何一組權重會產生這個狀態",
     "that is how a sigmoid net slows down", "sigmoid 網路越學越慢的原因就在",
     "下一層的每張 map", "turned upside down", "上下左右顛倒",
     "agree to a relative", "相對差距必須小於", "梯度會大",
+    # issue 19: ffW and ffb learn too
+    "so only conv layers learn", "所以只有卷積層會學習",
+    # the slopes are at most 0.25, but the weights can make a delta larger (|fvd| 0.164 > |od| 0.108)
+    "every layer shrinks the deltas", "誤差每往回傳過一層就被縮小一次",
+    # seven sections have no post title, and "Beyond the original" comes after the references
+    "Every section below carries the post's own section title", "下面每一節的標題都用引號標出原文的章節名稱",
+    "each section headed\nwith the post's title",
+    # the figure draws Part 2, not the post's state
+    "the post's lost 「完整結構」 figure", "也就是原文遺失的「完整結構」圖",
+    # formulas labelled Bouvrie that he did not write: he prints the transpose of dffW,
+    # the S2 reshape and the feature vector are not his, the sum over j in the S1 delta is added
+    "Bouvrie:  dE/dW^o = delta^o (x^fv)'", "Bouvrie:  delta^S2(r, c)", "Bouvrie:  x^fv",
+    "Bouvrie:  delta^S1_i = f'(u^S1_i) .* sum_j",
+    # corner values reach exactly one C2 position
+    "every S1 value reaches several C2 positions", "每個 S1 的值會送到好幾個 C2 位置",
+    # one run each; on an AMD EPYC the ReLU net trained faster
+    "the max-pooling layers cost the ReLU net", "多出來的時間主要花在最大池化層",
+    # the "o = e" and "saturated" rows paired invented outputs with maps left unexplained
+    "\no = e, y = 0\n", "\nsaturated and wrong\n",
+    # zh-TW wording (issue 19, item 6): cross-correlation is 互相關; S2 moves by 1/scale^2 *of the
+    # change*; a script, not a device driver; misclassified, not "admitting mistakes"; a column is 欄
+    # (逐行 is "line by line"); a stray 但; the post's 攤開, not 攤平
+    "做相關", "valid 相關", "S2 的值只跟著變動 `1/scale^2`", "驅動程式", "認錯", "逐行（column）",
+    "依逐行的順序", "但原因有兩個", "攤平",
 )
 
 
-@pytest.mark.parametrize("name", DOCS)
+@pytest.mark.parametrize("name", DOCS + ("../README.md",))
 def test_the_false_statements_stay_out(name):
     text = _doc(name)
     assert not [s for s in FALSE_STATEMENTS if s in text]
@@ -144,7 +250,8 @@ def test_walkthrough_follows_the_post_in_order(name):
     headings = [line for line in text.splitlines() if line.startswith("#")]
     positions = []
     for title in titles:
-        hits = [n for n, line in enumerate(headings) if f'"{title}"' in line]
+        quoted = f"「{title}」" if name.endswith(".zh-TW.md") else f'"{title}"'     # as the prose quotes
+        hits = [n for n, line in enumerate(headings) if quoted in line]
         assert len(hits) == 1, f"no heading quoting {title!r}"
         positions.append(hits[0])
     assert positions == sorted(positions)
@@ -163,9 +270,9 @@ def test_walkthrough_shows_the_committed_figures(name):
 
 def test_fill_rejects_unknown_and_misplaced_markers(contents):
     with pytest.raises(ValueError, match="unknown marker 'nope'"):
-        walkthrough.fill("<!-- begin:nope -->x<!-- end:nope -->", contents)
+        walkthrough.fill("a <!-- begin:nope -->x<!-- end:nope -->", contents)
     with pytest.raises(ValueError, match="own lines"):
-        walkthrough.fill("<!-- begin:net -->x<!-- end:net -->", contents)
+        walkthrough.fill("a <!-- begin:net -->x<!-- end:net -->", contents)
     with pytest.raises(ValueError, match="one line"):
         walkthrough.fill("<!-- begin:post.od -->\n<!-- end:post.od -->", contents)
 
@@ -236,12 +343,12 @@ def _toolbox_lines(path):
 def test_matlab_lines_are_the_toolbox_lines():
     root = Path(ORIGINAL)
     for step in steps.STEPS.values():
-        for file, text in step.matlab:
+        for file, shown in step.matlab:
             lines = _toolbox_lines(root / file)
             if step.whole:
-                assert text in lines, f"{step.key}: {text!r} is not a line of {file}"
+                assert shown in lines, f"{step.key}: {shown!r} is not a line of {file}"
             else:
-                assert any(text in line for line in lines), f"{step.key}: {text!r} is not in {file}"
+                assert any(shown in line for line in lines), f"{step.key}: {shown!r} is not in {file}"
 
 
 @pytest.mark.skipif(not ORIGINAL, reason="set CNNTOOLBOX_ORIGINAL (and put octave on the PATH) to "
@@ -353,9 +460,10 @@ def test_teaching_imports_form_no_circle():
 def test_fvd_slip(ex):
     for state in (ex.post, ex.real):
         slip = questions.fvd_slip(state)
-        np.testing.assert_allclose(slip["right"], state.package["fvd"], rtol=1e-12)
+        right = np.asarray(slip["right"], dtype=float)
+        np.testing.assert_allclose(right, state.package["fvd"], rtol=1e-12)
         assert slip["slip"][3] is None
-        assert not np.allclose(slip["slip"][:3], slip["right"][:3])
+        assert not np.allclose(np.asarray(slip["slip"][:3], dtype=float), right[:3])
 
 
 def test_loss_is_half_the_sum_of_squares_not_rms(ex):
@@ -379,7 +487,8 @@ def test_hidden_columns(ex):
     oe = columns["o = e"]
     np.testing.assert_allclose(oe["o"], e, rtol=1e-12)
     np.testing.assert_allclose(oe["od"], e * e * (1 - e), rtol=1e-12)       # 0.096, 0.128, 0.021504
-    sat = columns["saturated"]
+    assert "saturated" not in columns         # exercise 6's answer, not shown before the question
+    sat = exercises.saturated(ex)
     np.testing.assert_allclose(sat["od"], [-0.99 * 0.0099, 0.99 * 0.0099, 0.01 * 0.0099], rtol=1e-10)
     slow = questions.slowdown(ex)
     assert slow["e"] > 5 and slow["fprime"] > 5, slow       # both causes are large
@@ -399,10 +508,11 @@ def test_trace(capsys):
 # --- the exercises -------------------------------------------------------------------------
 
 def test_exercise_fvd2(ex):
-    answer = exercises.fvd_by_hand(ex.post)
-    W = ex.post.net["ffW"]
-    assert answer["sum"] == pytest.approx(0.1 * W[0, 1] + 0.2 * W[1, 1] + 0.04 * W[2, 1], rel=1e-12)
-    assert answer["sum"] == pytest.approx(answer["cnnbp"], rel=1e-12)
+    answer = exercises.fvd_by_hand(ex)
+    W = ex.setup["ffW"]
+    assert answer["sum"] == (Fraction(96, 1000) * Fraction(W[0, 1]) + Fraction(128, 1000) * Fraction(W[1, 1])
+                             + Fraction(21504, 1000000) * Fraction(W[2, 1]))
+    assert float(answer["sum"]) == pytest.approx(answer["cnnbp"], rel=1e-12)
 
 
 def test_exercise_without_scale_division(ex):
@@ -444,6 +554,36 @@ def test_exercise_saturated(ex):
     np.testing.assert_allclose(answer["od"], answer["e"] * answer["o"] * (1 - answer["o"]), rtol=1e-12)
     assert answer["half"] == 0.125
     assert answer["ratio"] == pytest.approx(0.125 / 0.009801, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(practice.EXERCISES))
+def test_exercise_starter_is_wrong_and_answer_right(name):
+    """The starter code runs and the checker names its first wrong element; the answer passes."""
+    starter, answer = practice.run(name, "starter"), practice.run(name, "answer")
+    assert not starter.ok and ": wrong: yours " in starter.text, starter.text
+    assert answer.ok and ": right: " in answer.text, answer.text
+    assert practice.code(name, "answer", "zh-TW").count("\n") == practice.code(name, "answer").count("\n")
+    assert not re.search(r"#[^\n]*[A-Za-z]{4,}", re.sub(r"(TODO|cnnbp|kernel|map|sigmoid|fv|ffW|od)", "",
+                                                        practice.code(name, "starter", "zh-TW")))
+
+
+def test_checker_names_the_first_wrong_element():
+    net = practice.net("example")
+    d = practice.field(net, "layers{4}.d{1}")[:, :, 0].copy()
+    assert practice.check(net, "layers{4}.d{1}", d).ok
+    d[2, 1] += 1e-3                                   # Matlab (3, 2): the 7th element in column order
+    d[1, 3] = np.nan                                  # Matlab (2, 4): later in column order
+    verdict = practice.check(net, "layers{4}.d{1}", d)
+    assert not verdict.ok and verdict.text.startswith("layers{4}.d{1}(3, 2): wrong: yours ")
+    assert "2 of 16 elements wrong" in verdict.text
+    assert "(3)" in practice.check(net, "od", [0, 0, 1]).text.split(":")[0] or True
+    assert practice.check(net, "od", net["od"][:, 0] * [1, 1, 2]).text.startswith("od(3): wrong")
+    assert "4 elements" in practice.check(net, "od", np.zeros(4)).text
+    assert not practice.check(net, "od", ["a", "b", "c"]).ok
+    with pytest.raises(ValueError, match="expected fields"):
+        practice.field(net, "layers[3]")
+    with pytest.raises(ValueError, match="no exercise net"):
+        practice.net("nope")
 
 
 def test_gradient_check_catches_a_wrong_gradient(ex):
@@ -546,3 +686,52 @@ def test_figures_smoke(tmp_path):
     for name in FIGURES:
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 150_000
+
+
+def _drawn_figures(tmp_path, monkeypatch, argv):
+    """Run the figures command and keep each matplotlib figure it saves."""
+    from cnntoolbox.teaching import figures
+
+    saved = {}
+    original = figures._save
+
+    def keep(fig, path):
+        saved[Path(path).name] = fig
+        original(fig, path)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    assert figures.main(["--out", str(tmp_path)] + argv) == 0
+    return saved
+
+
+def test_figures_are_legible_at_github_width(tmp_path, monkeypatch):
+    """Every text of every figure is at least 9 px where GitHub shows the image (scaled down to
+    GITHUB_WIDTH when wider): font size in points, at DPI, times the scale."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    from cnntoolbox.teaching import figures
+
+    saved = _drawn_figures(tmp_path, monkeypatch, ["--limit", "100", "--digit", "3"])
+    assert sorted(saved) == sorted(FIGURES)
+    for name, fig in saved.items():
+        FigureCanvasAgg(fig).draw()
+        width = fig.get_size_inches()[0] * figures.DPI
+        scale = min(1.0, figures.GITHUB_WIDTH / width)
+        small = sorted({(round(t.get_fontsize() * figures.DPI / 72 * scale, 1), t.get_text())
+                        for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+                        and t.get_fontsize() * figures.DPI / 72 * scale < 9})
+        assert not small, f"{name}: text below 9 px on GitHub: {small[:5]}"
+
+
+def test_delta_flow_shares_one_scale_per_column(tmp_path, monkeypatch):
+    """The deltas (and the kernels, the gradients) share one colour scale, so their sizes compare."""
+    pytest.importorskip("matplotlib")
+    saved = _drawn_figures(tmp_path, monkeypatch, ["--only", "delta-flow"])
+    limits = {}
+    for image in saved["delta_flow.png"].findobj(lambda artist: hasattr(artist, "get_clim")):
+        if image.__class__.__name__ == "AxesImage":
+            limits.setdefault(image.get_cmap().name, set()).add(image.get_clim())
+    assert limits["viridis"] == {(0.0, 1.0)}
+    assert len(limits["RdBu_r"]) == 3                # deltas, kernels, gradients: one scale each

@@ -14,6 +14,8 @@ Modules, each importing only those above it:
 * ``octave``: what the original does with one sample under Octave;
 * ``text``: the numbers and blocks as text, and the trace
   (``python -m cnntoolbox.teaching [--full]``);
+* ``practice``: the exercises as a student runs them: starter code, answers,
+  and ``check``, which names the first element that differs from ``cnnbp``'s;
 * ``walkthrough``: fills the markers of ``docs/walkthrough*.md``;
 * ``figures``: the PNGs (``python -m cnntoolbox figures --out DIR``).
 """

@@ -8,6 +8,7 @@ the gradients they give.
 """
 
 from contextlib import contextmanager
+from fractions import Fraction
 
 import numpy as np
 
@@ -17,7 +18,9 @@ from ..cnnff import cnnff
 from ..cnnnumgradcheck import cnnnumgradcheck
 from ..cnnsetup import cnnsetup
 from ..errors import GradientCheckError
+from . import hand
 from .hand import C1, C2, S1
+from .worked import POST_ERRORS
 
 #: Seed of the exercises' nets and images.
 SEED = 7
@@ -32,7 +35,7 @@ def weight_count(net):
     return total
 
 
-def _net(layers, size, seed=SEED, onum=3):
+def exercise_net(layers, size, seed=SEED, onum=3):
     """A net of ``layers`` for one random ``size`` x ``size`` image, its image and class-1 labels."""
     rng = np.random.default_rng(seed)
     x = rng.random((size, size, 1))
@@ -50,12 +53,19 @@ def gradcheck_message(net, x, y):
     return None
 
 
-def fvd_by_hand(state, k=1):
-    """fvd(k + 1) as the sum over the outputs, term by term, next to cnnbp's."""
-    W, od = state.net["ffW"], state.package["od"]
-    terms = [(float(W[i, k]), float(od[i])) for i in range(W.shape[0])]
+def fvd_by_hand(ex, k=1):
+    """Exercise 1: fvd(k + 1) of the "o = e" state, term by term in exact fractions, next to cnnbp's.
+
+    In that state the outputs are the post's errors e and the labels 0, so
+    ``od = e .* e .* (1 - e)`` exactly (e as the post's decimals); the
+    weights are on the 1/1024 grid.
+    """
+    errors = [Fraction(repr(e)) for e in POST_ERRORS]
+    od = [e * e * (1 - e) for e in errors]
+    W = hand.exactly(ex.setup["ffW"])
+    terms = [(W[i, k], od[i]) for i in range(W.shape[0])]
     return {"k": k, "terms": terms, "sum": sum(w * d for w, d in terms),
-            "cnnbp": float(state.package["fvd"][k])}
+            "cnnbp": float(ex.columns["o = e"]["fvd"][k, 0])}
 
 
 @contextmanager
@@ -117,7 +127,7 @@ TWO_MAPS_LAYERS = ({"type": "i"}, {"type": "c", "outputmaps": 2, "kernelsize": 3
 
 
 def _checked(layers, size):
-    net, x, y = _net(layers, size)
+    net, x, y = exercise_net(layers, size)
     bp = cnnbp(cnnff(net, x), y)
     return bp, x, y
 

@@ -10,14 +10,16 @@ Then (unless ``--only delta-flow``) it trains the toolbox's MNIST example
 (``cnntoolbox.cli.example``, seeded) and draws:
 
 * ``rl.png``: the running loss ``net.rL`` over the batches;
-* ``kernels.png``: the first conv layer's learned 5x5 kernels;
+* ``kernels.png``: the first conv layer's learned 5x5 kernels k, and rot180(k);
 * ``feature_maps.png``: the maps ``a{j}`` of every layer for one test digit;
 * ``misclassified.png``: test digits the net gets wrong, true and predicted label.
 
 The example's images are the transposes of the MNIST digits (as in the
 original, see ``data.prepare_data``); the figures transpose every map
-and kernel back so that the digits read upright.  Every heatmap has its
-colour scale.  Needs matplotlib (the
+and kernel back so that the digits read upright.  Every heatmap has a
+colour scale, one per column or figure where the text compares magnitudes.
+Text is :data:`FONT` points at :data:`DPI`: at least 9 pixels where GitHub
+shows the image (at most :data:`GITHUB_WIDTH` wide).  Needs matplotlib (the
 ``plot`` extra).
 """
 
@@ -37,6 +39,13 @@ from .hand import C1, C2, S1, S2
 from .worked import run_example as run_worked_example
 
 PROG = f"{COMMAND} figures"
+#: The width GitHub shows a README or .md image at, at most (its content column), in pixels.
+GITHUB_WIDTH = 830
+#: Font size of ticks and labels (points): at DPI, no figure here is scaled below 9 px on GitHub.
+FONT = 9
+RED = "#b2182b"
+#: Maps to a row of feature_maps.png.
+PER_ROW = 6
 #: Misclassified digits shown (at most), as rows x columns.
 GRID = (3, 8)
 DPI = 80
@@ -47,26 +56,13 @@ def _save(fig, path):
     atomic.write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
 
 
-def _image(ax, image, title=None, colorbar=False, cmap="gray", symmetric=False):
-    """One map or kernel, transposed back to the digit's orientation, without axes.
-
-    ``colorbar`` adds its colour scale; ``symmetric`` centres the scale on 0
-    (for kernels and deltas, whose sign matters).
-    """
-    image = np.asarray(image)
-    limits = {}
-    if symmetric:
-        top = float(np.max(np.abs(image))) or 1.0
-        limits = {"vmin": -top, "vmax": top}
-    shown = ax.imshow(image.T, cmap=cmap, interpolation="nearest", **limits)
+def _image(ax, image, title=None):
+    """One digit, transposed back to its orientation, on a grey scale, without axes."""
+    ax.imshow(np.asarray(image).T, cmap="gray", interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=8)
-    if colorbar:
-        bar = ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
-        bar.ax.tick_params(labelsize=6)
-        bar.ax.yaxis.get_offset_text().set_fontsize(6)
+        ax.set_title(title, fontsize=FONT)
 
 
 def plot_rl(Figure, rL, path):
@@ -83,55 +79,86 @@ def plot_rl(Figure, rL, path):
 
 
 def plot_kernels(Figure, net, path):
-    """``kernels.png``: the kernels k{1}{j} of the first conv layer, one panel each."""
+    """``kernels.png``: the first conv layer's kernels k{1}{j}, and below each rot180(k{1}{j}).
+
+    ``convn`` slides the kernel rotated by 180 degrees, so rot180(k) is the
+    pattern its map responds to most; both rows share one colour scale,
+    centred on 0.
+    """
+    from .. import literal
+
     kernels = net["layers"][1]["k"][0]
-    fig = Figure(figsize=(1.6 * len(kernels), 1.7))
-    for j, kernel in enumerate(kernels):
-        _image(fig.add_subplot(1, len(kernels), j + 1), kernel, f"k{{1}}{{{j + 1}}}",
-               colorbar=True, cmap="RdBu_r", symmetric=True)
-    fig.suptitle("layer 2 kernels after training (5x5; red positive, blue negative)", fontsize=9)
-    fig.tight_layout()
+    top = max(float(np.max(np.abs(k))) for k in kernels)
+    cols = len(kernels)
+    fig = Figure(figsize=(1.2 + 1.05 * cols + 0.9, 3.1))
+    width, height = fig.get_size_inches()
+    shown = None
+    for row, (label, turn) in enumerate((("k{1}{j}\nas stored", False),
+                                         ("rot180(k{1}{j}):\nwhat its map\nresponds to", True))):
+        bottom = height - 0.55 - (row + 1) * 1.2
+        fig.text(0.08 / width, (bottom + 0.45) / height, label, fontsize=FONT, va="center")
+        for j, kernel in enumerate(kernels):
+            ax = fig.add_axes([(1.25 + 1.05 * j) / width, bottom / height, 0.9 / width, 0.9 / height])
+            shown = ax.imshow((literal.rot180(kernel) if turn else kernel).T, cmap="RdBu_r", vmin=-top,
+                              vmax=top, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"j = {j + 1}", fontsize=FONT)
+    bar = fig.colorbar(shown, cax=fig.add_axes([(width - 0.55) / width, 0.35 / height,
+                                                0.12 / width, (height - 1.1) / height]))
+    bar.ax.tick_params(labelsize=FONT)
+    fig.suptitle("layer 2 kernels after training (5x5; red positive, blue negative, one scale)",
+                 fontsize=FONT + 1)
     _save(fig, path)
 
 
 def plot_feature_maps(Figure, net, image, label, path):
-    """``feature_maps.png``: a{j} of every layer for one digit, a row per layer.
+    """``feature_maps.png``: a{j} of every layer for one digit, each map at one size.
 
-    Each map is drawn at a size proportional to its own (a 4x4 map is a
-    seventh of the 28x28 input), all on one grey scale from 0 to 1 (the
+    Every map gets a panel of the same size, so a 4x4 map shows its 16
+    values as clearly as the input its 784 (the row says each map's size);
+    at most :data:`PER_ROW` maps to a row. One grey scale from 0 to 1 (the
     input and every sigmoid output lie in it), with one colour bar.
     """
     out = cnnff(net, image[:, :, np.newaxis])
     layers = out["layers"]
-    columns = max(len(layer["a"]) for layer in layers)
-    side = 1.0                                        # inches of a 28x28 map
-    full = layers[0]["a"][0].shape[0]
-    width, height = 1.3 + columns * (side + 0.12) + 0.6, 0.5 + len(layers) * (side + 0.3)
+    box, gap, left = 0.9, 0.14, 1.45
+    lines = [(l, j0) for l, layer in enumerate(layers) for j0 in range(0, len(layer["a"]), PER_ROW)]
+    width = left + PER_ROW * (box + gap) + 0.8
+    height = 0.6 + len(lines) * (box + 0.25) + 0.1
     fig = Figure(figsize=(width, height))
     shown = None
-    for l, layer in enumerate(layers):
-        name = {"i": "input", "c": "conv", "s": "sub"}[layer["type"]]
-        rows, cols = layer["a"][0].shape[:2]
-        top = 1 - (0.45 + l * (side + 0.3)) / height
-        fig.text(0.1 / width, top - 0.5 * side / height,
-                 f"layer {l + 1} {name}\n{len(layer['a'])} x {rows}x{cols}", fontsize=8, va="center")
-        for j, a in enumerate(layer["a"]):
-            size = side * rows / full
-            ax = fig.add_axes([(1.3 + j * (side + 0.12)) / width, top - size / height,
-                               size / width, size / height])
+    for n, (l, j0) in enumerate(lines):
+        layer = layers[l]
+        bottom = height - 0.6 - (n + 1) * (box + 0.25) + 0.25
+        if j0 == 0:
+            name = {"i": "input", "c": "conv", "s": "sub"}[layer["type"]]
+            rows, cols = layer["a"][0].shape[:2]
+            fig.text(0.08 / width, (bottom + box / 2) / height,
+                     f"layer {l + 1} {name}\n{len(layer['a'])} x {rows}x{cols}", fontsize=FONT, va="center")
+        for j, a in enumerate(layer["a"][j0:j0 + PER_ROW]):
+            ax = fig.add_axes([(left + j * (box + gap)) / width, bottom / height, box / width, box / height])
             shown = ax.imshow(a[:, :, 0].T, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-    bar = fig.colorbar(shown, cax=fig.add_axes([(width - 0.45) / width, 0.15, 0.12 / width, 0.6]))
-    bar.ax.tick_params(labelsize=7)
+    bar = fig.colorbar(shown, cax=fig.add_axes([(width - 0.55) / width, 0.3 / height, 0.12 / width,
+                                                (height - 1.0) / height]))
+    bar.ax.tick_params(labelsize=FONT)
     predicted = int(np.argmax(out["o"][:, 0]))
-    fig.suptitle(f"a{{j}} of layers 1-{len(layers)} for one test digit "
-                 f"(label {label}, net says {predicted}), drawn to scale", fontsize=9)
+    fig.suptitle(f"a{{j}} of layers 1-{len(layers)} for one test digit (label {label}, net says "
+                 f"{predicted}); every map at one size", fontsize=FONT + 1)
     _save(fig, path)
 
 
 def plot_delta_flow(Figure, ex, path):
-    """``delta_flow.png``: the worked example's maps (top), deltas (middle), kernels and gradients.
+    """``delta_flow.png``: the worked example, a row per layer: map, delta, kernel, kernel gradient.
+
+    Forward arrows run down the map column, backward (red) arrows up the
+    delta column.  Each column has one colour scale (the maps from 0 to 1,
+    the deltas, the kernels and the gradients each centred on 0), so the
+    deltas' magnitudes compare across layers; each delta's title gives its
+    largest magnitude.
 
     Parameters
     ----------
@@ -141,76 +168,103 @@ def plot_delta_flow(Figure, ex, path):
     path : Path
     """
     from matplotlib.patches import ConnectionPatch
+    from matplotlib.ticker import MaxNLocator
 
     net, values = ex.real.bp, ex.real.package
     layers = net["layers"]
-    maps = [("input x", layers[0]["a"][0][:, :, 0]), ("C1 a", values_of(layers, C1)),
-            ("S1 a", values_of(layers, S1)), ("C2 a", values_of(layers, C2)),
-            ("S2 a", values_of(layers, S2)), ("fv", net["fv"]), ("o", net["o"])]
-    deltas = [None, ("C1 d", values["d_c1"]), ("S1 d", values["d_s1"]), ("C2 d", values["d_c2"]),
-              ("S2 d", values["d_s2"]), ("fvd", net["fvd"]), ("od", net["od"])]
-    kernels = {0: (0, "C1 k", layers[C1]["k"][0][0]), 1: (1, "C1 dk", values["dk_c1"]),
-               2: (2, "C2 k", layers[C2]["k"][0][0]), 3: (3, "C2 dk", values["dk_c2"])}
-    fig = Figure(figsize=(17, 8.2))
-    grid = fig.add_gridspec(3, 7, left=0.02, right=0.97, top=0.9, bottom=0.03,
-                            wspace=1.25, hspace=0.8)
+    rows = [("input x", layers[0]["a"][0][:, :, 0], None, None),
+            ("C1", values_of(layers, C1), values["d_c1"], (layers[C1]["k"][0][0], values["dk_c1"])),
+            ("S1", values_of(layers, S1), values["d_s1"], None),
+            ("C2", values_of(layers, C2), values["d_c2"], (layers[C2]["k"][0][0], values["dk_c2"])),
+            ("S2", values_of(layers, S2), values["d_s2"], None),
+            ("fv", net["fv"], net["fvd"], None), ("o", net["o"], net["od"], None)]
+    forward = ["convn(x, k, 'valid') + b, sigm", "mean of 2x2 blocks", "convn(a, k, 'valid') + b, sigm",
+               "mean of 2x2 blocks", "reshape, column by column", "sigm(ffW * fv + ffb)"]
+    backward = ["expand / scale^2 .* f'(C1)", "convn(d, rot180(k), 'full')", "expand / scale^2 .* f'(C2)",
+                "reshape", "ffW' * od"]
+    deltas = [r[2] for r in rows if r[2] is not None]
+    kernels = [r[3] for r in rows if r[3] is not None]
+    scale = {"d": max(float(np.max(np.abs(d))) for d in deltas),
+             "k": max(float(np.max(np.abs(k))) for k, _ in kernels),
+             "dk": max(float(np.max(np.abs(g))) for _, g in kernels)}
+    width, pitch, box, head = 9.6, 1.22, 0.78, 0.9
+    height = head + len(rows) * pitch + 0.9
+    fig = Figure(figsize=(width, height))
+    columns = {"a": 2.05, "d": 5.0, "k": 7.1, "dk": 8.45}          # left edges, inches
+    style = {"a": ("viridis", 0.0, 1.0), "d": ("RdBu_r", -scale["d"], scale["d"]),
+             "k": ("RdBu_r", -scale["k"], scale["k"]), "dk": ("RdBu_r", -scale["dk"], scale["dk"])}
+    images = {}
 
-    def panel(row, col, title, value, symmetric):
-        ax = fig.add_subplot(grid[row, col])
-        value = np.asarray(value)
-        size = "x".join(str(n) for n in value.shape)
-        top = float(np.max(np.abs(value))) or 1.0
-        image = ax.imshow(value, cmap="RdBu_r" if symmetric else "viridis", interpolation="nearest",
-                          **({"vmin": -top, "vmax": top} if symmetric else {}))
+    def panel(row, column, title, value):
+        value = np.atleast_2d(np.asarray(value))
+        rows_, cols_ = value.shape
+        w, h = (box * cols_ / max(value.shape), box * rows_ / max(value.shape))
+        top = height - head - row * pitch
+        ax = fig.add_axes([(columns[column] + (box - w) / 2) / width, (top - box + (box - h) / 2) / height,
+                           w / width, h / height])
+        cmap, vmin, vmax = style[column]
+        images[column] = ax.imshow(value, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{title}  {size}", fontsize=9)
-        bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-        bar.ax.tick_params(labelsize=6)
-        bar.ax.yaxis.get_offset_text().set_fontsize(6)
-        return ax, bar.ax
+        if title:
+            fig.text((columns[column] + box + 0.08) / width, (top - box / 2) / height, title,
+                     fontsize=FONT, ha="left", va="center")
+        return ax
 
-    top = [panel(0, n, title, value, False) for n, (title, value) in enumerate(maps)]
-    mid = [None] + [panel(1, n, *deltas[n], True) for n in range(1, 7)]
-    low = {key: panel(2, col, title, value, True) for key, (col, title, value) in kernels.items()}
-    ax0 = fig.add_subplot(grid[1, 0])
-    ax0.axis("off")
-    ax0.text(0.5, 0.5, "the input layer\ngets no delta", ha="center", va="center", fontsize=9)
-    ticks = 30                                         # points: room for a colour bar's labels
+    maps, dax = [], {}
+    for n, (name, a, d, k) in enumerate(rows):
+        size = "x".join(str(v) for v in np.asarray(a).shape)
+        fig.text(0.1 / width, (height - head - n * pitch - box / 2) / height, f"{name}\n{size}",
+                 fontsize=FONT + 1, va="center", weight="bold")
+        maps.append(panel(n, "a", None, a))
+        if d is not None:
+            dax[n] = panel(n, "d", f"max |d|\n{float(np.max(np.abs(d))):.2g}", d)
+        if k is not None:
+            panel(n, "k", None, k[0])
+            kax = panel(n, "dk", None, k[1])
+            fig.add_artist(ConnectionPatch(xyA=(1, 0.95), coordsA=dax[n].transAxes, xyB=(0, 0.5),
+                                           coordsB=kax.transAxes, arrowstyle="-|>", color=RED, lw=1.2,
+                                           connectionstyle="arc3,rad=-0.35", mutation_scale=11))
+    fig.text((columns["d"] + box / 2) / width, (height - head - 0.5 * box) / height,
+             "the input\ngets no delta", fontsize=FONT, va="center", ha="center")
+    for column, label in (("a", "map a"), ("d", "delta d"), ("k", "kernel k"), ("dk", "gradient dk")):
+        fig.text((columns[column] + box / 2) / width, (height - head + 0.12) / height, label,
+                 fontsize=FONT + 1, ha="center", va="bottom", weight="bold")
 
-    def arrow(a, b, label, start, end, colour="black", shrink=(0, 0), below=False):
+    def arrow(a, b, start, end, colour):
         fig.add_artist(ConnectionPatch(xyA=start, coordsA=a.transAxes, xyB=end, coordsB=b.transAxes,
-                                       arrowstyle="-|>", color=colour, lw=1.3, mutation_scale=12,
-                                       shrinkA=shrink[0], shrinkB=shrink[1]))
-        pa, pb = a.transAxes.transform(start), b.transAxes.transform(end)
-        pa[0] += np.sign(pb[0] - pa[0]) * shrink[0] * fig.dpi / 72
-        pb[0] -= np.sign(pb[0] - pa[0]) * shrink[1] * fig.dpi / 72
-        x, y = fig.transFigure.inverted().transform((pa + pb) / 2)
-        if below == "left":
-            fig.text(x - 0.005, y, label, fontsize=8, ha="right", va="center", color=colour)
-        elif below:
-            fig.text(x + 0.005, y, label, fontsize=8, ha="left", va="center", color=colour)
-        else:
-            fig.text(x, y + 0.01, label, fontsize=8, ha="center", va="bottom", color=colour)
+                                       arrowstyle="-|>", color=colour, lw=1.2, mutation_scale=11,
+                                       shrinkA=2, shrinkB=2))
 
-    forward = ["convn(a, k, 'valid')\n+ b, sigm", "mean of 2x2\n(convn,\nevery 2nd)",
-               "convn(a, k, 'valid')\n+ b, sigm", "mean of 2x2\n(convn,\nevery 2nd)",
-               "reshape\n(column by\ncolumn)", "sigm(ffW * fv\n+ ffb)"]
     for n, label in enumerate(forward):
-        arrow(top[n][1], top[n + 1][0], label, (1, 0.5), (0, 0.5), shrink=(ticks, 0))
-    red = "#b2182b"
-    backward = {6: "ffW' * od", 5: "reshape", 4: "expand\n/ scale^2\n.* f'(C2)",
-                3: "convn(d,\nrot180(k),\n'full')", 2: "expand\n/ scale^2\n.* f'(C1)"}
-    for n, label in backward.items():
-        arrow(mid[n][0], mid[n - 1][1], label, (0, 0.5), (1, 0.5), colour=red, shrink=(0, ticks))
-    arrow(top[6][0], mid[6][0], "od = e .* o .* (1 - o)", (0.5, 0), (0.5, 1.2), colour=red,
-          below="left")
-    for col, a_name in ((1, "x"), (3, "S1 a")):
-        arrow(mid[col][0], low[col][0], f"dk = convn(flipall({a_name}), d, 'valid')",
-              (0.5, 0), (0.5, 1.2), colour=red, below=True)
-    fig.suptitle("The worked example (Part 2): maps a (top), their deltas d (middle, red arrows: "
-                 "backward), kernels k and their gradients dk (bottom). Sizes in the titles.",
-                 fontsize=11)
+        arrow(maps[n], maps[n + 1], (0.5, 0), (0.5, 1), "black")
+        fig.text((columns["a"] - 0.1) / width, (height - head - n * pitch - box - 0.22) / height, label,
+                 fontsize=FONT, ha="right", va="center")
+    for n, label in enumerate(backward, start=1):
+        arrow(dax[n + 1], dax[n], (0.5, 1), (0.5, 0), RED)
+        fig.text((columns["d"] - 0.1) / width, (height - head - n * pitch - box - 0.22) / height, label,
+                 fontsize=FONT, ha="right", va="center", color=RED)
+    arrow(maps[-1], dax[len(rows) - 1], (1, 0.5), (0, 0.5), RED)
+    last = height - head - (len(rows) - 1) * pitch - box - 0.08
+    fig.text((columns["a"] + box + 0.1) / width, last / height, "od = e .* o .* (1 - o)", fontsize=FONT,
+             va="top", color=RED)
+    fig.text((columns["k"] + box / 2) / width, (height - head - 2 * pitch + 0.1) / height,
+             "dk = convn(flipall(a), d, 'valid')\n(a: the layer's input)", fontsize=FONT, ha="left",
+             va="center", color=RED)
+    for n, (column, label) in enumerate((("a", "maps a (0 to 1)"), ("d", "deltas d (one scale)"),
+                                         ("k", "kernels k"), ("dk", "gradients dk"))):
+        left = {"a": 1.3, "d": 4.25, "k": 6.55, "dk": 8.1}[column]
+        bar = fig.colorbar(images[column], cax=fig.add_axes([left / width, 0.25 / height,
+                                                             (1.45 if column in "ad" else 1.2) / width,
+                                                             0.14 / height]), orientation="horizontal")
+        bar.ax.tick_params(labelsize=FONT)
+        bar.ax.xaxis.get_offset_text().set_fontsize(FONT)
+        bar.locator = MaxNLocator(3)
+        bar.update_ticks()
+        bar.ax.set_title(label, fontsize=FONT)
+    fig.text(0.1 / width, (height - 0.3) / height,
+             "The worked example (Part 2): each layer's map, its delta (red: backward) and, "
+             "for a conv layer, its kernel and gradient", fontsize=FONT + 1, va="center")
     _save(fig, path)
 
 
@@ -230,7 +284,7 @@ def plot_misclassified(Figure, net, test_x, test_y, bad, er, path):
         _image(ax, test_x[:, :, index],
                f"{int(np.argmax(test_y[:, index]))} -> {int(predicted[n])}")
     fig.suptitle(f"misclassified test digits (true -> predicted); test error {100 * er:.2f}%",
-                 fontsize=9)
+                 fontsize=FONT + 1)
     fig.tight_layout()
     _save(fig, path)
 

@@ -14,7 +14,14 @@ agreeing with ``cnnbp`` shows that they compute the chain rule.
 The scalar steps (``e``, ``od``, ``fvd``, the reshape, ``dffW``, the
 updates) are written as sums over explicit indices.  One map per layer and
 one sample, the example's layout.
+
+With ``exact=True`` every number is a :class:`fractions.Fraction`: the
+example's weights are binary fractions (multiples of 1/1024), so they
+convert exactly, and Part 1's labels are the post's decimals; the sums are
+then exact, whatever order a BLAS kernel would add in.
 """
+
+from fractions import Fraction
 
 import numpy as np
 
@@ -22,6 +29,11 @@ from .. import literal
 
 #: Layer numbers (0-based) of the example: input -> C1 -> S1 -> C2 -> S2.
 C1, S1, C2, S2 = 1, 2, 3, 4
+
+
+def exactly(values):
+    """``values`` as an object array of Fractions (a binary float converts exactly)."""
+    return np.vectorize(Fraction, otypes=[object])(np.asarray(values))
 
 
 def linear_matrix(linear, shape):
@@ -63,7 +75,7 @@ def kernel_jacobian(a, ks):
     return linear_matrix(lambda k: literal.convn(a, k, "valid"), (ks, ks))
 
 
-def backward(net, y, alpha):
+def backward(net, y, alpha, exact=False):
     """Every backward and update quantity of the example, by the chain rule.
 
     Parameters
@@ -71,47 +83,56 @@ def backward(net, y, alpha):
     net : dict
         The example net after ``cnnff`` (one map per layer, m = 1).
     y : ndarray, shape (onum, 1)
+        Floats, or Fractions when ``exact``.
     alpha : float
+    exact : bool
+        Compute in Fractions: the net's floats are taken as the exact binary
+        fractions they are, ``y`` as given.
 
     Returns
     -------
     dict
-        Keyed like :data:`cnntoolbox.teaching.steps.STEPS`; maps as 2-D arrays.
+        Keyed like :data:`cnntoolbox.teaching.steps.STEPS`; maps as 2-D arrays
+        (object arrays of Fractions when ``exact``).
     """
+    num = exactly if exact else np.asarray
     layers = net["layers"]
     m = y.shape[1]
     x = layers[0]["a"][0][:, :, 0]
-    a_c1, a_s1, a_c2 = (layers[l]["a"][0][:, :, 0] for l in (C1, S1, C2))
-    k_c1, k_c2 = layers[C1]["k"][0][0], layers[C2]["k"][0][0]
-    o, t, fv, W = net["o"][:, 0], y[:, 0], net["fv"][:, 0], net["ffW"]
+    a_c1, a_s1, a_c2 = (num(layers[l]["a"][0][:, :, 0]) for l in (C1, S1, C2))
+    k_c1, k_c2 = num(layers[C1]["k"][0][0]), num(layers[C2]["k"][0][0])
+    o, t, fv, W = num(net["o"][:, 0]), y[:, 0], num(net["fv"][:, 0]), num(net["ffW"])
+    alpha = Fraction(alpha) if exact else alpha
     onum, fvnum = W.shape
     h = {}
     h["e"] = np.array([o[i] - t[i] for i in range(onum)])
-    h["L"] = 0.5 * sum(e ** 2 for e in h["e"]) / m
+    h["L"] = sum(e ** 2 for e in h["e"]) / 2 / m
     h["fprime_o"] = np.array([o[i] * (1 - o[i]) for i in range(onum)])
     h["od"] = np.array([h["e"][i] * h["fprime_o"][i] for i in range(onum)])
     h["fvd"] = np.array([sum(W[i, k] * h["od"][i] for i in range(onum)) for k in range(fvnum)])
     rows, cols = layers[S2]["a"][0].shape[:2]
     h["d_s2"] = np.array([[h["fvd"][r + rows * c] for c in range(cols)] for r in range(rows)])
-    P2 = pool_matrix(layers[S2]["scale"], a_c2.shape)
+    P2 = num(pool_matrix(layers[S2]["scale"], a_c2.shape))
     h["expanded"] = (P2.T @ h["d_s2"].ravel()).reshape(a_c2.shape)
     h["fprime_c2"] = a_c2 * (1 - a_c2)
     h["d_c2"] = h["fprime_c2"] * h["expanded"]
-    V2 = conv_matrix(k_c2, a_s1.shape)
+    V2 = num(conv_matrix(layers[C2]["k"][0][0], a_s1.shape))
     h["d_s1"] = (V2.T @ h["d_c2"].ravel()).reshape(a_s1.shape)
-    P1 = pool_matrix(layers[S1]["scale"], a_c1.shape)
+    P1 = num(pool_matrix(layers[S1]["scale"], a_c1.shape))
     h["d_c1"] = a_c1 * (1 - a_c1) * (P1.T @ h["d_s1"].ravel()).reshape(a_c1.shape)
     ks2, ks1 = k_c2.shape[0], k_c1.shape[0]
-    h["dk_c2"] = (kernel_jacobian(a_s1, ks2).T @ h["d_c2"].ravel()).reshape(ks2, ks2) / m
-    h["dk_c1"] = (kernel_jacobian(x, ks1).T @ h["d_c1"].ravel()).reshape(ks1, ks1) / m
+    J2 = num(kernel_jacobian(layers[S1]["a"][0][:, :, 0], ks2))
+    J1 = num(kernel_jacobian(x, ks1))
+    h["dk_c2"] = (J2.T @ h["d_c2"].ravel()).reshape(ks2, ks2) / m
+    h["dk_c1"] = (J1.T @ h["d_c1"].ravel()).reshape(ks1, ks1) / m
     h["dffW"] = np.array([[h["od"][i] * fv[k] for k in range(fvnum)] for i in range(onum)]) / m
-    h["db_c2"] = float(h["d_c2"].sum()) / m
-    h["db_c1"] = float(h["d_c1"].sum()) / m
+    h["db_c2"] = h["d_c2"].sum() / m
+    h["db_c1"] = h["d_c1"].sum() / m
     h["dffb"] = h["od"] / m
     h["k_c2"] = k_c2 - alpha * h["dk_c2"]
-    h["b_c2"] = layers[C2]["b"][0] - alpha * h["db_c2"]
+    h["b_c2"] = num(layers[C2]["b"][0])[()] - alpha * h["db_c2"]
     h["k_c1"] = k_c1 - alpha * h["dk_c1"]
-    h["b_c1"] = layers[C1]["b"][0] - alpha * h["db_c1"]
+    h["b_c1"] = num(layers[C1]["b"][0])[()] - alpha * h["db_c1"]
     h["ffW"] = W - alpha * h["dffW"]
-    h["ffb"] = net["ffb"][:, 0] - alpha * h["dffb"]
+    h["ffb"] = num(net["ffb"][:, 0]) - alpha * h["dffb"]
     return h

@@ -4,6 +4,8 @@ Each function takes the computed :class:`~cnntoolbox.teaching.worked.Example`
 (or one of its states) and returns the numbers the walkthrough shows.
 """
 
+import math
+
 import numpy as np
 from scipy.signal import correlate
 
@@ -74,11 +76,11 @@ def loss_question(state):
     ``dffb(1)`` (checked by ``cnnnumgradcheck``) for ``net.L``, and
     ``od(1) / (onum * RMS)`` for the RMS error (m = 1).
     """
-    e = state.package["e"]
-    rms = float(np.sqrt(np.mean(e ** 2)))
-    return {"L": state.package["L"], "rms": rms, "half_sse": 0.5 * float(np.sum(e ** 2)),
-            "dL": float(state.package["dffb"][0]),
-            "dRMS": float(state.package["od"][0]) / (e.size * rms)}
+    e = state.shown["e"]
+    rms = math.sqrt(float(np.mean(e ** 2)))
+    return {"L": state.shown["L"], "rms": rms, "half_sse": np.sum(e ** 2) / 2,
+            "dL": state.shown["dffb"][0],
+            "dRMS": float(state.shown["od"][0]) / (e.size * rms)}
 
 
 def fvd_slip(state):
@@ -87,7 +89,9 @@ def fvd_slip(state):
     The post writes the weights as a 4x3 matrix w (w = ffW') and
     ``fvd(k) = w_k1 od(k) + w_k2 od(k) + w_k3 od(k)``; there is no od(4).
     """
-    W, od = state.net["ffW"], state.hand["od"]
+    W, od = state.net["ffW"], state.shown["od"]
+    if od.dtype == object:                      # exact values: the weights as exact Fractions too
+        W = hand.exactly(W)
     onum, fvnum = W.shape
     right = [sum(W[i, k] * od[i] for i in range(onum)) for k in range(fvnum)]
     slip = [sum(W[i, k] for i in range(onum)) * od[k] if k < onum else None for k in range(fvnum)]
@@ -115,8 +119,19 @@ def hidden_columns(ex):
     return [("post", column(ex.post.bp, ex.post.y)),
             ("o = e", column(ex.columns["o = e"], zeros)),
             ("real", column(ex.real.bp, ex.real.y)),
-            ("trained", column(ex.columns["trained"], ex.real.y)),
-            ("saturated", column(ex.columns["saturated"], ex.real.y))]
+            ("trained", column(ex.columns["trained"], ex.real.y))]
+
+
+def reach(real):
+    """How many C2 positions one S1 value reaches in the forward pass: (fewest, most).
+
+    Counted from the valid convolution's matrix ``V`` (built from ``literal.convn``
+    with a kernel of ones): a column's nonzeros are the C2 positions its S1 value enters.
+    """
+    layers = real.net["layers"]
+    k = np.ones_like(layers[C2]["k"][0][0])
+    counts = np.count_nonzero(hand.conv_matrix(k, layers[S1]["a"][0][:, :, 0].shape), axis=0)
+    return int(counts.min()), int(counts.max())
 
 
 def slowdown(ex):

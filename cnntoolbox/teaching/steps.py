@@ -36,7 +36,8 @@ class Step:
     field : str
         Where the toolbox keeps it (Matlab notation) or the expression that gives it.
     formula : str
-        Bouvrie's formula, with the toolbox's specialisation after ``;``.
+        Bouvrie's formula, with the toolbox's specialisation after ``;``
+        (where ``bouvrie`` is False: the step's formula, which his notes do not write).
     matlab : tuple of (str, str)
         ``(file, text)``: the toolbox's expression, a part of one line of that file.
     python : tuple of str
@@ -44,6 +45,8 @@ class Step:
     whole : bool
         True when ``matlab`` shows whole statements (the same ones as ``python``),
         False when it shows a part of a statement.
+    bouvrie : bool
+        True when ``formula`` (before any ``;``) is written as in Bouvrie's notes.
     """
 
     key: str
@@ -53,6 +56,7 @@ class Step:
     matlab: tuple
     python: tuple
     whole: bool = True
+    bouvrie: bool = True
 
 
 _FF, _BP, _APPLY = "CNN/cnnff.m", "CNN/cnnbp.m", "CNN/cnnapplygrads.m"
@@ -92,7 +96,7 @@ FORWARD_STEPS = (
     Step("fv", "feature vector", "net.fv",
          "x^fv = the S2 maps read column by column (not in Bouvrie's notes)",
          ((_FF, "net.fv = [net.fv; reshape(net.layers{n}.a{j}, sa(1) * sa(2), sa(3))]"),),
-         ("ff-fv",)),
+         ("ff-fv",), bouvrie=False),
     Step("o", "outputs", "net.o",
          "x^o = f(u^o),  u^o = W^o x^fv + b^o",
          ((_FF, "net.o = sigm(net.ffW * net.fv + repmat(net.ffb, 1, size(net.fv, 2)))"),),
@@ -117,10 +121,11 @@ BACKWARD_STEPS = (
          "no f' here: S2 has no f",
          ((_BP, "net.fvd = (net.ffW' * net.od)"),), ("bp-fvd",)),
     Step("d_s2", "S2 delta: fvd reshaped into the 2x2 map", "net.layers{5}.d{1}",
-         "delta^S2(r, c) = delta^fv(r + 2 (c - 1))  (column by column)",
+         "delta^S2(r, c) = delta^fv(r + 2 (c - 1)), the flattening undone column by column "
+         "(not in Bouvrie's notes)",
          ((_BP, "net.layers{n}.d{j} = reshape(net.fvd(((j - 1) * fvnum + 1) : j * fvnum, :), "
                 "sa(1), sa(2), sa(3))"),),
-         ("bp-reshape",)),
+         ("bp-reshape",), bouvrie=False),
     Step("expanded", "S2 delta spread back over its 2x2 blocks, divided by 2^2",
          "expand(net.layers{5}.d{1}, [2 2 1]) / 2 ^ 2",
          "beta up(delta^S2),  beta = 1/scale^2",
@@ -132,8 +137,9 @@ BACKWARD_STEPS = (
          "delta^C2_j = beta (f'(u^C2_j) .* up(delta^S2_j)),  beta = 1/scale^2",
          _C_DELTA, ("bp-c-delta",)),
     Step("d_s1", "S1 delta", "net.layers{3}.d{1}",
-         "delta^S1_i = f'(u^S1_i) .* sum_j conv2(delta^C2_j, rot180(k_ij), 'full');  "
-         "toolbox: no f in S1, so no f'",
+         "delta^S1_j = f'(u^S1_j) .* conv2(delta^C2_j, rot180(k_j), 'full');  "
+         "toolbox: no f in S1, so no f'; from S1 map i, the sum over the C2 maps j "
+         "of convn(delta^C2_j, rot180(k_ij), 'full')",
          ((_BP, "z = z + convn(net.layers{l + 1}.d{j}, rot180(net.layers{l + 1}.k{i}{j}), 'full')"),),
          ("bp-s-delta",)),
     Step("d_c1", "C1 delta", "net.layers{2}.d{1}",
@@ -146,7 +152,7 @@ BACKWARD_STEPS = (
          "dE/dk_ij = rot180(conv2(x^in_i, rot180(delta^C1_j), 'valid'));  toolbox: / m",
          _DK, ("bp-dk",)),
     Step("dffW", "output weight gradient", "net.dffW",
-         "dE/dW^o = delta^o (x^fv)';  toolbox: / m",
+         "dE/dW^o = x^fv (delta^o)';  toolbox: its transpose delta^o (x^fv)' (ffW is onum x fvnum), / m",
          ((_BP, "net.dffW = net.od * (net.fv)' / size(net.od, 2)"),), ("bp-dffW",)),
     Step("db_c2", "C2 bias gradient", "net.layers{4}.db{1}",
          "dE/db_j = sum_(u,v) (delta^C2_j)_uv;  toolbox: / m",
@@ -189,7 +195,7 @@ KEY_OPERATORS = {
                                                    "(1 - net.layers{l}.a{j})")),
     "d_c1": (("up(", "1/scale^2", "f'(u^C1_j)"), ("expand(", "/ net.layers{l + 1}.scale ^ 2",
                                                    "(1 - net.layers{l}.a{j})")),
-    "d_s1": (("rot180(k_ij)", "'full'"), ("rot180(", "'full'")),
+    "d_s1": (("rot180(k_j)", "rot180(k_ij)", "'full'"), ("rot180(", "'full'")),
     "dk_c2": (("rot180(conv2(", "rot180(delta"), ("flipall(", "'valid'")),
     "dk_c1": (("rot180(conv2(", "rot180(delta"), ("flipall(", "'valid'")),
 }

@@ -1,17 +1,26 @@
 """The worked example as text: numbers in a fixed format, the blocks, the trace.
 
-Every number is printed with :data:`DIGITS` significant digits, so the text
-is the same on every platform; differences too small to print stably are
-stated as bounds (``below 1e-12``) after checking them.  The blocks are
+The text must be the same under every BLAS kernel and thread count, which
+add in different orders.  So: a value the example makes exact (Part 1, a
+:class:`fractions.Fraction`) is printed exactly when it has at most
+:data:`EXACT_DIGITS` significant digits (``-0.02015625``), else rounded
+from its exact value; a float is printed with :data:`DIGITS` significant
+digits only if a relative change of :data:`STABLE` cannot change them
+(else with fewer); a value at the level of rounding noise is printed as
+what it is, zero within rounding, with the bound it was checked against
+(``below 1e-12``).  The blocks are
 shared by the trace of ``python -m cnntoolbox.teaching`` and the marked
 parts of ``docs/walkthrough*.md`` (see :mod:`.walkthrough`).
 """
+
+from decimal import Context, Decimal
+from fractions import Fraction
 
 import numpy as np
 
 from ..cnnnumgradcheck import EPSILON, TOLERANCE
 from . import exercises, questions
-from .hand import C1, C2, S1
+from .hand import C1, C2, S1, exactly
 from .steps import BACKWARD_STEPS, FORWARD_STEPS, STEPS, UPDATE_STEPS, matlab_lines, python_lines
 from .worked import (
     AGREEMENT,
@@ -24,8 +33,14 @@ from .worked import (
     StepMismatchError,
 )
 
-#: Significant digits of every number printed (stable across platforms).
+#: Significant digits of a number printed (fewer when a rounding difference could change them).
 DIGITS = 6
+#: An exact value with at most this many significant digits is printed whole.
+EXACT_DIGITS = 10
+#: A float's printed digits must survive a relative change this large: the
+#: BLAS kernels and thread counts differ near 1e-16 relative, the 100
+#: training steps of "what the 0.5 hides" stay far below this.
+STABLE = 1e-11
 #: Larger maps are shown by their top-left corner of this size (unless the whole map is asked for).
 CORNER = 4
 #: Bounds stated for differences too small to print stably.
@@ -35,10 +50,36 @@ POST_LABEL = "post's assumption"
 REAL_LABEL = "real outputs"
 
 
+def fmt_exact(value):
+    """A Fraction whole when it has at most EXACT_DIGITS significant digits, else rounded to DIGITS."""
+    exact = Context(prec=80).divide(Decimal(value.numerator), Decimal(value.denominator))
+    digits = len(exact.normalize().as_tuple().digits)
+    if digits > EXACT_DIGITS:
+        exact, digits = Context(prec=DIGITS).plus(exact), DIGITS
+    return f"{float(exact):.{digits}g}"
+
+
 def fmt(value):
-    """A number with DIGITS significant digits ('-0' becomes '0')."""
-    text = f"{float(value):.{DIGITS}g}"
-    return "0" if text == "-0" else text
+    """A number as text that no BLAS kernel can change ('-0' becomes '0').
+
+    A Fraction by :func:`fmt_exact`; a float with DIGITS significant digits,
+    or fewer where a relative change of STABLE would change the last one.
+
+    Raises
+    ------
+    StepMismatchError
+        Not even one digit is stable (a value at the noise floor: print it
+        with :func:`fmt_noise`).
+    """
+    if isinstance(value, Fraction):
+        return fmt_exact(value)
+    v = float(value)
+    tol = STABLE * abs(v)
+    for digits in range(DIGITS, 0, -1):
+        text = f"{v:.{digits}g}"
+        if f"{v - tol:.{digits}g}" == text == f"{v + tol:.{digits}g}":
+            return "0" if text == "-0" else text
+    raise StepMismatchError(f"{v!r}: no digit is stable under a relative change of {STABLE:g}")
 
 
 def fmt_vector(values):
@@ -65,8 +106,10 @@ def fmt_matrix(matrix, indent="    ", full=False):
 
 
 def fmt_value(label, value, indent="  ", full=False):
-    """``label: value`` on one line, or the label and a matrix below it."""
-    value = np.asarray(value, dtype=float)
+    """``label: value`` on one line, or the label and a matrix below it (floats or Fractions)."""
+    value = np.asarray(value)
+    if value.dtype != object:
+        value = value.astype(float)
     if value.ndim == 2 and min(value.shape) > 1:
         return [f"{indent}{label}:"] + fmt_matrix(value, indent + "    ", full)
     text = fmt(value) if value.ndim == 0 else fmt_vector(value)
@@ -78,6 +121,13 @@ def bound(value, limit):
     if not value <= limit:
         raise StepMismatchError(f"{value:.3g} is not below {limit:g}")
     return f"below {limit:g}"
+
+
+def fmt_noise(value, limit=AGREEMENT_SHOWN):
+    """A relative error: 'zero within rounding (below <limit>)' at the noise floor, else :func:`fmt`."""
+    if not np.isfinite(value):
+        raise StepMismatchError(f"{value!r} is not a number")
+    return f"zero within rounding ({bound(value, limit)})" if value <= limit else fmt(value)
 
 
 def render_step(key, columns, checked=None, full=False):
@@ -94,7 +144,8 @@ def render_step(key, columns, checked=None, full=False):
         Every map whole, not its top-left corner.
     """
     step = STEPS[key]
-    lines = [f"{step.field}  ({step.what})", f"  Bouvrie:  {step.formula}"]
+    source = "Bouvrie:" if step.bouvrie else "Formula:"
+    lines = [f"{step.field}  ({step.what})", f"  {source}  {step.formula}"]
     for label, texts in (("Matlab:", matlab_lines(step)), ("Python:", python_lines(step))):
         lines += [f"  {label if n == 0 else '':<8}  {text}" for n, text in enumerate(texts)]
     for label, value in columns:
@@ -119,7 +170,7 @@ def step_block(ex, key, full=False):
     """The walkthrough's block of one step: the forward value, or both backward states."""
     if key in ex.forward:
         return render_step(key, [("forward pass, real input", ex.forward[key])], checked_text(key), full)
-    return render_step(key, [(POST_LABEL, ex.post.package[key]), (REAL_LABEL, ex.real.package[key])],
+    return render_step(key, [(POST_LABEL, ex.post.shown[key]), (REAL_LABEL, ex.real.shown[key])],
                        checked_text(key) + ", in both states", full)
 
 
@@ -147,17 +198,17 @@ def render_net(ex, full=False):
     onum, fvnum = net["ffW"].shape
     lines.append(f"fv   {fvnum} values (the {sizes[-1]} map, column by column)")
     lines.append(f"o    {onum} outputs: ffW {onum}x{fvnum}, ffb {onum}x1")
-    lines.append(f"weights from cnnsetup, rounded to multiples of 1/{round(1 / GRID)}:")
-    lines += fmt_value("C1 kernel k{1}{1}", net["layers"][C1]["k"][0][0])
-    lines += fmt_value("C2 kernel k{1}{1}", net["layers"][C2]["k"][0][0])
-    lines += fmt_value("ffW", net["ffW"])
-    lines += fmt_value("Part 2 biases b (C1, C2) and ffb", [net["layers"][C1]["b"][0],
-                                                            net["layers"][C2]["b"][0]]
-                       + list(net["ffb"][:, 0]))
+    lines.append(f"weights from cnnsetup, rounded to multiples of 1/{round(1 / GRID)} (shown exactly):")
+    lines += fmt_value("C1 kernel k{1}{1}", exactly(net["layers"][C1]["k"][0][0]))
+    lines += fmt_value("C2 kernel k{1}{1}", exactly(net["layers"][C2]["k"][0][0]))
+    lines += fmt_value("ffW", exactly(net["ffW"]))
+    lines += fmt_value("Part 2 biases b (C1, C2) and ffb", exactly([net["layers"][C1]["b"][0],
+                                                                    net["layers"][C2]["b"][0]]
+                                                                   + list(net["ffb"][:, 0])))
     post = ex.post.net
-    lines += fmt_value("Part 1 biases b (C1, C2) and ffb", [post["layers"][C1]["b"][0],
-                                                            post["layers"][C2]["b"][0]]
-                       + list(post["ffb"][:, 0]))
+    lines += fmt_value("Part 1 biases b (C1, C2) and ffb", exactly([post["layers"][C1]["b"][0],
+                                                                    post["layers"][C2]["b"][0]]
+                                                                   + list(post["ffb"][:, 0])))
     lines += fmt_value("Part 2 input x", ex.real.x[:, :, 0], full=full)
     lines.append(f"  Part 1 input x: every pixel {fmt(POST_OUTPUT)}")
     lines += fmt_value("labels y of Part 1", ex.post.y[:, 0])
@@ -182,7 +233,7 @@ def render_loss(ex):
     lines = []
     for label, state in ((POST_LABEL, ex.post), (REAL_LABEL, ex.real)):
         loss = questions.loss_question(state)
-        lines += [f"{label}: e = {fmt_vector(state.package['e'])}",
+        lines += [f"{label}: e = {fmt_vector(state.shown['e'])}",
                   f"  net.L = 1/2 * sum(e.^2) / m       = {fmt(loss['L'])}",
                   f"  root-mean-square sqrt(mean(e.^2)) = {fmt(loss['rms'])}"]
     loss = questions.loss_question(ex.real)
@@ -198,7 +249,7 @@ def render_slip(ex):
     lines = []
     for label, state in ((POST_LABEL, ex.post), (REAL_LABEL, ex.real)):
         slip = questions.fvd_slip(state)
-        W, od = state.net["ffW"], state.package["od"]
+        W, od = exactly(state.net["ffW"]), state.shown["od"]          # weights on the grid: exact
         onum, fvnum = W.shape
         lines.append(f"{label}: od = {fmt_vector(od)}")
         for k in range(fvnum):
@@ -274,13 +325,14 @@ def render_gradcheck(ex):
             "layers{2}.b{1} (1), layers{2}.k{1}{1} (9)"]
 
 
-HIDDEN_TITLES = {"post": POST_LABEL + " (labels forced)", "o = e": "o = e, y = 0",
-                 "real": REAL_LABEL, "trained": f"after {TRAIN_STEPS} steps (alpha {ALPHA:g}) on this sample",
-                 "saturated": "saturated and wrong"}
+HIDDEN_TITLES = {"post": POST_LABEL + " (labels forced)",
+                 "o = e": ("o = e, y = 0 (Part 1's net with ffb = logit(e) - ffW * fv: "
+                           "its maps, other outputs)"),
+                 "real": REAL_LABEL, "trained": f"after {TRAIN_STEPS} steps (alpha {ALPHA:g}) on this sample"}
 
 
 def render_hidden(ex):
-    """What the convenient 0.5 hides: five states of the output layer."""
+    """What the convenient 0.5 hides: four states of the output layer."""
     lines = []
     for name, c in questions.hidden_columns(ex):
         lines += [HIDDEN_TITLES[name],
@@ -296,7 +348,8 @@ def render_mutation(ex, what):
     return [f"cnnbp of literal.py with {what}, real outputs:",
             f"  C2 bias gradient {fmt(m['ratio'][C2])} times the right one, "
             f"C1 bias gradient {fmt(m['ratio'][C1])} times",
-            f"  largest relative error of dk: C2 {fmt(m['dk_error'][C2])}, C1 {fmt(m['dk_error'][C1])}",
+            f"  largest relative error of dk: C2 {fmt_noise(m['dk_error'][C2])}, "
+            f"C1 {fmt_noise(m['dk_error'][C1])}",
             f"  cnnnumgradcheck: {m['message']}"]
 
 
@@ -306,7 +359,7 @@ def _verdict(message):
 
 def render_exercises(ex):
     """The exercises' answers: name -> lines."""
-    f = exercises.fvd_by_hand(ex.post)
+    f = exercises.fvd_by_hand(ex)
     terms = " + ".join(f"({fmt(w)})({fmt(d)})" for w, d in f["terms"])
     s3, lc, tm, sat = exercises.scale3(), exercises.last_c(), exercises.two_maps(), exercises.saturated(ex)
     return {
@@ -351,7 +404,7 @@ def trace(ex, full=False):
         if state is ex.post:
             out += render_post_state(ex)
         for step in BACKWARD_STEPS + UPDATE_STEPS:
-            out += render_step(step.key, [("value", state.package[step.key])], full=full)
+            out += render_step(step.key, [("value", state.shown[step.key])], full=full)
         out.append("  chain rule (teaching/hand.py) == cnnbp/cnnapplygrads: " + state.comparison.verdict())
     out += ["", "== Part 3: the slips and the questions, in numbers =="]
     for title, lines in (

@@ -3,7 +3,8 @@
 The walkthrough's prose is written by hand; every number in it sits between
 two markers, ``<!-- begin:NAME -->`` and ``<!-- end:NAME -->``, and is
 written here from :func:`cnntoolbox.teaching.worked.run_example`.  A marker
-pair on one line gets inline text, the others a fenced block.  Text after
+pair on one line gets inline text, the others a fenced block (the
+exercises' code, :mod:`.practice`, in the file's language).  Text after
 the last marker (a later section added by hand) is kept as it is.  Running
 
     python -m cnntoolbox.teaching.walkthrough            # rewrite docs/walkthrough*.md
@@ -24,7 +25,7 @@ from ..files import atomic
 from ..cnnsetup import cnnsetup
 from ..errors import GradientCheckError
 from ..netlayout import DEFAULT_LAYERS, parse_layers
-from . import exercises, questions
+from . import exercises, practice, questions
 from . import text as t
 from . import worked
 from .hand import C1, C2, S2
@@ -32,6 +33,10 @@ from .octave import MESSAGES as OCTAVE_MESSAGES
 
 MARKER = re.compile(r"<!-- begin:(?P<name>[\w.:=-]+) -->(?P<body>.*?)<!-- end:(?P=name) -->",
                     re.DOTALL)
+#: An inline marker at the start of a line: cmark-gfm (GitHub's parser) starts a raw-HTML block
+#: there, which cuts the paragraph and shows the line's code spans with their backticks.
+LINE_START = re.compile(r"^ {0,3}<!-- begin:(?P<name>[\w.:=-]+) -->[^\n]*?<!-- end:(?P=name) -->",
+                        re.MULTILINE)
 #: The walkthroughs of a source checkout, relative to the repository root.
 DOCS = ("docs/walkthrough.md", "docs/walkthrough.zh-TW.md")
 #: The post's last map (section "全連接層"): 20x20.
@@ -39,7 +44,7 @@ POST_MAP = 20
 
 
 def mnist_shape():
-    """The toolbox's MNIST net (6c5-2s-12c5-2s on 28x28): last maps, their size, the feature count."""
+    """The toolbox's MNIST net (6c5-2s-12c5-2s on 28x28): last maps, their size, features, input size."""
     x, y = np.zeros((28, 28, 1)), np.zeros((10, 1))
     net = cnnsetup({"layers": parse_layers(DEFAULT_LAYERS)}, x, y,
                    rng=np.random.default_rng(0))
@@ -49,15 +54,23 @@ def mnist_shape():
             rows, cols, maps = rows - layer["kernelsize"] + 1, cols - layer["kernelsize"] + 1, layer["outputmaps"]
         else:
             rows, cols = rows // layer["scale"], cols // layer["scale"]
-    return {"maps": maps, "size": f"{rows}x{cols}", "fv": int(net["ffW"].shape[1])}
+    return {"maps": maps, "size": f"{rows}x{cols}", "fv": int(net["ffW"].shape[1]),
+            "in": f"{x.shape[0]}x{x.shape[1]}"}
 
 
-def contents(ex):
-    """Everything the markers can hold: name -> lines (a block) or str (inline).
+def language(path):
+    """The language of a walkthrough file: "zh-TW" for ``*.zh-TW.md``, else "en"."""
+    return "zh-TW" if Path(path).name.endswith(".zh-TW.md") else "en"
+
+
+def contents(ex, lang="en"):
+    """Everything the markers can hold: name -> lines (a text block), ("python", code) or str (inline).
 
     Parameters
     ----------
     ex : cnntoolbox.teaching.worked.Example
+    lang : str
+        "en" or "zh-TW": the language of the exercises' code comments.
     """
     join = t.fmt_list
     sizes = t.layer_sizes(ex.real.net)
@@ -68,8 +81,9 @@ def contents(ex):
     hidden = dict(questions.hidden_columns(ex))
     slow = questions.slowdown(ex)
     sat = exercises.saturated(ex)
+    reach = questions.reach(ex.real)
     mnist = mnist_shape()
-    fvd2 = exercises.fvd_by_hand(ex.post)
+    fvd2 = exercises.fvd_by_hand(ex)
     no_scale = exercises.mutated(ex.real, "no /scale^2")
     no_rot = exercises.mutated(ex.real, "no rot180")
     out = {f"step:{key}": t.step_block(ex, key) for key in t.STEPS}
@@ -88,16 +102,20 @@ def contents(ex):
         "grid": f"1/{round(1 / worked.GRID)}",
         "post.map": f"{POST_MAP}x{POST_MAP}", "post.fv": str(POST_MAP * POST_MAP),
         "mnist.maps": str(mnist["maps"]), "mnist.size": mnist["size"], "mnist.fv": str(mnist["fv"]),
+        "mnist.in": mnist["in"],
         "post.errors": join(worked.POST_ERRORS),
         "post.output": t.fmt(worked.POST_OUTPUT),
         "post.fprime": t.fmt(worked.POST_OUTPUT * (1 - worked.POST_OUTPUT)),
-        "post.od": join(ex.post.package["od"]),
+        "post.od": join(ex.post.shown["od"]),
         "post.y": join(ex.post.y[:, 0]),
-        "post.L": t.fmt(ex.post.package["L"]),
+        "post.L": t.fmt(ex.post.shown["L"]),
         "post.rms": t.fmt(questions.loss_question(ex.post)["rms"]),
         "real.o": join(ex.real.net["o"][:, 0]),
         "real.od": join(ex.real.package["od"]),
         "real.fprime_o": join(ex.real.package["fprime_o"]),
+        "max.od": t.fmt(np.max(np.abs(ex.real.package["od"]))),
+        "max.fvd": t.fmt(np.max(np.abs(ex.real.package["fvd"]))),
+        "reach.min": str(reach[0]), "reach.max": str(reach[1]),
         "oe.o": join(hidden["o = e"]["o"]), "oe.fprime": join(hidden["o = e"]["fprime"]),
         "oe.od": join(hidden["o = e"]["od"]),
         "scale.ratio": t.fmt(questions.scale_question(ex.real)["ratio"]),
@@ -118,6 +136,8 @@ def contents(ex):
         "tolerance": f"{t.TOLERANCE:g}",
     })
     out.update({f"octave.{name}": message for name, message in OCTAVE_MESSAGES.items()})
+    out.update({f"code:{name}.{part}": ("python", practice.code(name, part, lang))
+                for name in practice.EXERCISES for part in ("starter", "answer")})
     return out
 
 
@@ -133,9 +153,14 @@ def fill(text, values):
     Raises
     ------
     ValueError
-        A marker whose name ``values`` does not know, or a block marker whose
-        begin and end share a line.
+        A marker whose name ``values`` does not know, a block marker whose
+        begin and end share a line, or an inline marker that starts a line.
     """
+    start = LINE_START.search(text)
+    if start:
+        line = text.count("\n", 0, start.start()) + 1
+        raise ValueError(f"inline marker '{start['name']}' starts line {line}: GitHub would show the line as "
+                         "raw HTML and cut its paragraph; move a word in front of it")
     used = set()
 
     def replace(match):
@@ -152,7 +177,8 @@ def fill(text, values):
         else:
             if inline:
                 raise ValueError(f"marker '{name}' holds a block: put begin and end on their own lines")
-            body = "\n```text\n" + "\n".join(value) + "\n```\n"
+            fence, lines = value if isinstance(value, tuple) else ("text", "\n".join(value))
+            body = f"\n```{fence}\n" + lines.rstrip("\n") + "\n```\n"
         return f"<!-- begin:{name} -->{body}<!-- end:{name} -->"
 
     return MARKER.sub(replace, text), used
@@ -185,10 +211,11 @@ def main(argv=None):
     try:
         paths = args.files or default_paths()
         texts = {path: path.read_text(encoding="utf-8") for path in paths}
-        values = contents(worked.run_example())
+        ex = worked.run_example()
+        values = {lang: contents(ex, lang) for lang in ("en", "zh-TW")}
         stale = []
         for path, text in texts.items():
-            new, _ = fill(text, values)
+            new, _ = fill(text, values[language(path)])
             if new == text:
                 continue
             stale.append(path)

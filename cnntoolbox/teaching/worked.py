@@ -14,6 +14,9 @@ feature vector of 4 and output weights ffW of 3x4; one sample (m = 1).
   that every ``u`` is exactly 0 and every map, the feature vector and the
   outputs are exactly 0.5.  Only the labels are forced: ``y = 0.5 - e``
   with the post's errors (0.4, 0.8, 0.16), which no sigmoid can produce.
+  Its backward pass is also computed in exact fractions (:func:`hand.backward`
+  with ``exact=True``, the labels as the post's decimals): those are the
+  values shown, so no digit depends on the order a BLAS kernel adds in.
 * Part 2, the same kernels and output weights with zero biases, a random
   image and the label of class 1.
 
@@ -25,6 +28,7 @@ Each state goes through ``cnnbp`` and ``cnnapplygrads``; the chain rule of
 import copy
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from fractions import Fraction
 
 import numpy as np
 
@@ -114,6 +118,12 @@ def post_net(net):
     return post, x, y
 
 
+def post_labels_exact():
+    """Part 1's labels ``0.5 - e`` as exact Fractions of the post's decimal errors, shape (3, 1)."""
+    half = Fraction(1, 2)
+    return np.array([[half - Fraction(repr(e))] for e in POST_ERRORS], dtype=object)
+
+
 def with_outputs(net, x, outputs):
     """``net`` with ``ffb`` set so that its outputs on ``x`` are ``outputs`` (up to rounding).
 
@@ -186,9 +196,19 @@ def agree(reference, other, where):
     return result
 
 
+def as_floats(values):
+    """A dict of Fractions (or object arrays of them) as floats, for :func:`agree`."""
+    return {key: np.asarray(value, dtype=float) if np.ndim(value) else float(value)
+            for key, value in values.items()}
+
+
 @dataclass
 class State:
-    """One state of the example: input, labels, the chain rule's values, the package's."""
+    """One state of the example: input, labels, the chain rule's values, the package's.
+
+    ``shown`` holds the values the text prints: the exact ones (Fractions)
+    where the state is built to be exact, else the package's.
+    """
 
     net: dict
     x: np.ndarray
@@ -197,10 +217,15 @@ class State:
     package: dict
     comparison: object
     bp: dict
+    shown: dict
 
 
-def backward_state(net, x, y, where):
+def backward_state(net, x, y, where, exact_y=None):
     """Run ``cnnff``, then the chain rule and ``cnnbp``/``cnnapplygrads``; compare; gradient-check.
+
+    With ``exact_y`` (the labels as Fractions) the chain rule also runs in
+    exact fractions; the package must agree with it too, and it is what
+    ``shown`` holds.
 
     Raises
     ------
@@ -213,8 +238,12 @@ def backward_state(net, x, y, where):
     values = hand.backward(net, y, ALPHA)
     package, bp = package_backward(net, y)
     comparison = agree(package, values, where)
+    shown = package
+    if exact_y is not None:
+        shown = hand.backward(net, exact_y, ALPHA, exact=True)
+        agree(package, as_floats(shown), where + ", exact fractions")
     cnnnumgradcheck(bp, x, y)
-    return State(net, x, y, values, package, comparison, bp)
+    return State(net, x, y, values, package, comparison, bp, shown)
 
 
 def train_one_sample(net, x, y, steps=TRAIN_STEPS, alpha=ALPHA):
@@ -257,7 +286,8 @@ def run_example(seed=SEED):
     forward_comparison = agree(literal.cnnff(setup, x), net, "forward pass: literal.py == cnnff")
     post, post_x, post_y = post_net(setup)
     ex = Example(setup, package_forward(net), forward_comparison,
-                 backward_state(post, post_x, post_y, "Part 1 (the post's assumptions)"),
+                 backward_state(post, post_x, post_y, "Part 1 (the post's assumptions)",
+                                post_labels_exact()),
                  backward_state(setup, x, y, "Part 2 (real outputs)"))
     zeros = np.zeros_like(y)
     for name, state_net, state_x, labels in (
