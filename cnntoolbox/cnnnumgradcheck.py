@@ -24,7 +24,8 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     gradients the one named is the one the original stops at: ``ffb(j)``,
     ``ffW(i, u)`` row by row, then each 'c' layer from the last, and in it,
     for each output map j, ``b{j}`` and then ``k{i}{j}(u, v)`` for each
-    input map i (u down the rows, v along them).
+    input map i (u down the rows, v along them); an 'f' layer (an opt-in,
+    above the 'c' layers) its ``b(i)`` and then ``W(i, u)`` row by row.
 
     The same check covers the opt-in kinds (README, "Beyond the original").
     Where the loss has a kink within epsilon of a weight's value (a ReLU

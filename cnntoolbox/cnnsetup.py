@@ -7,7 +7,8 @@ import sys
 import numpy as np
 
 from .checks import as_rng, check_x, check_y
-from .netlayout import SIZE, check_keys, check_net, check_output, image_shape, map_sizes
+from .netlayout import (SIZE, check_dropout, check_keys, check_net, check_output, image_shape,
+                        map_sizes)
 
 
 def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
@@ -52,6 +53,7 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
     x = check_x(x, y)
     y = check_y(y, x.shape[-1], output=check_output(net))
     check_output(net, y.shape[0])
+    check_dropout(net)                                           # an opt-in's value, named early
     rng = as_rng(rng)
     sizes = map_sizes(specs, *image_shape(x))
     _check_net_fits_in_memory(specs, sizes, y.shape[0])

@@ -363,6 +363,9 @@ def test_a_bad_dropout_fraction_is_named(value, error, match):
     net, x, y = _full_net()
     with pytest.raises(error, match=match):
         cnnff(dict(net, dropoutFraction=value), x)
+    spec = {"layers": [{"type": "i"}, {"type": "f", "size": 3}], "dropoutFraction": value}
+    with pytest.raises(error, match=match):
+        cnnsetup(spec, x, y, rng=0)
 
 
 def test_a_misspelt_dropout_is_named():
