@@ -11,18 +11,18 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   (arrays of the net like the others);
 * ``meta``: a JSON text with the number of epochs done, the opts (``alpha``,
   ``batchsize``; ``alphas``, the rate of every epoch, when they differ;
-  ``momentum`` when it is used), the net's ``output`` when it is not the
-  original's, the layer specs, a fingerprint (BLAKE2b) and the shapes of
-  ``x`` and ``y``, the
-  state of the generator that draws the permutations
-  (``bit_generator.state``), and how training started: fingerprints of the
+  ``momentum`` and ``weightPenaltyL2`` when they are used), the net's
+  ``output`` when it is not the original's and its ``dropoutFraction`` when
+  it has one, the layer specs, a fingerprint (BLAKE2b) and the shapes of
+  ``x`` and ``y``, the state of the generator that draws the permutations
+  (and the dropout masks) (``bit_generator.state``), and how training started: fingerprints of the
   initial weights and of the generator's state, and its seed.
 
 Resuming from it continues exactly where the uninterrupted run would be:
 the net, ``rL`` and the generator state are those after the last completed
 epoch, so the result is bit-identical.  A checkpoint made for other data,
-other rates for the epochs it holds, another ``batchsize`` or
-``momentum``, another architecture, other initial weights or (when the
+other rates for the epochs it holds, another ``batchsize``, ``momentum``
+or ``weightPenaltyL2``, another architecture, other initial weights or (when the
 caller gives ``rng``) another seed is refused.
 
 Every save writes a temporary file in the checkpoint's folder, syncs it to
@@ -42,7 +42,8 @@ import zipfile
 import numpy as np
 
 from ..files import atomic
-from ..netlayout import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
+from ..netlayout import (DROPOUT, OUTPUT, OUTPUTS, PENALTY, SPEC_FIELDS, VELOCITY_FIELDS,
+                         WEIGHT_FIELDS, check_dropout, format_layers)
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
@@ -81,6 +82,8 @@ class Checkpoint:
         the seeds.
     momentum : float
         ``opts["momentum"]`` of the run (0: none, no velocities).
+    penalty : float
+        ``opts["weightPenaltyL2"]`` of the run (0: none).
 
     Raises
     ------
@@ -92,7 +95,7 @@ class Checkpoint:
         ``path`` is a folder.
     """
 
-    def __init__(self, path, x, y, opts, stacked, rng=None, momentum=0.0):
+    def __init__(self, path, x, y, opts, stacked, rng=None, momentum=0.0, penalty=0.0):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"checkpoint must be a file path, got {type(path).__name__}")
         self.path = os.fspath(path)
@@ -104,9 +107,12 @@ class Checkpoint:
             self.opts["alphas"] = alphas
         if momentum:
             self.opts["momentum"] = momentum
+        if penalty:
+            self.opts[PENALTY] = penalty
         self.layers = [{key: layer[key] for key in SPEC_FIELDS if key in layer}
                        for layer in stacked["layers"]]
         self.output = stacked.get(OUTPUT, OUTPUTS[0])
+        self.dropout = check_dropout(stacked)
         self.data = {"fingerprint": data_fingerprint(x, y),
                      "x": list(x.shape), "y": list(y.shape)}
         self.start = {"weights": _fingerprint(_weights(stacked)),
@@ -156,6 +162,8 @@ class Checkpoint:
                 "data": self.data, "start": self.start, "rng": rng.bit_generator.state}
         if self.output != OUTPUTS[0]:
             meta[OUTPUT] = self.output
+        if self.dropout:
+            meta[DROPOUT] = self.dropout
         arrays = _net_arrays(stacked)
         arrays["rL"] = np.array(rL, dtype=np.float64)
         write_atomic(self.path, meta, arrays)
@@ -169,7 +177,7 @@ class Checkpoint:
                 f"y {tuple(saved['data']['y'])}, fingerprint {saved['data']['fingerprint']}), "
                 f"not this x {tuple(self.data['x'])}, y {tuple(self.data['y'])} (fingerprint "
                 f"{self.data['fingerprint']}); use another checkpoint path or delete it")
-        for field in ("batchsize", "momentum"):
+        for field in ("batchsize", "momentum", PENALTY):
             value, was = self.opts.get(field, 0.0), saved["opts"].get(field, 0.0)
             if was != value:
                 raise CheckpointError(
@@ -191,6 +199,10 @@ class Checkpoint:
             raise CheckpointError(
                 f"{where} was made for a net with net['{OUTPUT}'] = {saved[OUTPUT]!r}, not "
                 f"{self.output!r}; use another checkpoint path")
+        if saved[DROPOUT] != self.dropout:
+            raise CheckpointError(
+                f"{where} was made for a net with net['{DROPOUT}'] = {saved[DROPOUT]!r}, not "
+                f"{self.dropout!r}; use another checkpoint path")
         if saved["layers"] != self.layers:
             raise CheckpointError(
                 f"{where} was made for the net {format_layers(saved['layers'], with_input=True)}, not "
@@ -260,6 +272,7 @@ def load_checkpoint(path):
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
         saved["start"] = meta.get("start")
         saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
+        saved[DROPOUT] = meta.get(DROPOUT, 0.0)
         saved["rL"] = arrays.pop("rL")
         if not isinstance(saved["epochs"], int) or saved["epochs"] < 1:
             raise ValueError(f"epochs {saved['epochs']!r}")
@@ -270,9 +283,11 @@ def load_checkpoint(path):
             raise ValueError("opts or data fields missing")
         opts = saved["opts"]
         if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
-                   for value in [opts.get("momentum", 0.0), *opts.get("alphas", [])]) \
+                   for value in [opts.get("momentum", 0.0), opts.get(PENALTY, 0.0),
+                                 saved[DROPOUT], *opts.get("alphas", [])]) \
                 or not isinstance(opts.get("alphas", []), list):
-            raise ValueError("opts 'alphas' or 'momentum' not numbers")
+            raise ValueError(f"opts 'alphas', 'momentum' or '{PENALTY}', or '{DROPOUT}' "
+                             f"not numbers")
         if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
             raise ValueError("rL or L of a wrong shape")
         start = saved["start"]
@@ -390,7 +405,7 @@ def _restore_arrays(stacked, arrays, path, momentum=False):
     """Put a checkpoint's arrays into a stacked net, checking the weights' (and velocities') shapes."""
     layers = stacked["layers"]
     expected = {(index, field): layer[field].shape for index, layer in enumerate(layers)
-                for field in WEIGHT_FIELDS if layer.get("type") == "c" and field in layer}
+                for field in WEIGHT_FIELDS if layer.get("type") in ("c", "f") and field in layer}
     expected.update({(None, field): stacked[field].shape for field in WEIGHT_FIELDS if field in stacked})
     if momentum:
         expected.update({(index, VELOCITY_FIELDS[field]): shape
