@@ -151,3 +151,21 @@ def test_a_float32_f_net_round_trips_as_single(tmp_path, version):
     assert found["dropOutMask"].dtype == F32
     assert compare(trained, loaded, rtol=0).passed
 
+
+def test_a_checkpoint_refuses_a_float64_f_weight_or_mask_in_a_float32_run(tmp_path):
+    from cnntoolbox.training.checkpoint import CheckpointError
+
+    net, x, y = problem("linear")
+    x32, opts = x.astype(np.float32), dict(OPTS, numepochs=1)
+    path = tmp_path / "run.npz"
+    cnntrain(net, x32, y, opts, rng=5, verbose=False, checkpoint=path)
+    with np.load(path) as saved:
+        arrays_ = dict(saved)
+    assert arrays_["layers.3.W"].dtype == F32 and arrays_["layers.3.dropOutMask"].dtype == F32
+    for name in ("layers.3.dW", "layers.3.dropOutMask", "net.dropOutMask"):
+        altered = dict(arrays_, **{name: arrays_[name].astype(F64)})
+        np.savez(path, **altered)
+        with pytest.raises(CheckpointError, match="float64, but this run trains in float32"):
+            cnntrain(net, x32, y, dict(OPTS, numepochs=2), rng=5, verbose=False,
+                     checkpoint=path)
+

@@ -426,10 +426,13 @@ def _restore_arrays(stacked, arrays, path, momentum=False):
             where = "net" if key[0] is None else f"layers[{key[0]}]"
             raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is missing or not of "
                                   f"shape {shape} like the net's")
-        if restored[key].dtype != dtype:
+    # every float array in the run's precision: weights, velocities, maps, deltas, gradients,
+    # an 'f' layer's fields and the dropout masks (L is a float64 number of every run)
+    for key, value in restored.items():
+        if key != (None, "L") and value.dtype.kind == "f" and value.dtype != dtype:
             where = "net" if key[0] is None else f"layers[{key[0]}]"
             raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is "
-                                  f"{restored[key].dtype}, but this run trains in {dtype} "
+                                  f"{value.dtype}, but this run trains in {dtype} "
                                   f"(float32 if x, y or the net is)")
     for (index, field), value in restored.items():
         owner = stacked if index is None else layers[index]
