@@ -6,6 +6,8 @@ the map layers do: float32 data trains in float32 through every field, and
 agrees with the same run (same permutations, same masks) in float64.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -169,3 +171,26 @@ def test_a_checkpoint_refuses_a_float64_f_weight_or_mask_in_a_float32_run(tmp_pa
             cnntrain(net, x32, y, dict(OPTS, numepochs=2), rng=5, verbose=False,
                      checkpoint=path)
 
+
+
+def test_the_command_trains_an_f_net_with_dropout_and_penalty_in_single(tmp_path, capsys):
+    """--precision single with --layers ...f, --dropout and --weight-penalty: all of them hold."""
+    from cnntoolbox import cnntest
+    from cnntoolbox.__main__ import main
+    from cnntoolbox.datasets.mnist import load_mnist, prepare_data
+    from cnntoolbox.matfile import loadmat
+
+    net_file = tmp_path / "net.mat"
+    assert main(["--limit", "200", "--batchsize", "50", "--layers", "6c5-2s-12c5-2s-20f",
+                 "--precision", "single", "--dropout", "0.2", "--weight-penalty", "1e-4",
+                 "--save", str(net_file)]) == 0
+    out = capsys.readouterr().out
+    assert "200 test samples in single precision (float32)" in out
+    net = loadmat(net_file)["cnn"]
+    assert net["dropoutFraction"] == 0.2 and net["layers"][5]["size"] == 20
+    for value in (net["layers"][5]["W"], net["layers"][5]["dropOutMask"], net["dropOutMask"],
+                  net["ffW"]):
+        assert value.dtype == F32
+    printed = int(re.search(r"test error: \S+ \((\d+) of 200 wrong\)", out)[1])
+    _, _, test_x, test_y = prepare_data(load_mnist(), limit=200)
+    assert len(cnntest(net, test_x, test_y)[1]) == printed
