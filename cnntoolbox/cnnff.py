@@ -71,7 +71,8 @@ def dropout_masks(layers, sizes, m, p, rng):
     Returns
     -------
     list of ndarray of float64 (0 or 1)
-        The masks, in the order ``ff`` takes them.
+        The masks, in the order ``ff`` takes them (it casts each to the
+        precision of the values it multiplies: exact, 0 and 1 are single too).
     """
     rows = [int(np.prod(sizes[last_map_layer(layers)]))]
     rows += [layers[l][SIZE] for l in full_layers(layers)]
