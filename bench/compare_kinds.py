@@ -1,4 +1,5 @@
-"""The same MNIST epoch with the original's kinds and with ReLU, max-pooling and softmax.
+"""The same MNIST epoch with the original's kinds, with ReLU, max-pooling and softmax, and
+with fully connected 'f' layers and dropout.
 
 Usage (from the repository root)::
 
@@ -14,7 +15,12 @@ one after the other in this process:
 * the opt-in kinds: ``6c5r-2m-12c5r-2m``, ReLU convolutions, max-pooling,
   softmax output with cross-entropy, alpha 0.1 (on the first 6000 digits
   alpha 0.05, 0.1, 0.3 and 1 gave 14.2%, 9.7%, 9.4% and 89.7% test error:
-  the original's alpha 1 is far too large for it).
+  the original's alpha 1 is far too large for it);
+* the original's net with a fully connected hidden layer of 100 sigmoid
+  units (``6c5-2s-12c5-2s-100f``, NN's hidden layer), alpha 1, without and
+  with ``dropoutFraction`` 0.5 (NN's dropout: masks in training, times
+  0.5 in ``cnntest``);
+* the ReLU net with 100 ReLU units and dropout 0.5, alpha 0.1.
 
 It prints a markdown table: test error, training and test seconds.  Times
 are wall-clock seconds on whatever else the machine is doing.
@@ -31,9 +37,13 @@ from cnntoolbox import cnntest  # noqa: E402
 from cnntoolbox.datasets.mnist import load_mnist, prepare_data  # noqa: E402
 from cnntoolbox.cli.example import run_example  # noqa: E402
 
-#: (label, layers, output, alpha) of each row.
-ROWS = [("original: sigmoid, mean-pool, squared error", "6c5-2s-12c5-2s", None, 1.0),
-        ("ReLU, max-pool, softmax + cross-entropy", "6c5r-2m-12c5r-2m", "softmax", 0.1)]
+#: (label, layers, output, alpha, dropoutFraction) of each row.
+ROWS = [("original: sigmoid, mean-pool, squared error", "6c5-2s-12c5-2s", None, 1.0, None),
+        ("ReLU, max-pool, softmax + cross-entropy", "6c5r-2m-12c5r-2m", "softmax", 0.1, None),
+        ("original + 100 sigmoid units ('f')", "6c5-2s-12c5-2s-100f", None, 1.0, None),
+        ("original + 100 sigmoid units, dropout 0.5", "6c5-2s-12c5-2s-100f", None, 1.0, 0.5),
+        ("ReLU, max-pool, softmax + 100 ReLU units, dropout 0.5", "6c5r-2m-12c5r-2m-100fr",
+         "softmax", 0.1, 0.5)]
 
 
 def main(argv=None):
@@ -42,18 +52,19 @@ def main(argv=None):
                         help="train and test on the first N digits only (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="initial weights and order (default 0)")
     args = parser.parse_args(argv)
-    lines = ["| net | layers | output | alpha | test error | train s | test s |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    lines = ["| net | layers | output | alpha | dropout | test error | train s | test s |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     _, _, test_x, test_y = prepare_data(load_mnist(), args.limit)
-    for label, layers, output, alpha in ROWS:
+    for label, layers, output, alpha, dropout in ROWS:
         result = run_example(layers=layers, alpha=alpha, output=output, seed=args.seed,
-                             limit=args.limit, verbose=False)
+                             limit=args.limit, verbose=False, dropout=dropout)
         start = time.perf_counter()
         er, _ = cnntest(result["net"], test_x, test_y)
         test_seconds = time.perf_counter() - start
         assert er == result["er"]
         lines.append(f"| {label} | `{layers}` | {output or 'sigm'} | {alpha:g} | "
-                     f"{100 * er:.2f}% | {result['train_seconds']:.1f} | {test_seconds:.1f} |")
+                     f"{dropout or '-'} | {100 * er:.2f}% | {result['train_seconds']:.1f} | "
+                     f"{test_seconds:.1f} |")
         print(f"{label}: test error {100 * er:.2f}% ({result['m_train']} training, "
               f"{result['m_test']} test digits), {result['train_seconds']:.1f} s", file=sys.stderr)
     print("\n".join(lines))

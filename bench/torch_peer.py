@@ -10,10 +10,12 @@ The same network and the same training as ``cnntrain``:
 * an ``s`` layer is the mean over scale x scale blocks (``avg_pool2d``);
 * the opt-in kinds (README, "Beyond the original"): a ``c`` layer's
   ``activation`` relu/tanh/linear, an ``s`` layer's ``method`` max
-  (``max_pool2d``), and ``output`` softmax with the cross-entropy loss
-  ``-sum(y * log(o)) / m``;
+  (``max_pool2d``), ``output`` softmax with the cross-entropy loss
+  ``-sum(y * log(o)) / m`` and ``output`` linear (``o = ffW fv + ffb``);
 * ``fv`` stacks the last layer's maps one after another, each map read
   column-major like Matlab's ``reshape`` (hence the permute before flatten);
+* the opt-in fully connected ``f`` layers after the maps: ``a = f(W a_below + b)``
+  (``F.linear``), fv into the first, the last into ``ffW``;
 * ``o = sigmoid(ffW @ fv + ffb)``, loss ``L = 1/2 * sum(e^2) / m``;
 * plain SGD, ``p -= alpha * dL/dp``, on batches taken from a fresh
   ``randperm`` every epoch.
@@ -46,9 +48,9 @@ def layer_specs(layers):
     Returns
     -------
     list of tuple
-        ``("i",)``, ``("c", outputmaps, kernelsize, activation)`` or
-        ``("s", scale, method)``; activation "sigm" and method "mean" when
-        the layer has no such key (the original).
+        ``("i",)``, ``("c", outputmaps, kernelsize, activation)``,
+        ``("s", scale, method)`` or ``("f", size, activation)``; activation
+        "sigm" and method "mean" when the layer has no such key (the original).
     """
     specs = []
     for n, layer in enumerate(layers):
@@ -60,8 +62,10 @@ def layer_specs(layers):
                           layer.get("activation", "sigm")))
         elif kind == "s":
             specs.append(("s", int(layer["scale"]), layer.get("method", "mean")))
+        elif kind == "f":
+            specs.append(("f", int(layer["size"]), layer.get("activation", "sigm")))
         else:
-            raise ValueError(f"layers[{n}]['type'] must be 'i', 'c' or 's', got {kind!r}")
+            raise ValueError(f"layers[{n}]['type'] must be 'i', 'c', 's' or 'f', got {kind!r}")
     return specs
 
 
@@ -86,12 +90,14 @@ def init_params(layers, mapsize, onum, generator=None, dtype=torch.float64):
     -------
     dict
         ``"W"``: list of (outmaps, inmaps, ks, ks) tensors, one per ``c``
-        layer; ``"b"``: list of (outmaps,) tensors; ``"ffW"`` (onum, fvnum);
-        ``"ffb"`` (onum,). All with ``requires_grad``.
+        layer; ``"b"``: list of (outmaps,) tensors; with ``f`` layers,
+        ``"fW"`` (size, inputs) and ``"fb"`` (size,) per layer; ``"ffW"``
+        (onum, fvnum or the last ``f`` layer's size); ``"ffb"`` (onum,). All
+        with ``requires_grad``.
     """
     rows, cols = mapsize
     inmaps = 1
-    W, b = [], []
+    W, b, fW, fb = [], [], [], []
     for spec in layer_specs(layers):
         if spec[0] == "c":
             outmaps, ks = spec[1], spec[2]
@@ -104,11 +110,20 @@ def init_params(layers, mapsize, onum, generator=None, dtype=torch.float64):
             if rows % spec[1] or cols % spec[1]:
                 raise ValueError(f"map size {rows}x{cols} is not divisible by scale {spec[1]}")
             rows, cols = rows // spec[1], cols // spec[1]
+        elif spec[0] == "f":
+            inputs, size = rows * cols * inmaps, spec[1]
+            bound = math.sqrt(6 / (size + inputs))
+            fW.append((torch.rand(size, inputs, generator=generator, dtype=dtype) - 0.5)
+                      * 2 * bound)
+            fb.append(torch.zeros(size, dtype=dtype))
+            rows, cols, inmaps = 1, 1, size
     fvnum = rows * cols * inmaps
     bound = math.sqrt(6 / (onum + fvnum))
     params = {"W": W, "b": b,
               "ffW": (torch.rand(onum, fvnum, generator=generator, dtype=dtype) - 0.5) * 2 * bound,
               "ffb": torch.zeros(onum, dtype=dtype)}
+    if fW:
+        params.update(fW=fW, fb=fb)
     return require_grad(params)
 
 
@@ -127,8 +142,12 @@ def params_from_net(net, dtype=torch.float64):
         As :func:`init_params`; ``W[j, i]`` is ``k[i][j]`` turned by 180
         degrees, because ``conv2d`` correlates where ``convn`` convolves.
     """
-    W, b = [], []
+    W, b, fW, fb = [], [], [], []
     for layer in net["layers"]:
+        if layer["type"] == "f":
+            fW.append(torch.tensor(np.asarray(layer["W"], dtype=np.float64), dtype=dtype))
+            fb.append(torch.tensor(np.asarray(layer["b"], dtype=np.float64).reshape(-1),
+                                   dtype=dtype))
         if layer["type"] == "c":
             k = np.array([[np.asarray(kij, dtype=np.float64) for kij in ki] for ki in layer["k"]])
             # .copy(): ascontiguousarray keeps the negative strides of a 1x1 kernel
@@ -138,6 +157,8 @@ def params_from_net(net, dtype=torch.float64):
     params = {"W": W, "b": b,
               "ffW": torch.tensor(np.asarray(net["ffW"], dtype=np.float64), dtype=dtype),
               "ffb": torch.tensor(ffb, dtype=dtype)}
+    if fW:
+        params.update(fW=fW, fb=fb)
     return require_grad(params)
 
 
@@ -156,16 +177,21 @@ def as_net(params):
         ``"k"``: per ``c`` layer a list [i] of lists [j] of (ks, ks)
         arrays (``k[i][j]`` is ``W[j, i]`` turned by 180 degrees); ``"b"``:
         per ``c`` layer a list of floats; ``"ffW"`` (onum, fvnum); ``"ffb"``
-        (onum, 1). numpy float64.
+        (onum, 1); with ``f`` layers ``"fW"`` (size, inputs) and ``"fb"``
+        (size, 1) per layer. numpy float64.
     """
     k, b = [], []
     for W, bias in zip(params["W"], params["b"]):
         g = W.detach().double().numpy()[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
         k.append([[g[i, j].copy() for j in range(g.shape[1])] for i in range(g.shape[0])])
         b.append([float(v) for v in bias.detach()])
-    return {"k": k, "b": b,
-            "ffW": params["ffW"].detach().double().numpy().copy(),
-            "ffb": params["ffb"].detach().double().numpy().reshape(-1, 1).copy()}
+    net = {"k": k, "b": b,
+           "ffW": params["ffW"].detach().double().numpy().copy(),
+           "ffb": params["ffb"].detach().double().numpy().reshape(-1, 1).copy()}
+    if params.get("fW"):
+        net["fW"] = [w.detach().double().numpy().copy() for w in params["fW"]]
+        net["fb"] = [v.detach().double().numpy().reshape(-1, 1).copy() for v in params["fb"]]
+    return net
 
 
 def grads_as_net(params):
@@ -185,9 +211,14 @@ def net_weights(net, velocity=False):
     """A toolbox net's weights (with ``velocity``, its momentum velocities) laid out as :func:`as_net`."""
     prefix = "v" if velocity else ""
     conv = [layer for layer in net["layers"] if layer["type"] == "c"]
-    return {"k": [layer[prefix + "k"] for layer in conv],
-            "b": [layer[prefix + "b"] for layer in conv],
-            "ffW": net[prefix + "ffW"], "ffb": net[prefix + "ffb"]}
+    full = [layer for layer in net["layers"] if layer["type"] == "f"]
+    weights = {"k": [layer[prefix + "k"] for layer in conv],
+               "b": [layer[prefix + "b"] for layer in conv],
+               "ffW": net[prefix + "ffW"], "ffb": net[prefix + "ffb"]}
+    if full:
+        weights["fW"] = [layer[prefix + "W"] for layer in full]
+        weights["fb"] = [layer[prefix + "b"] for layer in full]
+    return weights
 
 
 def x_to_torch(x, dtype=torch.float64):
@@ -213,7 +244,7 @@ ACTIVATIONS = {"sigm": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh,
                "linear": lambda u: u}
 
 
-def forward(params, layers, x, output="sigm", trace=None):
+def forward(params, layers, x, output="sigm", trace=None, masks=None):
     """Output of the net, ``cnnff.m`` in PyTorch.
 
     Parameters
@@ -224,7 +255,8 @@ def forward(params, layers, x, output="sigm", trace=None):
     x : torch.Tensor
         (m, channels, rows, cols).
     output : str
-        ``"sigm"`` (the original) or ``"softmax"`` (over the outputs of each sample).
+        ``"sigm"`` (the original), ``"softmax"`` (over the outputs of each sample)
+        or ``"linear"`` (o = u).
     trace : dict, optional
         When given (the tests' cross-check; the benchmark passes none), it
         receives the intermediate tensors of the same graph: ``"a"``, per
@@ -232,7 +264,13 @@ def forward(params, layers, x, output="sigm", trace=None):
         layer the tensor whose gradient times m is the toolbox's delta
         ``d`` (x for the input, the pre-activation ``conv2d(a, W) + b`` of
         a ``c`` layer, the pooled maps of an ``s`` layer); ``"fv"``
-        (m, fvnum).
+        (m, fvnum); ``"fa"`` and ``"fu"``, per ``f`` layer its (m, size)
+        output and pre-activation.
+    masks : list of torch.Tensor, optional
+        Dropout (NN's ``dropoutFraction``): the 0/1 masks of fv (m, fvnum)
+        and of each ``f`` layer's output (m, size), multiplied in (no
+        rescaling, unlike ``torch.nn.Dropout``); or a float 1 - p, by which
+        fv and every ``f`` output are multiplied (testing).
 
     Returns
     -------
@@ -241,7 +279,7 @@ def forward(params, layers, x, output="sigm", trace=None):
     """
     specs = layers if layers and isinstance(layers[0], tuple) else layer_specs(layers)
     a = x
-    c = 0
+    c = f = 0
     if trace is not None:
         trace.update(a=[x], u=[x])
     for spec in specs:
@@ -252,20 +290,34 @@ def forward(params, layers, x, output="sigm", trace=None):
         elif spec[0] == "s":
             u = a = (F.max_pool2d if spec[2] == "max" else F.avg_pool2d)(a, spec[1])
         else:
-            continue
+            continue                         # 'i', and the 'f' layers after fv below
         if trace is not None:
             trace["a"].append(a)
             trace["u"].append(u)
     fv = a.transpose(2, 3).flatten(1)        # column-major per map, maps one after another
+    drop = (lambda v, n: v) if masks is None else (
+        (lambda v, n: v * masks) if isinstance(masks, float) else (lambda v, n: v * masks[n]))
+    fv = drop(fv, 0)
     if trace is not None:
-        trace["fv"] = fv
+        trace.update(fv=fv, fa=[], fu=[])
+    for spec in specs:
+        if spec[0] == "f":
+            u = F.linear(fv, params["fW"][f], params["fb"][f])
+            fv = drop(ACTIVATIONS[spec[2]](u), f + 1)
+            f += 1
+            if trace is not None:
+                trace["fa"].append(fv)
+                trace["fu"].append(u)
     u = F.linear(fv, params["ffW"], params["ffb"])
+    if output == "linear":
+        return u
     return torch.softmax(u, dim=1) if output == "softmax" else torch.sigmoid(u)
 
 
 def loss(o, y, output="sigm"):
     """``cnnbp.m``'s loss: 1/2 * sum(e^2) / m, with o and y as (m, onum);
-    for ``output="softmax"`` the cross-entropy ``-sum(y * log(o)) / m``."""
+    for ``output="softmax"`` the cross-entropy ``-sum(y * log(o)) / m`` (the squared error
+    for "linear" too)."""
     if output == "softmax":
         return -(y * torch.log(o)).sum() / o.shape[0]
     return 0.5 * ((o - y) ** 2).sum() / o.shape[0]
@@ -337,17 +389,22 @@ def predict_error(params, layers, x, y):
 
 
 def parameters(params):
-    """The tensors of ``params`` in a fixed order: W, b of every c layer, ffW, ffb."""
-    return [*params["W"], *params["b"], params["ffW"], params["ffb"]]
+    """The tensors of ``params`` in a fixed order: W, b of every c layer, fW, fb of every f
+    layer, ffW, ffb."""
+    return [*params["W"], *params["b"], *params.get("fW", []), *params.get("fb", []),
+            params["ffW"], params["ffb"]]
 
 
 def unflatten(flat, like):
     """The inverse of :func:`parameters`: a list in that order as a dict shaped like ``like``."""
-    nc = len(like["W"])
-    if len(flat) != 2 * nc + 2:
-        raise ValueError(f"expected {2 * nc + 2} tensors (W, b of {nc} c layers, ffW, ffb), "
-                         f"got {len(flat)}")
-    return {"W": list(flat[:nc]), "b": list(flat[nc:2 * nc]), "ffW": flat[-2], "ffb": flat[-1]}
+    nc, nf = len(like["W"]), len(like.get("fW", []))
+    if len(flat) != 2 * nc + 2 * nf + 2:
+        raise ValueError(f"expected {2 * nc + 2 * nf + 2} tensors (W, b of {nc} c layers, fW, "
+                         f"fb of {nf} f layers, ffW, ffb), got {len(flat)}")
+    params = {"W": list(flat[:nc]), "b": list(flat[nc:2 * nc]), "ffW": flat[-2], "ffb": flat[-1]}
+    if nf:
+        params.update(fW=list(flat[2 * nc:2 * nc + nf]), fb=list(flat[2 * nc + nf:-2]))
+    return params
 
 
 def require_grad(params):

@@ -96,6 +96,10 @@ def _momentum(text):
     return _real(text, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
+def _penalty(text):
+    return _real(text, lambda v: 0 <= v < float("inf"), "a number >= 0")
+
+
 def _tolerance(text):
     return _real(text, lambda v: v >= 0, "a number >= 0")
 
@@ -125,13 +129,21 @@ def build_parser():
                        help=f"learning rate (default {DEFAULT_OPTS['alpha']:g})")
     train.add_argument("--layers", metavar="SPEC",
                        help=f"net after the input layer: NcK = N maps of KxK kernels (sigmoid; NcKr "
-                            f"relu, NcKt tanh, NcKl linear), Ns = mean-pool by N (Nm: max-pool) "
+                            f"relu, NcKt tanh, NcKl linear), Ns = mean-pool by N (Nm: max-pool), "
+                            f"then Nf = N fully connected units (Nfr, Nft, Nfl) "
                             f"(default {DEFAULT_LAYERS})")
     train.add_argument("--output", choices=["sigm", "softmax"],
                        help="output layer: sigm with squared error (default, the original) or "
                             "softmax with cross-entropy")
     train.add_argument("--momentum", type=_momentum, metavar="M",
                        help="momentum in [0, 1): v = M*v - alpha*grad, w = w + v (default: none)")
+    train.add_argument("--dropout", type=_momentum, metavar="P",
+                       help="net['dropoutFraction'] in [0, 1): in training, fv and each 'f' "
+                            "layer's output times a 0/1 mask (1 where rand > P); in testing "
+                            "times 1 - P (default: none)")
+    train.add_argument("--weight-penalty", type=_penalty, metavar="LAMBDA",
+                       help="L2 weight decay opts['weightPenaltyL2']: kernels and ffW step along "
+                            "grad + LAMBDA*w, biases not (default: none)")
     train.add_argument("--alpha-decay", type=_positive_float, metavar="D",
                        help="multiply alpha by D after each epoch (default: constant alpha)")
     train.add_argument("--data", choices=DATA_SOURCES,
@@ -154,7 +166,8 @@ def build_parser():
                             "and check that Python ends exactly where it ended")
     train.add_argument("--checkpoint", type=Path, metavar="CK.npz",
                        help="save the training state after every epoch; if the file exists, resume "
-                            "from it (same data, --layers, --output, --batchsize, --momentum and "
+                            "from it (same data, --layers, --output, --batchsize, --momentum, "
+                            "--weight-penalty, --dropout and "
                             "rates of the epochs done); Ctrl-C keeps the last completed epoch")
     train.add_argument("--quiet", action="store_true",
                        help="print only the result (the test error, or the replay's verdict)")
@@ -203,6 +216,7 @@ def _train(args):
                 "--layers": args.layers, "--seed": args.seed, "--checkpoint": args.checkpoint,
                 "--output": args.output, "--momentum": args.momentum,
                 "--alpha-decay": args.alpha_decay, "--data": args.data,
+                "--weight-penalty": args.weight_penalty, "--dropout": args.dropout,
                 "--precision": args.precision}
     if args.replay is not None:
         given = [name for name, value in training.items() if value is not None]
@@ -242,6 +256,7 @@ def _train(args):
             progress=progress, checkpoint=args.checkpoint,
             verbose=progress is None and not args.quiet, output=args.output,
             momentum=args.momentum, alpha_decay=args.alpha_decay, data=args.data or "mnist",
+            weight_penalty=args.weight_penalty, dropout=args.dropout,
             precision=args.precision or "double")
         net, er, ok = result["net"], result["er"], True
         single = " in single precision (float32)" if args.precision == "single" else ""

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from .netlayout import (BOUNDED_OUTPUTS, OUTPUTS, REQUIRED_KEYS, as_array, as_float, as_int,
-                        check_keys, missing_key)
+from .netlayout import (BOUNDED_OUTPUTS, OUTPUTS, PENALTY, REQUIRED_KEYS, as_array, as_float,
+                        as_int, check_keys, missing_key)
 
 
 def as_rng(rng):
@@ -158,7 +158,9 @@ def check_opts(opts):
           sequence of ``numepochs`` floats, one per epoch;
         - ``alpha_decay``: a positive float; the rate of each epoch is the
           previous epoch's times ``alpha_decay`` (with a float ``alpha`` only);
-        - ``momentum``: a float in [0, 1) (see ``check_momentum``).
+        - ``momentum``: a float in [0, 1) (see ``check_momentum``);
+        - ``weightPenaltyL2``: a float >= 0 (see ``check_penalty``; read by
+          ``cnntrain`` and ``cnnapplygrads`` beside this function).
 
         Any other key is named in a warning (``netlayout.check_keys``), and
         a missing required key with the misspelling opts has instead.
@@ -214,3 +216,17 @@ def check_momentum(opts):
     if not 0 <= momentum < 1:
         raise ValueError(f"opts['momentum'] must be in [0, 1), got {momentum!r}")
     return momentum
+
+
+def check_penalty(opts):
+    """``opts["weightPenaltyL2"]`` as a float >= 0; 0.0 when absent (no weight decay).
+
+    NN/nnapplygrads.m reads it from the net (``nn.weightPenaltyL2``); the
+    CNN part keeps its training parameters in opts, so the port reads it there.
+    """
+    if PENALTY not in opts:
+        return 0.0
+    penalty = as_float(opts[PENALTY], f"opts['{PENALTY}']")
+    if penalty < 0:
+        raise ValueError(f"opts['{PENALTY}'] must be >= 0, got {penalty!r}")
+    return penalty

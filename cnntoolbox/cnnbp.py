@@ -6,8 +6,9 @@ from .checks import check_y
 from .layerops import (conv_delta_back, conv_kernel_grad, derivative, fv_to_maps, im2col,
                        maxpool_delta_back, maxpool_forward, meanpool_delta_back,
                        meanpool_sigm_delta_back)
-from .netlayout import (ACTIVATION, METHOD, cast_net, check_forward, check_output, stack_net,
-                        unstack_net, working_dtype)
+from .netlayout import (ACTIVATION, DROPOUT, MASK, METHOD, cast_net, check_dropout,
+                        check_forward, check_output, full_layers, is_testing, last_map_layer,
+                        stack_net, unstack_net, working_dtype)
 
 
 def cnnbp(net: dict, y: np.ndarray) -> dict:
@@ -16,7 +17,9 @@ def cnnbp(net: dict, y: np.ndarray) -> dict:
     The loss is the squared error ``L = 1/2 * sum(e(:).^2) / m`` (the
     original), or with ``net["output"] = "softmax"`` the cross-entropy
     ``L = -sum(y(:) .* log(o(:))) / m``, whose delta at the output is
-    ``od = o - y`` (each column of y must then sum to 1).
+    ``od = o - y`` (each column of y must then sum to 1).  With
+    ``net["output"] = "linear"`` (regression, as NN's ``nn.output =
+    'linear'``) the loss is the squared error and ``od = e``.
 
     Parameters
     ----------
@@ -29,9 +32,10 @@ def cnnbp(net: dict, y: np.ndarray) -> dict:
     -------
     dict
         A new net with ``e``, ``L``, ``od``, ``fvd``, ``d[j]`` of every layer
-        but the input, ``dk[i][j]`` and ``db[j]`` of 'c' layers, ``dffW`` and
-        ``dffb``: float32 if y or a field of the net is (then also its
-        ``a``, ``fv`` and ``o``), else float64.  ``L`` is a Python float.
+        but the input, ``dk[i][j]`` and ``db[j]`` of 'c' layers, ``d``,
+        ``dW`` and ``db`` of 'f' layers, ``dffW`` and ``dffb``: float32 if
+        y or a field of the net is (then also its ``a``, ``fv`` and ``o``),
+        else float64.  ``L`` is a Python float.
     """
     stacked = stack_net(net)
     check_forward(stacked)
@@ -95,33 +99,49 @@ def bp(net, y, cache, m=None):
     if m is None:
         m = y.shape[1]
 
+    if check_dropout(net) and is_testing(net):
+        raise ValueError(f"net['testing'] is set with net['{DROPOUT}']: a testing pass scales "
+                         f"by 1 - dropoutFraction and is not trained (nnbp.m knows training "
+                         f"passes only); unset net['testing'] to train (cnnpredict and cnntest "
+                         f"set it on their copy only)")
     net["e"] = net["o"] - y                                   # e = o - y
-    if check_output(net) == "softmax":
+    output = check_output(net)
+    if output == "softmax":
         # an opt-in: o = softmax(u), L = -sum(y .* log(o)) / m.  With sum_k y_k = 1,
         # dL/du_k = sum_i y_i (o_k - [i == k]) = o_k - y_k: od = o - y = e
         _check_distributions(y)
         with np.errstate(divide="ignore"):                   # log(0) where y == 0 is not summed
             net["L"] = -float(np.sum(y * np.log(net["o"]), where=y != 0)) / m
         net["od"] = net["e"].copy()
+    elif output == "linear":
+        # an opt-in (nnbp.m's 'linear' case): o = u, L = 1/2 * sum(e(:).^2) / m, od = e
+        net["L"] = 0.5 * float(np.sum(net["e"] ** 2)) / m
+        net["od"] = net["e"].copy()
     else:
         net["L"] = 0.5 * float(np.sum(net["e"] ** 2)) / m     # L = 1/2 * sum(e(:).^2) / m
         # output delta: od = e .* f'(u) with f'(u) = o .* (1 - o)
         net["od"] = net["e"] * (net["o"] * (1 - net["o"]))
-    # feature vector delta: fvd = ffW' * od
-    net["fvd"] = net["ffW"].astype(net["od"].dtype, copy=False).T @ net["od"]
-    if layers[-1]["type"] == "c":                             # only conv layers have a nonlinearity
-        activation = layers[-1].get(ACTIVATION, "sigm")
+    # feature vector delta: fvd = ffW' * od (through the 'f' layers when there are any;
+    # in the precision of od: a float64 ffW is cast where it meets float32 deltas)
+    fulls = full_layers(layers)
+    net["fvd"] = (_full_deltas(net, fulls) if fulls
+                  else net["ffW"].astype(net["od"].dtype, copy=False).T @ net["od"])
+    if check_dropout(net):
+        net["fvd"] = _dropped_back(net, net["fvd"])        # nnbp.m: d .* dropOutMask
+    top = last_map_layer(layers)                              # the layer whose maps make fv
+    if layers[top]["type"] == "c":                            # only conv layers have a nonlinearity
+        activation = layers[top].get(ACTIVATION, "sigm")
         if activation == "sigm":
             net["fvd"] = net["fvd"] * (net["fv"] * (1 - net["fv"]))
         elif activation != "linear":
             net["fvd"] = net["fvd"] * derivative(net["fv"], activation)
 
     # d{j} of the last layer: fvd reshaped into maps
-    _, rows, cols, _ = layers[-1]["a"].shape
-    layers[-1]["d"] = fv_to_maps(net["fvd"], rows, cols)
+    _, rows, cols, _ = layers[top]["a"].shape
+    layers[top]["d"] = fv_to_maps(net["fvd"], rows, cols)
 
     # the deltas below, from the top down
-    for l in range(n - 2, 0, -1):
+    for l in range(top - 1, 0, -1):
         layer, above = layers[l], layers[l + 1]
         if _original_c_case(layer, above):
             # cnnbp.m's 'c' case (a sigmoid 'c' layer below a mean-pool 's' layer):
@@ -147,8 +167,42 @@ def bp(net, y, cache, m=None):
         if layer["type"] == "c":
             layer["dk"] = conv_kernel_grad(cache[l], layer["d"], layer["kernelsize"]) / m
             layer["db"] = layer["d"].sum(axis=(1, 2, 3)) / m
-    net["dffW"] = net["od"] @ net["fv"].T / m                 # dffW = od * fv' / m
+    # an 'f' layer's (nnbp.m): dW = d * a_below' / m, db = sum(d, 2) / m, fv below the first
+    below = net["fv"]
+    for l in fulls:
+        layers[l]["dW"] = layers[l]["d"] @ below.T / m
+        layers[l]["db"] = layers[l]["d"].sum(axis=1, keepdims=True) / m
+        below = layers[l]["a"]
+    net["dffW"] = net["od"] @ below.T / m                     # dffW = od * fv' / m
     net["dffb"] = net["od"].sum(axis=1, keepdims=True) / m    # dffb = mean(od, 2)
+
+
+def _full_deltas(net, fulls):
+    """The deltas of the 'f' layers from the top down (an opt-in); returns dE/dfv.
+
+    For each 'f' layer, ``d = dE/da .* f'(u)`` (dE/du, as a 'c' layer's
+    ``d``), with ``dE/da = ffW' * od`` for the last and ``W_above' * d_above``
+    below it; ``W' * d`` of the first is what reaches ``fv``.  With
+    dropout, ``d`` is multiplied by the layer's mask as in nnbp.m (f'
+    written with the masked ``a`` is wrong only where the mask is 0).
+    """
+    layers = net["layers"]
+    dtype = net["od"].dtype                # float64 weights are cast to float32 deltas
+    dE_da = net["ffW"].astype(dtype, copy=False).T @ net["od"]
+    for l in reversed(fulls):
+        layer = layers[l]
+        fprime = derivative(layer["a"], layer.get(ACTIVATION, "sigm"))
+        layer["d"] = dE_da if fprime is None else dE_da * fprime
+        if check_dropout(net):
+            layer["d"] = _dropped_back(net, layer["d"], layer)
+        dE_da = layer["W"].astype(dtype, copy=False).T @ layer["d"]
+    return dE_da
+
+
+def _dropped_back(net, delta, owner=None):
+    """A delta through dropout (an opt-in): times the mask of ``owner`` (the net: fv's), as
+    nnbp.m; the 0/1 mask in the delta's precision (a float64 mask keeps float32 float32)."""
+    return delta * (net if owner is None else owner)[MASK].astype(delta.dtype, copy=False)
 
 
 def _original_c_case(layer, above):

@@ -3,7 +3,8 @@
 import numpy as np
 
 from .checks import check_x, check_y
-from .netlayout import SINGLE, check_gradients, check_output, stack_for_input, working_dtype
+from .netlayout import (MASK, SINGLE, check_dropout, check_gradients, check_masks, check_output,
+                        full_layers, is_testing, stack_for_input, working_dtype)
 from .cnnbp import bp
 from .cnnff import ff
 from .errors import GradientCheckError
@@ -23,7 +24,8 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     gradients the one named is the one the original stops at: ``ffb(j)``,
     ``ffW(i, u)`` row by row, then each 'c' layer from the last, and in it,
     for each output map j, ``b{j}`` and then ``k{i}{j}(u, v)`` for each
-    input map i (u down the rows, v along them).
+    input map i (u down the rows, v along them); an 'f' layer (an opt-in,
+    above the 'c' layers) its ``b(i)`` and then ``W(i, u)`` row by row.
 
     The same check covers the opt-in kinds (README, "Beyond the original").
     Where the loss has a kink within epsilon of a weight's value (a ReLU
@@ -31,11 +33,15 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
     epsilon of each other) the central difference is not the derivative and
     the check can fail there without a wrong gradient.
 
+    With dropout (an opt-in) every loss is computed with the masks the net
+    holds (``dropOutMask``, from the ``cnnff`` the gradients came from).
+
     Parameters
     ----------
     net : dict
         A net after ``cnnff(net, x)`` and ``cnnbp(net, y)``: its ``dffb``,
-        ``dffW``, ``db`` and ``dk`` are the gradients checked.
+        ``dffW``, ``db`` and ``dk`` (``db``, ``dW`` of 'f' layers) are the
+        gradients checked.
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
     y : ndarray, shape (onum, m)
 
@@ -62,9 +68,15 @@ def cnnnumgradcheck(net: dict, x: np.ndarray, y: np.ndarray) -> None:
             f"quotient with epsilon {EPSILON:g} is only good to about 1e-3 of the loss, far "
             f"from the tolerance {TOLERANCE:g}; check the float64 net on float64 data "
             "(the gradients agree with float32's to float32's precision)")
+    masks = None
+    if check_dropout(stacked) and not is_testing(stacked):
+        # the masks of the pass the gradients came from, kept fixed (the loss differs per mask)
+        check_masks(stacked, x.shape[-1])
+        masks = [stacked[MASK]] + [stacked["layers"][l][MASK]
+                                   for l in full_layers(stacked["layers"])]
 
     def loss():
-        bp(stacked, y, ff(stacked, x))
+        bp(stacked, y, ff(stacked, x, masks))
         return stacked["L"]
 
     for name, weights, analytic, index in _matlab_order(stacked):
@@ -87,7 +99,8 @@ def _matlab_order(stacked):
 
     ``ffb(j)`` (lines 5-16), ``ffW(i, u)`` row by row (lines 18-31), then
     for l = n down to 2, each 'c' layer's output maps j: ``b{j}`` (lines
-    36-45), then ``k{i}{j}(u, v)`` for i, u, v (lines 46-60).  The analytic
+    36-45), then ``k{i}{j}(u, v)`` for i, u, v (lines 46-60); an 'f' layer
+    (an opt-in) its ``b(i)``, then ``W(i, u)`` row by row, as ``ffW``.  The analytic
     gradients are copies taken here, before the first loss evaluation
     rewrites the net's gradient fields.
     """
@@ -98,6 +111,11 @@ def _matlab_order(stacked):
     layers = stacked["layers"]
     for l in range(len(layers) - 1, 0, -1):
         layer = layers[l]
+        if layer["type"] == "f":                      # an opt-in: b, then W row by row as ffW
+            for name in ("b", "W"):
+                weights, analytic = layer[name], layer["d" + name].copy()
+                visits += [(f"layers{{{l + 1}}}.{name}", weights, analytic, index)
+                           for index in np.ndindex(*weights.shape)]
         if layer["type"] != "c":
             continue
         k, b = layer["k"], layer["b"]                 # k: (inmaps, outmaps, ks, ks), b: (outmaps,)
@@ -115,6 +133,6 @@ def _matlab_name(name, index):
     if len(index) == 4:
         i, j, u, v = index
         return f"{name}{{{i + 1}}}{{{j + 1}}}({u + 1},{v + 1})"
-    if name.endswith(".b"):
+    if name.endswith(".b") and len(index) == 1:
         return f"{name}{{{index[0] + 1}}}"
     return f"{name}({','.join(str(v + 1) for v in index)})"

@@ -10,7 +10,8 @@ import numpy as np
 
 from .checks import check_x
 from .cnnff import ff
-from .netlayout import MAP_FIELDS, SAMPLE_FIELDS, cast_net, stack_for_input, working_dtype
+from .netlayout import (MAP_FIELDS, MASK, SAMPLE_FIELDS, cast_net, check_output, stack_for_input,
+                        working_dtype)
 
 #: Samples per forward pass.  Matlab feeds the whole set at once; the port
 #: feeds it in slices so that testing 10000 images needs tens of MB, not GB.
@@ -45,12 +46,18 @@ def cnnpredict(net: dict, x: np.ndarray) -> np.ndarray:
     -------
     ndarray of int, shape (m,)
         One label per sample, in 0..onum-1 (0 or 1 for a one-output net).
+
+    Raises
+    ------
+    ValueError
+        For a net with ``net["output"] = "linear"`` (regression): it has no
+        labels; its outputs are ``cnnff(net, x)["o"]``.
     """
     x = check_x(x)
-    return labels(outputs(testing_copy(net, x), x))
+    return labels(outputs(testing_copy(net, x, "cnnpredict"), x))
 
 
-def testing_copy(net, x):
+def testing_copy(net, x, routine):
     """The net in the stacked layout for images like ``x``, with ``testing`` set.
 
     In the precision of the forward pass (``netlayout.working_dtype`` of the
@@ -69,14 +76,21 @@ def testing_copy(net, x):
         A public net.
     x : ndarray
         A checked batch (``checks.check_x``).
+    routine : str
+        ``"cnnpredict"`` or ``"cnntest"``, for the refusal of a linear-output
+        net, whose outputs are no class scores.
     """
     if isinstance(net, dict) and isinstance(net.get("layers"), list):
         lean = {key: value for key, value in net.items() if key not in SAMPLE_FIELDS}
-        lean["layers"] = [{key: value for key, value in layer.items() if key not in MAP_FIELDS}
+        lean["layers"] = [{key: value for key, value in layer.items()
+                           if key not in MAP_FIELDS + (MASK,)}
                           if isinstance(layer, dict) else layer for layer in net["layers"]]
         lean["testing"] = True
         net = lean
     stacked = stack_for_input(net, x)       # names what is wrong with a net that is none
+    if check_output(stacked) == "linear":
+        raise ValueError(f"{routine} compares class labels, but net['output'] is 'linear' "
+                         f"(regression): its outputs are cnnff(net, x)['o']")
     return cast_net(stacked, working_dtype(stacked, x))
 
 

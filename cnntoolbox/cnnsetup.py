@@ -7,7 +7,8 @@ import sys
 import numpy as np
 
 from .checks import as_rng, check_x, check_y
-from .netlayout import check_keys, check_net, check_output, image_shape, map_sizes
+from .netlayout import (SIZE, check_dropout, check_keys, check_net, check_output, image_shape,
+                        map_sizes)
 
 
 def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
@@ -19,6 +20,10 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
     ``fan_in = inputmaps * ks^2`` and ``fan_out = outputmaps * ks^2`` (the
     first 'c' layer's inputmaps are the channels of x, 1 for a 3-D x); the
     output weights likewise with ``sqrt(6 / (onum + fvnum))``; every bias 0.
+    A fully connected 'f' layer (an opt-in) gets ``W`` (size, inputs) by the
+    output weights' rule, ``sqrt(6 / (size + inputs))`` with inputs the
+    values of the layer below (``fvnum`` for the first), and ``b`` zeros
+    (size, 1); ``ffW`` then reads the last 'f' layer's units.
     Python cannot draw Matlab's random numbers: to reproduce a Matlab run,
     load the net Matlab set up (see ``matlab_reference/``).
 
@@ -39,7 +44,8 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
     -------
     dict
         A new net: the layer specs plus ``k[i][j]`` (ks, ks) and ``b[j]`` for
-        'c' layers, ``b[j] = 0`` for 's' layers, ``ffW`` (onum, fvnum) and
+        'c' layers, ``b[j] = 0`` for 's' layers, ``W`` and ``b`` for 'f'
+        layers, ``ffW`` (onum, fvnum or the last 'f' layer's size) and
         ``ffb`` (onum, 1).  The given net is not modified.
     """
     specs = check_net(net)
@@ -47,15 +53,21 @@ def cnnsetup(net: dict, x: np.ndarray, y: np.ndarray,
     x = check_x(x, y)
     y = check_y(y, x.shape[-1], output=check_output(net))
     check_output(net, y.shape[0])
+    check_dropout(net)                                           # an opt-in's value, named early
     rng = as_rng(rng)
     sizes = map_sizes(specs, *image_shape(x))
     _check_net_fits_in_memory(specs, sizes, y.shape[0])
 
     layers = []
     inputmaps = sizes[0][2]                                      # 1, or x's channels
-    for layer, spec in zip(net["layers"], specs):
+    for index, (layer, spec) in enumerate(zip(net["layers"], specs)):
         out = copy.deepcopy(layer)
-        if spec["type"] == "s":                                   # cnnsetup.m: b{j} = 0
+        if spec["type"] == "f":
+            # as ffW below: W = (rand(size, inputs) - 0.5) * 2 * sqrt(6 / (size + inputs))
+            size, inputs = spec[SIZE], int(np.prod(sizes[index - 1]))
+            out["W"] = (rng.random((size, inputs)) - 0.5) * 2 * np.sqrt(6 / (size + inputs))
+            out["b"] = np.zeros((size, 1))
+        elif spec["type"] == "s":                                   # cnnsetup.m: b{j} = 0
             out["b"] = [0.0] * inputmaps
         elif spec["type"] == "c":
             ks, outputmaps = spec["kernelsize"], spec["outputmaps"]
@@ -96,6 +108,8 @@ def _check_net_fits_in_memory(specs, sizes, onum):
     rows, cols, maps = sizes[-1]
     needs = {f"ffW ({onum} x {rows * cols * maps})": 8 * onum * rows * cols * maps}
     for index, (spec, below, here) in enumerate(zip(specs[1:], sizes, sizes[1:]), start=2):
+        if spec["type"] == "f":
+            needs[f"W of layer {index}"] = 8 * here[2] * below[0] * below[1] * below[2]
         if spec["type"] == "c":
             # each k{i}{j} is a numpy array of its own in the Matlab layout's list of lists
             kernel = sys.getsizeof(np.empty((spec["kernelsize"],) * 2))

@@ -29,9 +29,14 @@ def cnntest(net: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
         ``numel(bad) / m``.
     bad : ndarray of int, shape (nbad,)
         0-based indices of the misclassified samples (Matlab's ``find`` minus 1).
+
+    Raises
+    ------
+    ValueError
+        For a linear-output net (regression), which has no labels to compare.
     """
     x = check_x(x, y)
-    stacked = testing_copy(net, x)
+    stacked = testing_copy(net, x, "cnntest")
     y = check_y(y, x.shape[-1], stacked["ffW"].shape[0], check_output(stacked))
     o = outputs(stacked, x)                                   # net = cnnff(net, x)
     bad = np.flatnonzero(labels(o) != labels(y))              # [~, h] = max(o); [~, a] = max(y)

@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .training.checkpoint import Checkpoint
-from .checks import as_rng, check_opts, check_x, check_y
-from .netlayout import (cast_net, check_output, image_shape, map_sizes, stack_for_input,
-                        unstack_net, working_dtype)
+from .checks import as_rng, check_opts, check_penalty, check_x, check_y
+from .netlayout import (cast_net, check_dropout, check_output, image_shape, is_testing, map_sizes,
+                        stack_for_input, unstack_net, working_dtype)
 from .cnnapplygrads import applygrads
+from .cnnff import dropout_masks
 from .errors import DivergenceError
 from .training.parallel import BatchParallel
 
@@ -44,12 +45,16 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
         batchsize must divide m).  Opt-in (see ``checks.check_opts``):
         ``alpha`` as a sequence of one rate per epoch, or ``alpha_decay``
         (the rate is multiplied by it after each epoch); ``momentum`` (the
-        velocity step of ``cnnapplygrads``; the velocities stay in the net).
+        velocity step of ``cnnapplygrads``; the velocities stay in the net);
+        ``weightPenaltyL2`` (``cnnapplygrads``' L2 weight decay).
     kk : sequence of numepochs permutations of range(m), optional
         0-based sample orders to use instead of drawing them, e.g. the
         permutations a recorded Matlab run drew (minus 1).
     rng : numpy.random.Generator or int or None
-        Source of the permutations when ``kk`` is not given.
+        Source of the permutations when ``kk`` is not given, and of the
+        dropout masks (``net["dropoutFraction"]``, an opt-in): for each
+        batch, after its epoch's permutation, the masks of the whole batch
+        (``cnnff.dropout_masks``) before it is split over the cores.
     progress : callable, optional
         Called after every batch as ``progress(epoch, batch, numbatches, rL)``
         with 1-based epoch and batch and the latest running loss.
@@ -75,10 +80,12 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
         and the batch.
     checkpoint.CheckpointError
         When the checkpoint is damaged, or was made for other data, opts
-        (``alpha``, ``batchsize``, ``alpha_decay``, ``momentum``), another net
+        (``alpha``, ``batchsize``, ``alpha_decay``, ``momentum``,
+        ``weightPenaltyL2``), another net
         or other initial weights, or from another seed of ``rng``.
     """
     alphas, batchsize, numepochs, momentum = check_opts(opts)
+    penalty = check_penalty(opts)
     x = check_x(x, y)
     m = x.shape[-1]
     stacked = stack_for_input(net, x)
@@ -99,13 +106,15 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
     first, rL = 0, []
     if checkpoint is not None:
         saver = Checkpoint(checkpoint, x, y, (alphas, batchsize, numepochs), stacked,
-                           rng if seeded else None, momentum)
+                           rng if seeded else None, momentum, penalty)
         first, rL, rng = saver.resume(stacked, rng)
         if verbose and first:
             print(f"resumed from {saver.path} after epoch {first}/{numepochs}")
     orders = _permutations(kk, numepochs, m, rng, first)
 
     sizes = map_sizes(stacked["layers"], *image_shape(x))
+    dropout = check_dropout(stacked)
+    dropout = dropout if dropout and not is_testing(stacked) else 0.0
     with BatchParallel(stacked, batchsize, sizes) as parallel:
         for epoch in range(first, numepochs):
             if verbose:
@@ -118,8 +127,10 @@ def cnntrain(net: dict, x: np.ndarray, y: np.ndarray, opts: dict,
                 batch_y = y[:, index]
                 # cnnff then cnnbp, pieces of the batch on all cores; the net keeps the
                 # per-sample fields of an epoch's last batch (for the checkpoint and the result)
-                parallel.ffbp(batch_x, batch_y, keep=batch == numbatches - 1)
-                applygrads(stacked, alpha, momentum)
+                masks = (dropout_masks(stacked["layers"], sizes, batchsize, dropout, rng)
+                         if dropout else None)
+                parallel.ffbp(batch_x, batch_y, keep=batch == numbatches - 1, masks=masks)
+                applygrads(stacked, alpha, momentum, penalty)
                 if not np.isfinite(stacked["L"]):
                     raise DivergenceError(
                         f"loss became {stacked['L']} in epoch {epoch + 1}, batch {batch + 1} "

@@ -10,8 +10,8 @@ Indices are 0-based: Matlab's ``a{j}`` is ``a[j - 1]``.  A comment
 
 The opt-in keys beyond the original (README) are written the same naive way,
 block by block and map by map, beside the original's lines: x with channels,
-any order of 'c' and 's' layers, ``activation``, ``method`` "max" and the
-softmax output.
+any order of 'c' and 's' layers, ``activation``, ``method`` "max", the
+softmax and the linear output.
 """
 
 import copy
@@ -137,6 +137,8 @@ def cnnff(net, x):
     if net.get("output", "sigm") == "softmax":
         u = net["ffW"] @ net["fv"] + np.tile(net["ffb"], (1, net["fv"].shape[1]))
         net["o"] = np.exp(u - u.max(axis=0)) / np.sum(np.exp(u - u.max(axis=0)), axis=0)
+    elif net.get("output", "sigm") == "linear":
+        net["o"] = net["ffW"] @ net["fv"] + np.tile(net["ffb"], (1, net["fv"].shape[1]))
     else:
         # teach:ff-o
         net["o"] = sigm(net["ffW"] @ net["fv"] + np.tile(net["ffb"], (1, net["fv"].shape[1])))
@@ -152,6 +154,9 @@ def cnnbp(net, y):
     net["e"] = net["o"] - y
     if net.get("output", "sigm") == "softmax":
         (net["L"], net["od"]) = cross_entropy(net["o"], y)
+    elif net.get("output", "sigm") == "linear":
+        net["L"] = 1 / 2 * np.sum(net["e"] ** 2) / net["e"].shape[1]
+        net["od"] = net["e"].copy()
     else:
         # teach:bp-L
         net["L"] = 1 / 2 * np.sum(net["e"] ** 2) / net["e"].shape[1]

@@ -8,7 +8,8 @@ port keeps them as Python dict keys.  This module
   (``"6c5-2s-12c5-2s"``: ``NcK`` is a convolution layer of N maps with
   K x K kernels, ``Ns`` a subsampling layer of scale N; the input layer
   ``i`` comes first and may be left out; the opt-in kinds are ``NcKr``,
-  ``NcKt``, ``NcKl`` and ``Nm``, see :func:`parse_layers`);
+  ``NcKt``, ``NcKl``, ``Nm`` and the fully connected ``Nf``, see
+  :func:`parse_layers`);
 * normalises the values of a net's fields (``as_int``, ``as_float``,
   ``as_array``: Matlab stores every number as a double, so an
   integer-valued float ``6.0`` is accepted wherever an integer is meant;
@@ -29,6 +30,7 @@ field       public net (Matlab)           stacked net
 a, d        list of (rows, cols, m)       (maps, rows, cols, m)
 k, dk       list [i] of list [j] (ks, ks) (inmaps, outmaps, ks, ks)
 b, db       list of float                 (maps,)
+'f' layer   W, b, a, d, dW, db matrices   the same matrices (copies)
 others      as they are                   as they are (copies)
 ==========  ============================  ================================
 
@@ -54,12 +56,12 @@ import numpy as np
 
 from .errors import UnknownKeyWarning
 
-#: Layer types: input, convolution, subsampling.
-LAYER_TYPES = ("i", "c", "s")
+#: Layer types: input, convolution, subsampling, and (an opt-in, NN's layers) fully connected.
+LAYER_TYPES = ("i", "c", "s", "f")
 
 # Opt-in keys beyond the original (README, "Beyond the original"); absent means
 # the original's choice, the first of each tuple of values.
-#: Key of a 'c' layer: its nonlinearity.
+#: Key of a 'c' or 'f' layer: its nonlinearity.
 ACTIVATION = "activation"
 #: Values of ``ACTIVATION``; "sigm" is the original's.
 ACTIVATIONS = ("sigm", "relu", "tanh", "linear")
@@ -69,16 +71,24 @@ METHOD = "method"
 POOL_METHODS = ("mean", "max")
 #: Key of the net: the output layer and its loss.
 OUTPUT = "output"
-#: Values of ``OUTPUT``; "sigm" (squared error) is the original's.
-OUTPUTS = ("sigm", "softmax")
+#: Values of ``OUTPUT``; "sigm" (squared error) is the original's.  "linear" (o = ffW fv +
+#: ffb, squared error: regression) is NN's ``nn.output = 'linear'``.
+OUTPUTS = ("sigm", "softmax", "linear")
+#: Key of the net (opt-in, NN's ``nn.dropoutFraction``): the fraction p of the feature
+#: vector's and each 'f' layer's values dropped in training.
+DROPOUT = "dropoutFraction"
+#: Key of the net and of an 'f' layer: the 0/1 mask of the last training pass (NN's name).
+MASK = "dropOutMask"
 #: Outputs whose values lie in [0, 1]: for them a y of class labels (integers above 1) is
 #: a mistake, refused with the one-hot line (``checks.check_y``).
 BOUNDED_OUTPUTS = ("sigm", "softmax")
 
+#: Key of an 'f' layer (opt-in): its number of units N.
+SIZE = "size"
 #: Layer fields that describe the architecture (set by the user, not computed).
-SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale", ACTIVATION, METHOD)
+SPEC_FIELDS = ("type", "outputmaps", "kernelsize", "scale", SIZE, ACTIVATION, METHOD)
 #: Layer fields holding one number.
-LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale")
+LAYER_NUMBERS = ("outputmaps", "kernelsize", "scale", SIZE)
 
 #: Per-layer fields that hold one entry per map: maps and deltas ``a{j}``, ``d{j}``.
 MAP_FIELDS = ("a", "d")
@@ -87,22 +97,32 @@ MAP_FIELDS = ("a", "d")
 KERNEL_FIELDS = ("k", "dk", "vk")
 #: Per-layer fields that hold one number per map ``b{j}``, ``db{j}`` (and the velocity ``vb{j}``).
 BIAS_FIELDS = ("b", "db", "vb")
+#: The fields of a fully connected 'f' layer (an opt-in, named as NN names them), in the order
+#: the routines make them: weights ``W`` (N, inputs) and biases ``b`` (N, 1) (cnnsetup),
+#: ``a`` (N, m) (cnnff), ``d`` (N, m), ``dW``, ``db`` (cnnbp), velocities ``vW``, ``vb``.  They
+#: are plain arrays in both layouts: the per-map handling of MAP_FIELDS and BIAS_FIELDS, by
+#: name, is for map layers only.
+FULL_FIELDS = ("W", "b", "a", "d", "dW", "db", "vW", "vb", MASK)
 #: Top-level arrays of the net.
-ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb", "vffW", "vffb")
+ARRAY_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "ffb", "dffW", "dffb", "vffW", "vffb", MASK)
 #: Top-level fields of shape (rows, m) or (onum, fvnum).
-MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW", "vffW")
+MATRIX_FIELDS = ("fv", "fvd", "o", "e", "od", "ffW", "dffW", "vffW", MASK)
 #: Top-level fields of shape (onum, 1).
 COLUMN_FIELDS = ("ffb", "dffb", "vffb")
 #: Top-level fields that hold one column per sample of the last batch.
-SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od")
+SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od", MASK)
 #: Top-level fields that sum over the samples of a batch (gradients and loss).
 GRADIENT_FIELDS = ("dffW", "dffb", "L")
-#: The weights: what ``cnnapplygrads`` changes.
-WEIGHT_FIELDS = ("k", "b", "ffW", "ffb")
+#: The weights: what ``cnnapplygrads`` changes (``W`` of 'f' layers an opt-in).
+WEIGHT_FIELDS = ("k", "b", "W", "ffW", "ffb")
+#: The weights ``opts["weightPenaltyL2"]`` decays (every weight but the biases).
+PENALISED = ("k", "W", "ffW")
 #: The momentum velocity of each weight (opt-in: only with ``opts["momentum"]``).
-VELOCITY_FIELDS = {"k": "vk", "b": "vb", "ffW": "vffW", "ffb": "vffb"}
-#: Fields of the training options struct ``opts`` (the last two are opt-in).
-OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay")
+VELOCITY_FIELDS = {"k": "vk", "b": "vb", "W": "vW", "ffW": "vffW", "ffb": "vffb"}
+#: Key of opts: the L2 weight penalty (opt-in; NN/nnapplygrads.m's ``nn.weightPenaltyL2``).
+PENALTY = "weightPenaltyL2"
+#: Fields of the training options struct ``opts`` (the last three are opt-in).
+OPTS_FIELDS = ("alpha", "batchsize", "numepochs", "momentum", "alpha_decay", PENALTY)
 
 #: The order in which the toolbox's routines create the net's fields, top
 #: level then per layer: cnnsetup.m (lines 34-35: ffb, ffW; k, b), cnntrain.m
@@ -122,8 +142,8 @@ TOOLBOX_ORDER = (("ffb", "ffW", "rL", "fv", "o", "e", "L", "od", "fvd", "dffW", 
 #: sets ``nn.testing``; ``cnnpredict`` sets it on its copy).  Any other key is
 #: named in a warning (``check_keys``); a new opt-in key is added here.
 KNOWN_KEYS = {
-    "net": ("layers",) + TOOLBOX_ORDER[0] + (OUTPUT, "testing"),
-    "layer": SPEC_FIELDS + TOOLBOX_ORDER[1],
+    "net": ("layers",) + TOOLBOX_ORDER[0] + (OUTPUT, "testing", DROPOUT, MASK),
+    "layer": SPEC_FIELDS + TOOLBOX_ORDER[1] + ("W", "dW", "vW", MASK),
     "opts": OPTS_FIELDS,
 }
 #: Keys a layer of each type and ``cnntrain``'s opts cannot do without (beyond a
@@ -131,6 +151,7 @@ KNOWN_KEYS = {
 REQUIRED_KEYS = {
     "c": ("outputmaps", "kernelsize"),
     "s": ("scale",),
+    "f": (SIZE,),
     "opts": ("alpha", "batchsize", "numepochs"),
 }
 #: Other names for a known key, written as ``nearest_key`` compares them (lower
@@ -141,11 +162,14 @@ KEY_SYNONYMS = {
     "batch": "batchsize", "minibatchsize": "batchsize", "minibatch": "batchsize",
     "mu": "momentum", "lrdecay": "alpha_decay", "learningratedecay": "alpha_decay",
     "scalinglearningrate": "alpha_decay", "decay": "alpha_decay",
+    "weightdecay": PENALTY, "l2": PENALTY, "weightpenalty": PENALTY, "lambda": PENALTY,
     "maps": "outputmaps", "nmaps": "outputmaps", "filters": "outputmaps",
     "numfilters": "outputmaps", "kernel": "kernelsize", "ksize": "kernelsize",
     "filtersize": "kernelsize", "poolsize": "scale", "pool": "scale",
+    "units": SIZE, "neurons": SIZE, "nunits": SIZE, "hidden": SIZE,
     "pooling": "method", "poolmethod": "method", "activationfunction": "activation",
     "nonlinearity": "activation", "act": "activation", "outputtype": "output",
+    "dropout": DROPOUT, "droprate": DROPOUT, "dropoutrate": DROPOUT,
 }
 
 #: The net of the toolbox's MNIST example (tests/test_example_CNN.m, lines 15-21).
@@ -157,6 +181,7 @@ ACTIVATION_SUFFIXES = {"r": "relu", "t": "tanh", "l": "linear"}
 POOL_LETTERS = {"s": "mean", "m": "max"}
 
 _CONV = re.compile(r"(\d+)c(\d+)([rtl]?)")
+_FULL = re.compile(r"(\d+)f([rtl]?)")
 _SUB = re.compile(r"(\d+)([sm])")
 
 
@@ -173,7 +198,9 @@ def parse_layers(spec: str) -> list[dict]:
           and the original's sigmoid; ``NcKr``, ``NcKt``, ``NcKl`` the same
           with ``"activation"`` ``"relu"``, ``"tanh"``, ``"linear"``;
         - ``Ns``: a subsampling layer of scale N (the original's mean);
-          ``Nm`` the same with ``"method": "max"``.
+          ``Nm`` the same with ``"method": "max"``;
+        - ``Nf``: a fully connected layer of N units (an opt-in, after the
+          map layers) with a sigmoid; ``Nfr``, ``Nft``, ``Nfl`` relu, tanh, linear.
 
         The original's kinds get no ``activation``/``method`` key, so
         ``"6c5-2s-12c5-2s"`` is exactly the toolbox's net.
@@ -198,8 +225,12 @@ def parse_layers(spec: str) -> list[dict]:
         parts = parts[1:]
     layers = [{"type": "i"}]
     for part in parts:
-        conv, sub = _CONV.fullmatch(part), _SUB.fullmatch(part)
-        if conv and int(conv[1]) > 0 and int(conv[2]) > 0:
+        conv, sub, full = _CONV.fullmatch(part), _SUB.fullmatch(part), _FULL.fullmatch(part)
+        if full and int(full[1]) > 0:
+            layers.append({"type": "f", SIZE: int(full[1])})
+            if full[2]:
+                layers[-1]["activation"] = ACTIVATION_SUFFIXES[full[2]]
+        elif conv and int(conv[1]) > 0 and int(conv[2]) > 0:
             layers.append({"type": "c", "outputmaps": int(conv[1]), "kernelsize": int(conv[2])})
             if conv[3]:
                 layers[-1]["activation"] = ACTIVATION_SUFFIXES[conv[3]]
@@ -211,7 +242,8 @@ def parse_layers(spec: str) -> list[dict]:
             raise ValueError(
                 f"layers spec {spec!r}: cannot read {part!r} (expected NcK for a convolution "
                 f"layer, NcKr/NcKt/NcKl for relu/tanh/linear, Ns for mean pooling or Nm for "
-                f"max pooling, e.g. {DEFAULT_LAYERS!r} or '6c5r-2m-12c5r-2m')")
+                f"max pooling, Nf for a fully connected layer (Nfr/Nft/Nfl), e.g. "
+                f"{DEFAULT_LAYERS!r}, '6c5r-2m-12c5r-2m' or '6c5-2s-12c5-2s-100f')")
     if len(layers) == 1:
         raise ValueError(f"layers spec {spec!r} has no layers")
     return layers
@@ -243,11 +275,13 @@ def format_layers(layers: list[dict], with_input: bool = False) -> str:
     parts = []
     for layer in layers:
         kind = layer.get("type")
+        activation = layer.get("activation", "sigm")
+        suffix = "" if activation == "sigm" else suffixes.get(activation, f"({activation})")
         if kind == "c":
-            activation = layer.get("activation", "sigm")
-            suffix = "" if activation == "sigm" else suffixes.get(activation, f"({activation})")
             maps, size = (_spec_number(layer.get(key)) for key in ("outputmaps", "kernelsize"))
             parts.append(f"{maps}c{size}{suffix}")
+        elif kind == "f":
+            parts.append(f"{_spec_number(layer.get(SIZE))}f{suffix}")
         elif kind == "s":
             method = layer.get("method", "mean")
             parts.append(f"{_spec_number(layer.get('scale'))}{letters.get(method, f's({method})')}")
@@ -468,12 +502,17 @@ def working_dtype(stacked, *arrays):
         ``SINGLE`` or ``DOUBLE``.
     """
     fields = [stacked.get(key) for key in ARRAY_FIELDS]
-    fields += [layer.get(key) for layer in stacked["layers"]
-               for key in MAP_FIELDS + KERNEL_FIELDS + BIAS_FIELDS]
+    fields += [layer.get(key) for layer in stacked["layers"] for key in layer_arrays(layer)]
     for value in list(arrays) + fields:
         if isinstance(value, np.ndarray) and value.dtype == SINGLE:
             return SINGLE
     return DOUBLE
+
+
+def layer_arrays(layer):
+    """The array fields a layer may hold: an 'f' layer's ``FULL_FIELDS`` (its mask among
+    them), a map layer's maps, kernels and biases."""
+    return FULL_FIELDS if layer["type"] == "f" else MAP_FIELDS + KERNEL_FIELDS + BIAS_FIELDS
 
 
 def cast_net(stacked, dtype, fields=None):
@@ -495,7 +534,7 @@ def cast_net(stacked, dtype, fields=None):
         ``stacked``.
     """
     owners = [(stacked, ARRAY_FIELDS)]
-    owners += [(layer, MAP_FIELDS + KERNEL_FIELDS + BIAS_FIELDS) for layer in stacked["layers"]]
+    owners += [(layer, layer_arrays(layer)) for layer in stacked["layers"]]
     for owner, names in owners:
         for key in names:
             if key in owner and (fields is None or key in fields):
@@ -526,7 +565,8 @@ def check_layers(layers):
     """Check a layer list and return the layer specs with ints for sizes.
 
     Layer 1 is the input layer ``i``; after it come ``c`` and ``s`` layers in
-    any order, or none (the output layer then reads the pixels).  The
+    any order, or none (the output layer then reads the pixels), then any
+    number of fully connected ``f`` layers (an opt-in).  The
     original alternates them; any order and the input layer alone are
     opt-ins that its routines run too (the input alone) or fail on.  A key
     no routine reads is named in a warning (:func:`check_keys`); a missing
@@ -536,8 +576,9 @@ def check_layers(layers):
     -------
     list of dict
         One dict per layer with ``type`` and, as ints, ``outputmaps`` and
-        ``kernelsize`` (``c``) or ``scale`` (``s``); ``activation`` (``c``)
-        and ``method`` (``s``) when the layer has them.
+        ``kernelsize`` (``c``), ``scale`` (``s``) or ``size`` (``f``);
+        ``activation`` (``c``, ``f``) and ``method`` (``s``) when the layer
+        has them.
     """
     if isinstance(layers, np.ndarray) and layers.dtype == object:
         layers = list(layers.ravel())
@@ -554,26 +595,44 @@ def check_layers(layers):
             raise ValueError(f"{where} has no 'type'{missing_key(layer, 'type', 'layer')}")
         kind = layer["type"]
         if not isinstance(kind, str) or kind not in LAYER_TYPES:
-            raise ValueError(f"{where} has unknown type {kind!r}; expected 'i', 'c' or 's'")
+            raise ValueError(f"{where} has unknown type {kind!r}; expected 'i', 'c', 's' or 'f'")
         if index == 0 and kind != "i":
             raise ValueError(f"{where} must be the input layer 'i', got {kind!r}")
         if index > 0 and kind == "i":
             raise ValueError(f"{where}: only the first layer may be an input layer 'i'")
+        if kind in "cs" and specs and specs[-1]["type"] == "f":
+            raise ValueError(f"{where}: a {kind!r} layer cannot follow a fully connected 'f' "
+                             f"layer; the 'f' layers come after the last map layer")
         spec = {"type": kind}
         for field in REQUIRED_KEYS.get(kind, ()):
             if field not in layer:
-                raise ValueError(f"{where} is {'an' if kind == 's' else 'a'} {kind!r} layer "
+                raise ValueError(f"{where} is {'an' if kind in 'sf' else 'a'} {kind!r} layer "
                                  f"without '{field}'{missing_key(layer, field, 'layer')}")
             spec[field] = as_int(layer[field], f"{where} '{field}'")
         check_keys(layer, "layer", where)
-        for key, owner, values in ((ACTIVATION, "c", ACTIVATIONS), (METHOD, "s", POOL_METHODS)):
+        _check_numbers_belong(layer, kind, where)
+        for key, owners, values in ((ACTIVATION, "cf", ACTIVATIONS), (METHOD, "s", POOL_METHODS)):
             if key in layer:
-                if kind != owner:
-                    raise ValueError(f"{where}: '{key}' belongs to '{owner}' layers, "
+                if kind not in owners:
+                    raise ValueError(f"{where}: '{key}' belongs to "
+                                     f"{' and '.join(repr(o) for o in owners)} layers, "
                                      f"not to a '{kind}' layer")
                 spec[key] = _choice(layer[key], values, f"{where} '{key}'")
         specs.append(spec)
     return specs
+
+
+def _check_numbers_belong(layer, kind, where):
+    """Refuse ``size`` on a map layer and a map layer's number on an 'f' layer (opt-in kinds).
+
+    Either would be ignored silently: a 'c' layer's ``size`` is no kernel
+    size, an 'f' layer's ``outputmaps`` no number of units.
+    """
+    owners = {SIZE: "f", "outputmaps": "c", "kernelsize": "c", "scale": "s"}
+    for key, owner in owners.items():
+        if key in layer and "f" in (kind, owner) and kind != owner:
+            raise ValueError(f"{where}: '{key}' belongs to '{owner}' layers, not to "
+                             f"{'an' if kind in 'sfi' else 'a'} '{kind}' layer")
 
 
 def _choice(value, values, name):
@@ -595,12 +654,35 @@ def check_output(net, onum=None):
     return output
 
 
+def check_dropout(net):
+    """``net["dropoutFraction"]`` as a float in [0, 1); 0.0 when absent (no dropout)."""
+    if DROPOUT not in net:
+        return 0.0
+    p = as_float(net[DROPOUT], f"net['{DROPOUT}']")
+    if not 0 <= p < 1:
+        raise ValueError(f"net['{DROPOUT}'] must be in [0, 1), got {p!r}")
+    return p
+
+
+def is_testing(net):
+    """Whether ``net["testing"]`` is set (true, or a nonzero number as MATLAB stores it)."""
+    value = net.get("testing", False)
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if not isinstance(value, (bool, np.bool_, numbers.Real)):
+        raise TypeError(f"net['testing'] must be true or false, got {value!r}")
+    return bool(value)
+
+
 def map_sizes(specs, rows, cols, channels=1):
     """Map size and map count of every layer for an input of rows x cols x channels.
 
     Follows the size arithmetic of cnnsetup.m: a ``c`` layer shrinks the map
     by kernelsize - 1, an ``s`` layer divides it by scale.  The input layer
-    has ``channels`` maps (1 in the original).
+    has ``channels`` maps (1 in the original).  An ``f`` layer (an opt-in)
+    is (1, 1, size): its units as maps of one pixel, so that the values of
+    every layer are rows * cols * maps and ``sizes[-1]`` gives the columns
+    of ``ffW`` in every net.
 
     Returns
     -------
@@ -610,7 +692,9 @@ def map_sizes(specs, rows, cols, channels=1):
     sizes = [(rows, cols, channels)]
     for index, spec in enumerate(specs[1:], start=2):
         r, c, maps = sizes[-1]
-        if spec["type"] == "c":
+        if spec["type"] == "f":
+            sizes.append((1, 1, spec[SIZE]))
+        elif spec["type"] == "c":
             ks = spec["kernelsize"]
             if ks > r or ks > c:
                 raise ValueError(
@@ -623,6 +707,16 @@ def map_sizes(specs, rows, cols, channels=1):
                 raise ValueError(f"Layer {index} size must be integer. Actual: {actual}")
             sizes.append((r // scale, c // scale, maps))
     return sizes
+
+
+def last_map_layer(layers):
+    """The index of the last layer with maps (not 'f'): the layer whose maps make ``fv``."""
+    return max(l for l, layer in enumerate(layers) if layer["type"] != "f")
+
+
+def full_layers(layers):
+    """The indices of the fully connected 'f' layers (after ``last_map_layer``), bottom up."""
+    return [l for l, layer in enumerate(layers) if layer["type"] == "f"]
 
 
 def image_shape(x):
@@ -642,6 +736,8 @@ def check_weights(stacked, sizes):
     """
     for index, layer in enumerate(stacked["layers"]):
         where = f"layer {index + 1} (net['layers'][{index}])"
+        if layer["type"] == "f":
+            _check_full_weights(layer, where, sizes[index - 1], sizes[index][2])
         if layer["type"] != "c":
             continue
         ks, outputmaps, inputmaps = layer["kernelsize"], layer["outputmaps"], sizes[index - 1][2]
@@ -661,11 +757,24 @@ def check_weights(stacked, sizes):
                              f"run cnnsetup first")
     onum = stacked["ffW"].shape[0]
     if stacked["ffW"].shape != (onum, fvnum) or onum == 0:
+        source = (f"the {fvnum} units of the last 'f' layer" if stacked["layers"][-1]["type"] == "f"
+                  else f"{maps} maps of {rows}x{cols}")
         raise ValueError(f"net['ffW'] must be (onum, {fvnum}) for this input "
-                         f"({maps} maps of {rows}x{cols}), got {stacked['ffW'].shape}")
+                         f"({source}), got {stacked['ffW'].shape}")
     if stacked["ffb"].shape != (onum, 1):
         raise ValueError(f"net['ffb'] must be ({onum}, 1), got {stacked['ffb'].shape}")
     check_output(stacked, onum)
+
+
+def _check_full_weights(layer, where, below, size):
+    """An 'f' layer's ``W`` (size, inputs) and ``b`` (size, 1), inputs the values of the layer below."""
+    inputs = below[0] * below[1] * below[2]
+    for field, shape in (("W", (size, inputs)), ("b", (size, 1))):
+        if field not in layer:
+            raise ValueError(f"{where} has no '{field}'; run cnnsetup first")
+        if layer[field].shape != shape:
+            raise ValueError(f"{where} '{field}' must be {shape} for this input "
+                             f"({inputs} values below), got {layer[field].shape}")
 
 
 def check_forward(stacked):
@@ -692,24 +801,43 @@ def check_forward(stacked):
     sizes = map_sizes(layers, rows, cols, channels)
     check_weights(stacked, sizes)
     for index, (layer, (r, c, maps)) in enumerate(zip(layers, sizes)):
-        if layer["a"].shape != (maps, r, c, m):
+        if layer["type"] == "f":
+            if layer["a"].shape != (maps, m):
+                raise ValueError(f"layer {index + 1} (net['layers'][{index}]) 'a' must be "
+                                 f"{(maps, m)}, got {layer['a'].shape}; run cnnff again")
+        elif layer["a"].shape != (maps, r, c, m):
             got = layer["a"].shape
             raise ValueError(
                 f"layer {index + 1} (net['layers'][{index}]) 'a' must hold {maps} maps of "
                 f"{(r, c, m)} for the input batch of {(rows, cols, m)}, got {got[0]} maps of "
                 f"{got[1:]}; run cnnff again")
-    rows, cols, maps = sizes[-1]
+    rows, cols, maps = sizes[last_map_layer(layers)]
     for field, nrows in (("fv", rows * cols * maps), ("o", stacked["ffW"].shape[0])):
         if stacked[field].shape != (nrows, m):
             raise ValueError(f"net['{field}'] must be ({nrows}, {m}) to match the layers' 'a', "
                              f"got {stacked[field].shape}; run cnnff again")
+    if check_dropout(stacked) and not is_testing(stacked):
+        check_masks(stacked, m)
+
+
+def check_masks(stacked, m):
+    """Check that a net with dropout holds the masks of a training pass of m samples."""
+    fulls = full_layers(stacked["layers"])
+    owners = [(stacked, "net", stacked["fv"].shape[0])]
+    owners += [(stacked["layers"][l], f"layer {l + 1} (net['layers'][{l}])",
+                stacked["layers"][l][SIZE]) for l in fulls]
+    for owner, where, rows in owners:
+        if MASK not in owner or owner[MASK].shape != (rows, m):
+            got = owner[MASK].shape if MASK in owner else "none"
+            raise ValueError(f"{where} '{MASK}' must be ({rows}, {m}), the mask of the training "
+                             f"pass with net['{DROPOUT}'], got {got}; run cnnff again")
 
 
 def check_gradients(stacked):
     """Check that a stacked net holds a gradient of each weight's shape (after ``cnnbp``).
 
-    The pairs are ``k``/``dk`` and ``b``/``db`` of every 'c' layer,
-    ``ffW``/``dffW`` and ``ffb``/``dffb``.
+    The pairs are ``k``/``dk`` and ``b``/``db`` of every 'c' layer, ``W``/``dW``
+    and ``b``/``db`` of every 'f' layer, ``ffW``/``dffW`` and ``ffb``/``dffb``.
 
     Parameters
     ----------
@@ -718,9 +846,11 @@ def check_gradients(stacked):
     """
     pairs = []
     for index, layer in enumerate(stacked["layers"]):
+        where = f"layer {index + 1} (net['layers'][{index}])"
         if layer["type"] == "c":
-            where = f"layer {index + 1} (net['layers'][{index}])"
             pairs += [(layer, field, where) for field in ("k", "b")]
+        elif layer["type"] == "f":
+            pairs += [(layer, field, where) for field in ("W", "b")]
     pairs += [(stacked, field, "net") for field in ("ffW", "ffb")]
     for owner, field, where in pairs:
         for name in (field, "d" + field):
@@ -730,6 +860,9 @@ def check_gradients(stacked):
         if gradient != weight:
             if owner is stacked:
                 raise ValueError(f"net['d{field}'] must be {weight} like net['{field}'], "
+                                 f"got {gradient}")
+            if owner["type"] == "f":
+                raise ValueError(f"{where} 'd{field}' must be {weight} like '{field}', "
                                  f"got {gradient}")
             raise ValueError(f"{where} 'd{field}' must hold {_describe(field, weight)} like "
                              f"'{field}', got {_describe(field, gradient)}")
@@ -802,13 +935,18 @@ def stack_biases(biases, name):
 
 
 def _stack_layer(layer, spec, index):
-    """One layer of ``stack_net``: its spec (ints) and its stacked fields."""
+    """One layer of ``stack_net``: its spec (ints) and its stacked fields.
+
+    An 'f' layer's fields (``FULL_FIELDS``) are arrays in both layouts.
+    """
     out = dict(spec)
     for key, value in layer.items():
         name = f"net['layers'][{index}]['{key}']"
         if key in spec:
             continue
-        if key in MAP_FIELDS:
+        if spec["type"] == "f" and key in FULL_FIELDS:
+            out[key] = as_array(value, name, ndim=2)
+        elif key in MAP_FIELDS:
             out[key] = stack_maps(value, name)
         elif key in KERNEL_FIELDS:
             out[key] = stack_kernels(value, name)
@@ -899,7 +1037,9 @@ def unstack_net(stacked):
             for layer in value:
                 out = {}
                 for field, item in layer.items():
-                    if field in MAP_FIELDS:
+                    if layer["type"] == "f":
+                        out[field] = item
+                    elif field in MAP_FIELDS:
                         out[field] = list(item)
                     elif field in KERNEL_FIELDS:
                         out[field] = [list(row) for row in item]

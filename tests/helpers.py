@@ -115,7 +115,7 @@ ACTIVATIONS = ("sigm", "relu", "tanh", "linear")
 
 
 def beyond_problem(seed, kinds=None, channels=None, output=None, m=None, activations=None,
-                   methods=None):
+                   methods=None, full=()):
     """A set-up net with the opt-in keys, a batch x and labels y, from a seed.
 
     Parameters
@@ -133,6 +133,9 @@ def beyond_problem(seed, kinds=None, channels=None, output=None, m=None, activat
     activations, methods : sequence, optional
         The ``activation`` of the 'c' layers and the ``method`` of the 's'
         layers in order (``None`` entries leave the key out).
+    full : sequence of (size, activation), optional
+        Fully connected 'f' layers after the map layers (activation None:
+        no key); their biases are drawn too.  None drawn when not given.
 
     The image size is worked out backwards from a 1x1 to 3x3 last map, so
     every draw is valid; biases are drawn too (cnnsetup sets them to 0).
@@ -161,6 +164,8 @@ def beyond_problem(seed, kinds=None, channels=None, output=None, m=None, activat
         layers.append(layer)
     rows, cols = int(rng.integers(1, 4)), int(rng.integers(1, 4))
     rows, cols = input_size(layers, rows, cols)
+    for size, act in full:
+        layers.append({"type": "f", "size": size, **({"activation": act} if act else {})})
     channels = int(rng.integers(1, 4)) if channels is None else channels
     output = str(rng.choice(["sigm", "softmax"])) if output is None else output
     m = int(rng.integers(1, 6)) if m is None else m
@@ -176,5 +181,7 @@ def beyond_problem(seed, kinds=None, channels=None, output=None, m=None, activat
     for layer in net["layers"]:
         if layer["type"] == "c":
             layer["b"] = [float(v) for v in rng.normal(0, 0.2, size=len(layer["b"]))]
+        elif layer["type"] == "f":
+            layer["b"] = rng.normal(0, 0.2, size=layer["b"].shape)
     net["ffb"] = rng.normal(0, 0.2, size=net["ffb"].shape)
     return net, x, y

@@ -76,7 +76,8 @@ PROBLEMS = [dict(kinds="cs", channels=3, output="softmax", activations=["relu"],
                  methods=["max", "mean"]),
             dict(kinds="scc", channels=3, output="sigm", activations=["linear", "tanh"],
                  methods=["max"]),
-            dict(kinds="", channels=2, output="softmax", activations=[], methods=[])]
+            dict(kinds="", channels=2, output="softmax", activations=[], methods=[]),
+            dict(kinds="cs", channels=2, output="linear", activations=["tanh"], methods=["max"])]
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -108,6 +109,13 @@ GRADCHECK = {
                           methods=["max", "max"]),
     "softmax": dict(kinds="cs", channels=1, output="softmax", activations=["sigm"],
                     methods=["mean"]),
+    "linear output": dict(kinds="cs", channels=2, output="linear", activations=["sigm"],
+                          methods=["mean"]),
+    "f layers": dict(kinds="cs", channels=1, output="sigm", activations=["sigm"],
+                     methods=["mean"], full=[(4, None), (3, "tanh")]),
+    "f after c, softmax": dict(kinds="c", channels=2, output="softmax", activations=["tanh"],
+                               full=[(3, "linear")]),
+    "mlp, linear output": dict(kinds="", channels=1, output="linear", full=[(5, "sigm")]),
     "input alone": dict(kinds="", channels=1, output="sigm"),
     "input alone, softmax": dict(kinds="", channels=3, output="softmax"),
     "all": dict(kinds="cscs", channels=3, output="softmax", activations=["relu", "tanh"],

@@ -73,7 +73,7 @@ def test_bad_opt_in_options_exit_2_with_one_line(argv, words, capsys):
     assert words in err and err.count("\n") == 1, err
 
 
-def test_compare_kinds_prints_both_rows():
+def test_compare_kinds_prints_every_row():
     import subprocess
     import sys
     from pathlib import Path
@@ -83,6 +83,9 @@ def test_compare_kinds_prints_both_rows():
                          capture_output=True, text=True, timeout=600, cwd=root)
     assert run.returncode == 0, run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith("| ")][1:]
-    assert len(rows) == 2 and "`6c5-2s-12c5-2s` | sigm | 1 |" in rows[0]
-    assert "`6c5r-2m-12c5r-2m` | softmax | 0.1 |" in rows[1]
+    assert len(rows) == 5 and "`6c5-2s-12c5-2s` | sigm | 1 | - |" in rows[0]
+    assert "`6c5r-2m-12c5r-2m` | softmax | 0.1 | - |" in rows[1]
+    assert "`6c5-2s-12c5-2s-100f` | sigm | 1 | - |" in rows[2]
+    assert "`6c5-2s-12c5-2s-100f` | sigm | 1 | 0.5 |" in rows[3]
+    assert "`6c5r-2m-12c5r-2m-100fr` | softmax | 0.1 | 0.5 |" in rows[4]
     assert all(re.search(r"\| \d+\.\d\d% \| \d+\.\d \| \d+\.\d \|$", row) for row in rows)

@@ -73,7 +73,10 @@ def _set(*keys, value):
     (_set("layers", value=[{"type": "c", "kernelsize": [3]}]), r"meta\.layers"),
     (_set("epochs", value=True), r"meta\.epochs: True"),
     (_set("opts", "batchsize", value="2"), r"meta\.opts: no number 'alpha' and count 'batchsize'"),
-    (_set("opts", "alphas", value=[1.0, "x"]), r"meta\.opts: 'alphas' or 'momentum'"),
+    (_set("opts", "alphas", value=[1.0, "x"]), r"meta\.opts: 'alphas', 'momentum' or 'weightPenaltyL2'"),
+    (_set("opts", "weightPenaltyL2", value="1e-3"), r"meta\.opts: 'alphas', 'momentum' or 'weightPenaltyL2'"),
+    (_set("dropoutFraction", value=1.5), r"meta\.dropoutFraction: 1\.5, not a fraction"),
+    (_set("dropoutFraction", value=[0.5]), r"meta\.dropoutFraction"),
     (_set("start", value=[1]), r"meta\.start"),
 ])
 def test_a_damaged_meta_field_is_named(members, edit, field, tmp_path):

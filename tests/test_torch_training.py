@@ -161,3 +161,52 @@ def test_torch_sgd_with_exponential_lr_is_another_formula():
         schedule.step()
     error, _ = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(ours))
     assert error > 1e-6      # torch rescales the old velocity by the new rate; cnnapplygrads does not
+
+
+@pytest.mark.parametrize("mu", [0.0, 0.7])
+@pytest.mark.parametrize("spec, rows, cols, channels, output",
+                         [(*NETS[0], 1, None), KINDS[0], ("3c3t-2m-2c2", 12, 12, 2, "linear"),
+                          ("3c3-2s-6f-4ft", 12, 12, 1, "softmax")])
+def test_weight_penalty_agrees_with_torch_sgd_weight_decay(spec, rows, cols, channels, output,
+                                                           mu):
+    """opts['weightPenaltyL2'] = torch.optim.SGD's weight_decay on the kernels, 'f' W and ffW only.
+
+    SGD steps ``buf = mu * buf + (dw + lam * w); w -= lr * buf`` (buf = dw + lam * w without
+    momentum): at a constant rate, cnnapplygrads' ``v = mu * v - alpha * (dw + lam * w)``.
+    """
+    if output is None:
+        net, x, y = random_net(spec, rows, cols, M, ONUM, seed=24)
+    else:
+        net, x, y = _kinds_net(spec, rows, cols, channels, output, seed=24)
+    kk, alpha, lam = _orders(4), 0.5, 0.05
+    opts = {"alpha": alpha, "weightPenaltyL2": lam, **({"momentum": mu} if mu else {})}
+    ours = _cnntrain(net, x, y, kk, **opts)
+    optimisers, like = {}, torch_peer.params_from_net(net)
+
+    def sgd(flat, grads, lr, state):
+        if "sgd" not in optimisers:
+            params = torch_peer.unflatten(flat, like)
+            optimisers["sgd"] = torch.optim.SGD(
+                [{"params": [*params["W"], *params.get("fW", []), params["ffW"]],
+                  "weight_decay": lam},
+                 {"params": [*params["b"], *params.get("fb", []), params["ffb"]],
+                  "weight_decay": 0.0}],
+                lr=lr, momentum=mu)
+        for p, g in zip(flat, grads):
+            p.grad = g
+        optimisers["sgd"].step()
+
+    params, flat, _, losses = _torch_run(net, x, y, kk, [alpha] * EPOCHS, mu, sgd)
+    error, where = max_rel_error(torch_peer.as_net(params), torch_peer.net_weights(ours))
+    assert error <= RTOL, f"weights {where}: {error:.2e}"
+    if mu:
+        buffers = [-alpha * optimisers["sgd"].state[p]["momentum_buffer"] for p in flat]
+        _assert_agree(params, buffers, ours, "velocity = -lr * momentum_buffer")
+    error, where = max_rel_error(torch_peer.running_loss(losses), ours["rL"])
+    assert error <= RTOL, f"rL (the loss without the penalty): {error:.2e}"
+    plain = _cnntrain(net, x, y, kk, **{k: v for k, v in opts.items() if k != "weightPenaltyL2"})
+    assert max_rel_error(plain["ffW"], ours["ffW"])[0] > 1e-3      # the penalty did act
+    for layer, without in zip(ours["layers"], plain["layers"]):
+        if layer["type"] in ("c", "f"):                          # on the kernels and W too
+            field = "k" if layer["type"] == "c" else "W"
+            assert max_rel_error(without[field], layer[field])[0] > 1e-4

@@ -32,7 +32,7 @@ PRECISIONS = {"double": np.float64, "single": np.float32}
 def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,
                 limit=None, data_dir=None, progress=None, checkpoint=None, verbose=True,
                 output=None, momentum=None, alpha_decay=None, data="mnist",
-                precision="double"):
+                weight_penalty=None, dropout=None, precision="double"):
     """Run test_example_CNN.m: set up, train and test the net on MNIST.
 
     The keyword arguments after ``verbose`` are opt-ins beyond the original
@@ -65,6 +65,10 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
         One of :data:`DATA_SOURCES`: "mnist", or "synthetic-rgb", the colour
         squares of :mod:`cnntoolbox.datasets.synthetic` (x of shape (16, 16, 3, m),
         3 classes; drawn from a generator of its own, seed 0).
+    weight_penalty : float, optional
+        ``opts["weightPenaltyL2"]`` of ``cnntrain``.
+    dropout : float, optional
+        ``net["dropoutFraction"]``.
     precision : str
         "double" (the original's) or "single": x and y as float32, so that
         training and testing run in float32 (``cnnsetup``'s weights are
@@ -92,9 +96,12 @@ def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, see
     net = {"layers": net_layers}
     if output is not None:
         net["output"] = output
+    if dropout is not None:
+        net["dropoutFraction"] = dropout
     net = cnnsetup(net, train_x, train_y, rng=rng)                                 # line 28
     opts = {"alpha": alpha, "batchsize": batchsize, "numepochs": numepochs}
-    for key, value in (("momentum", momentum), ("alpha_decay", alpha_decay)):
+    for key, value in (("momentum", momentum), ("alpha_decay", alpha_decay),
+                       ("weightPenaltyL2", weight_penalty)):
         if value is not None:
             opts[key] = value
     start = time.perf_counter()

@@ -12,8 +12,9 @@ float32 net is saved back as ``single``.
 
 import numpy as np
 
-from ..netlayout import (BIAS_FIELDS, COLUMN_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS, MAP_FIELDS,
-                         MATRIX_FIELDS, OPTS_FIELDS, TOOLBOX_ORDER, as_array, as_cell, as_float)
+from ..netlayout import (BIAS_FIELDS, COLUMN_FIELDS, FULL_FIELDS, KERNEL_FIELDS, LAYER_NUMBERS,
+                         MAP_FIELDS, MATRIX_FIELDS, OPTS_FIELDS, TOOLBOX_ORDER, as_array, as_cell,
+                         as_float)
 
 
 def is_net(value):
@@ -40,8 +41,9 @@ def as_net(net: dict, name: str = "net") -> dict:
         with ``type`` str; ``a``/``d`` lists of (rows, cols, m) float64
         (or float32, MATLAB's single) arrays; ``k``/``dk`` lists [i][j] of
         (ks, ks) arrays; ``b``/``db`` lists of floats (float32 scalars for
-        single); ``outputmaps``/``kernelsize``/``scale``, ``L``
-        floats; ``fv``, ``fvd``, ``o``, ``e``, ``od``, ``ffW``, ``dffW`` 2-D;
+        single; an 'f' layer's ``W``, ``b``, ``a``, ``d``, ``dW``, ``db``,
+        ``vW``, ``vb`` 2-D arrays); ``outputmaps``/``kernelsize``/
+        ``scale``/``size``, ``L`` floats; ``fv``, ``fvd``, ``o``, ``e``, ``od``, ``ffW``, ``dffW`` 2-D;
         ``ffb``, ``dffb`` (onum, 1); ``rL`` 1-D.  Other fields are kept as they are.
 
     Raises
@@ -78,8 +80,8 @@ def toolbox_struct(net: dict) -> dict:
     The fields before the first one a routine creates (those the user
     makes: ``layers``; a layer's ``type``, ``outputmaps``, ``kernelsize``,
     ``scale``) stay first; then come the fields the routines create, in the
-    order of :data:`cnntoolbox.netlayout.TOOLBOX_ORDER`; then any other
-    field, in its order.  ``layers`` becomes an (n, 1) object array, which a
+    order of :data:`cnntoolbox.netlayout.TOOLBOX_ORDER` (an 'f' layer's in
+    that of ``FULL_FIELDS``); then any other field, in its order.  ``layers`` becomes an (n, 1) object array, which a
     MAT-file writer stores as the n x 1 cell that ``cnn.layers = {...}``
     makes in the toolbox's example.
 
@@ -98,7 +100,8 @@ def toolbox_struct(net: dict) -> dict:
                   if isinstance(net["layers"], np.ndarray) else net["layers"])
     column = np.empty((len(layers), 1), dtype=object)
     for index, layer in enumerate(layers):
-        column[index, 0] = _ordered(layer, TOOLBOX_ORDER[1])
+        column[index, 0] = _ordered(layer, FULL_FIELDS if layer.get("type") == "f"
+                                    else TOOLBOX_ORDER[1])
     out["layers"] = column
     return out
 
@@ -132,6 +135,11 @@ def _layer(layer, where):
     for field in LAYER_NUMBERS:
         if field in out:
             out[field] = as_float(out[field], f"{where}.{field}", finite=False)
+    if out.get("type") == "f":                 # an opt-in: every field a matrix, none per map
+        for field in FULL_FIELDS:
+            if field in out:
+                out[field] = _array(out[field], 2, f"{where}.{field}")
+        return out
     for field in BIAS_FIELDS:
         if field in out:
             cell = as_cell(out[field], f"{where}.{field}", empty=True)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..cnnapplygrads import cnnapplygrads
 from ..cnnbp import cnnbp
-from ..cnnff import cnnff
+from ..cnnff import cnnff, ff as ff_stacked
 from ..cnntest import cnntest
 from ..cnntrain import cnntrain
 from .compare import RTOL, compare
@@ -39,6 +39,8 @@ from ..datasets.mnist import prepare_data
 from ..cli.example import DEFAULT_OPTS
 from ..matfile import loadmat
 from ..matfile.netshape import as_net, is_net
+from ..netlayout import (MASK, check_dropout, full_layers, is_testing, stack_for_input,
+                         unstack_net)
 
 #: Largest error of the MNIST example's replay, relative to the largest
 #: magnitude of the reference field, that still counts as the same number
@@ -51,8 +53,8 @@ WEIGHTS = {"rL", "ffW", "ffb", "k", "b"}
 #: Net fields each replayed stage of a trained net produces (top-level and layer fields).
 STAGE_FIELDS = {
     "cnnff": {"a", "fv", "o"},
-    "cnnbp": {"e", "L", "od", "fvd", "d", "dk", "db", "dffW", "dffb"},
-    "cnnapplygrads": {"k", "b", "ffW", "ffb"},
+    "cnnbp": {"e", "L", "od", "fvd", "d", "dk", "db", "dW", "dffW", "dffb"},
+    "cnnapplygrads": {"k", "b", "W", "ffW", "ffb"},
 }
 
 #: Variables of a matlab_reference/case_*.mat file.
@@ -292,7 +294,7 @@ def replay_trained(saved, name="net", alpha=1.0, rtol=RTOL):
     maps = net["layers"][0]["a"]                            # one map, or one per channel
     x = maps[0] if len(maps) == 1 else np.stack(maps, axis=2)
     y = net["o"] - net["e"]                                 # cnnbp.m: e = o - y
-    ff = cnnff(before, x)
+    ff = _forward(before, x)
     bp = cnnbp(ff, y)
     after = cnnapplygrads(bp, {"alpha": alpha})
     return [compare(net, result, rtol, fields=STAGE_FIELDS[stage],
@@ -300,8 +302,23 @@ def replay_trained(saved, name="net", alpha=1.0, rtol=RTOL):
             for stage, result in (("cnnff", ff), ("cnnbp", bp), ("cnnapplygrads", after))]
 
 
+def _forward(net, x):
+    """``cnnff(net, x)``; with dropout (an opt-in), with the masks the net kept, not new ones."""
+    if not check_dropout(net) or is_testing(net):
+        return cnnff(net, x)
+    if MASK not in net:
+        raise ValueError(f"the net has net['dropoutFraction'] but no '{MASK}' of its last batch")
+    stacked = stack_for_input(net, x)
+    masks = [stacked[MASK]] + [stacked["layers"][l].get(MASK)
+                               for l in full_layers(stacked["layers"])]
+    ff_stacked(stacked, x, masks)
+    return unstack_net(stacked)
+
+
 def _undo_layer(layer, alpha):
-    """A conv layer's kernels and biases before the last ``cnnapplygrads``."""
+    """A conv layer's kernels and biases (an 'f' layer's W, b) before the last cnnapplygrads."""
+    if layer.get("type") == "f":
+        return dict(layer, W=layer["W"] + alpha * layer["dW"], b=layer["b"] + alpha * layer["db"])
     if layer.get("type") != "c":
         return layer
     out = dict(layer)
@@ -319,8 +336,9 @@ def _require(net, name):
                              "(or cnnbp and cnnapplygrads) can be replayed")
     if not net["layers"] or not net["layers"][0].get("a"):
         raise ValueError(f"{name}.layers{{1}} has no 'a' (the last batch)")
+    needs = {"c": ("k", "b", "dk", "db"), "f": ("W", "b", "dW", "db")}
     for l, layer in enumerate(net["layers"]):
-        if layer.get("type") == "c":
-            for field_name in ("k", "b", "dk", "db"):
+        if layer.get("type") in needs:
+            for field_name in needs[layer["type"]]:
                 if field_name not in layer:
                     raise ValueError(f"{name}.layers{{{l + 1}}} has no '{field_name}'")

@@ -11,18 +11,18 @@ A checkpoint is one ``.npz`` file (numpy's zip of ``.npy`` arrays, read with
   (arrays of the net like the others);
 * ``meta``: a JSON text with the number of epochs done, the opts (``alpha``,
   ``batchsize``; ``alphas``, the rate of every epoch, when they differ;
-  ``momentum`` when it is used), the net's ``output`` when it is not the
-  original's, the layer specs, a fingerprint (BLAKE2b) and the shapes of
-  ``x`` and ``y``, the
-  state of the generator that draws the permutations
-  (``bit_generator.state``), and how training started: fingerprints of the
+  ``momentum`` and ``weightPenaltyL2`` when they are used), the net's
+  ``output`` when it is not the original's and its ``dropoutFraction`` when
+  it has one, the layer specs, a fingerprint (BLAKE2b) and the shapes of
+  ``x`` and ``y``, the state of the generator that draws the permutations
+  (and the dropout masks) (``bit_generator.state``), and how training started: fingerprints of the
   initial weights and of the generator's state, and its seed.
 
 Resuming from it continues exactly where the uninterrupted run would be:
 the net, ``rL`` and the generator state are those after the last completed
 epoch, so the result is bit-identical.  A checkpoint made for other data,
-other rates for the epochs it holds, another ``batchsize`` or
-``momentum``, another architecture, other initial weights or (when the
+other rates for the epochs it holds, another ``batchsize``, ``momentum``
+or ``weightPenaltyL2``, another architecture, other initial weights or (when the
 caller gives ``rng``) another seed is refused.
 
 Every save writes a temporary file in the checkpoint's folder, syncs it to
@@ -42,7 +42,8 @@ import zipfile
 import numpy as np
 
 from ..files import atomic
-from ..netlayout import OUTPUT, OUTPUTS, SPEC_FIELDS, VELOCITY_FIELDS, WEIGHT_FIELDS, format_layers
+from ..netlayout import (DROPOUT, OUTPUT, OUTPUTS, PENALTY, SPEC_FIELDS, VELOCITY_FIELDS,
+                         WEIGHT_FIELDS, check_dropout, format_layers)
 
 FORMAT = "cnntoolbox checkpoint"
 VERSION = 1
@@ -88,6 +89,8 @@ class Checkpoint:
         the seeds.
     momentum : float
         ``opts["momentum"]`` of the run (0: none, no velocities).
+    penalty : float
+        ``opts["weightPenaltyL2"]`` of the run (0: none).
 
     Raises
     ------
@@ -99,7 +102,7 @@ class Checkpoint:
         ``path`` is a folder.
     """
 
-    def __init__(self, path, x, y, opts, stacked, rng=None, momentum=0.0):
+    def __init__(self, path, x, y, opts, stacked, rng=None, momentum=0.0, penalty=0.0):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"checkpoint must be a file path, got {type(path).__name__}")
         self.path = os.fspath(path)
@@ -111,9 +114,12 @@ class Checkpoint:
             self.opts["alphas"] = alphas
         if momentum:
             self.opts["momentum"] = momentum
+        if penalty:
+            self.opts[PENALTY] = penalty
         self.layers = [{key: layer[key] for key in SPEC_FIELDS if key in layer}
                        for layer in stacked["layers"]]
         self.output = stacked.get(OUTPUT, OUTPUTS[0])
+        self.dropout = check_dropout(stacked)
         self.data = {"fingerprint": data_fingerprint(x, y),
                      "x": list(x.shape), "y": list(y.shape)}
         self.start = {"weights": _fingerprint(_weights(stacked)),
@@ -163,6 +169,8 @@ class Checkpoint:
                 "data": self.data, "start": self.start, "rng": rng.bit_generator.state}
         if self.output != OUTPUTS[0]:
             meta[OUTPUT] = self.output
+        if self.dropout:
+            meta[DROPOUT] = self.dropout
         arrays = _net_arrays(stacked)
         arrays["rL"] = np.array(rL, dtype=np.float64)
         write_atomic(self.path, meta, arrays)
@@ -177,7 +185,7 @@ class Checkpoint:
                 f"not this x {tuple(self.data['x'])}, y {tuple(self.data['y'])} (fingerprint "
                 f"{self.data['fingerprint']}: it covers the values and their precision, float32 "
                 f"or float64); use another checkpoint path or delete it")
-        for field in ("batchsize", "momentum"):
+        for field in ("batchsize", "momentum", PENALTY):
             value, was = self.opts.get(field, 0.0), saved["opts"].get(field, 0.0)
             if was != value:
                 raise CheckpointError(
@@ -199,6 +207,10 @@ class Checkpoint:
             raise CheckpointError(
                 f"{where} was made for a net with net['{OUTPUT}'] = {saved[OUTPUT]!r}, not "
                 f"{self.output!r}; use another checkpoint path")
+        if saved[DROPOUT] != self.dropout:
+            raise CheckpointError(
+                f"{where} was made for a net with net['{DROPOUT}'] = {saved[DROPOUT]!r}, not "
+                f"{self.dropout!r}; use another checkpoint path")
         if saved["layers"] != self.layers:
             raise CheckpointError(
                 f"{where} was made for the net {format_layers(saved['layers'], with_input=True)}, not "
@@ -266,6 +278,7 @@ def load_checkpoint(path):
                  ("epochs", "numepochs", "opts", "layers", "data", "rng")}
         saved["start"] = meta.get("start")
         saved[OUTPUT] = meta.get(OUTPUT, OUTPUTS[0])
+        saved[DROPOUT] = meta.get(DROPOUT, 0.0)
         saved["rL"] = arrays.pop("rL")
         if saved["rL"].ndim != 1 or "net.L" in arrays and arrays["net.L"].shape != ():
             raise ValueError("rL or L of a wrong shape")
@@ -366,8 +379,8 @@ def _read_meta(text):
         raise ValueError("meta.opts: no number 'alpha' and count 'batchsize'")
     if not (isinstance(opts.get("alphas", []), list)
             and all(_is_number(value) for value in opts.get("alphas", []))
-            and _is_number(opts.get("momentum", 0.0))):
-        raise ValueError("meta.opts: 'alphas' or 'momentum' not numbers")
+            and _is_number(opts.get("momentum", 0.0)) and _is_number(opts.get(PENALTY, 0.0))):
+        raise ValueError(f"meta.opts: 'alphas', 'momentum' or '{PENALTY}' not numbers")
     layers = meta.get("layers")
     if not (isinstance(layers, list) and all(
             isinstance(layer, dict) and set(layer) <= set(SPEC_FIELDS)
@@ -379,6 +392,8 @@ def _read_meta(text):
             and all(isinstance(data.get(key), list) and len(data[key]) <= 8
                     and all(_is_int(n) and n >= 0 for n in data[key]) for key in ("x", "y"))):
         raise ValueError("meta.data: not a fingerprint and the shapes of x and y")
+    if not (_is_number(meta.get(DROPOUT, 0.0)) and 0 <= meta.get(DROPOUT, 0.0) < 1):
+        raise ValueError(f"meta.{DROPOUT}: {meta.get(DROPOUT)!r}, not a fraction in [0, 1)")
     if meta.get(OUTPUT, OUTPUTS[0]) not in OUTPUTS:
         raise ValueError(f"meta.{OUTPUT}: {meta.get(OUTPUT)!r}, not one of {OUTPUTS}")
     start = meta.get("start")
@@ -516,7 +531,7 @@ def _restore_arrays(stacked, arrays, path, momentum=False):
     """Put a checkpoint's arrays into a stacked net, checking the weights' (and velocities') shapes."""
     layers = stacked["layers"]
     expected = {(index, field): layer[field].shape for index, layer in enumerate(layers)
-                for field in WEIGHT_FIELDS if layer.get("type") == "c" and field in layer}
+                for field in WEIGHT_FIELDS if layer.get("type") in ("c", "f") and field in layer}
     expected.update({(None, field): stacked[field].shape for field in WEIGHT_FIELDS if field in stacked})
     if momentum:
         expected.update({(index, VELOCITY_FIELDS[field]): shape
@@ -537,10 +552,13 @@ def _restore_arrays(stacked, arrays, path, momentum=False):
             where = "net" if key[0] is None else f"layers[{key[0]}]"
             raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is missing or not of "
                                   f"shape {shape} like the net's")
-        if restored[key].dtype != dtype:
+    # every float array in the run's precision: weights, velocities, maps, deltas, gradients,
+    # an 'f' layer's fields and the dropout masks (L is a float64 number of every run)
+    for key, value in restored.items():
+        if key != (None, "L") and value.dtype.kind == "f" and value.dtype != dtype:
             where = "net" if key[0] is None else f"layers[{key[0]}]"
             raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is "
-                                  f"{restored[key].dtype}, but this run trains in {dtype} "
+                                  f"{value.dtype}, but this run trains in {dtype} "
                                   f"(float32 if x, y or the net is)")
     for (index, field), value in restored.items():
         owner = stacked if index is None else layers[index]

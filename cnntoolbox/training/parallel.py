@@ -39,8 +39,8 @@ from threadpoolctl import threadpool_limits
 
 from ..cnnbp import bp
 from ..cnnff import ff
-from ..netlayout import (ACTIVATION, GRADIENT_FIELDS, MAP_FIELDS, METHOD, OUTPUT, SAMPLE_FIELDS,
-                        SPEC_FIELDS)
+from ..netlayout import (ACTIVATION, DROPOUT, GRADIENT_FIELDS, MAP_FIELDS, MASK, METHOD, OUTPUT,
+                         SAMPLE_FIELDS, SPEC_FIELDS, last_map_layer)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
 MIN_PART = 8
@@ -95,7 +95,10 @@ def sample_bytes(layers, sizes, onum, itemsize=8):
         for an 's' layer the scaled delta (mean) or the maxima's positions
         and masks (max); ``f'`` of a 'c' layer whose delta is not the
         original's ``meanpool_sigm_delta_back``; ``fv`` and ``fvd`` with their
-        temporaries, and the output's few rows.
+        temporaries, and the output's few rows.  An 'f' layer (sizes (1, 1,
+        N)) counts its ``a`` and ``d``, f' and a dropout mask (whether or not
+        there is dropout); fv's mask is left out (one row of ``top`` per
+        feature, next to the maps below it).
     kept : int
         Bytes per sample of what the trained net keeps of its last batch:
         ``a`` and ``d`` of every layer, ``fv``, ``fvd``, ``o``, ``e``, ``od``,
@@ -106,7 +109,9 @@ def sample_bytes(layers, sizes, onum, itemsize=8):
     extra = 0
     for l in range(1, len(layers)):
         layer, below = layers[l], layers[l - 1]
-        if layer["type"] == "c":
+        if layer["type"] == "f":
+            extra += 2 * values[l]                                 # f'(u), the mask
+        elif layer["type"] == "c":
             windows = sizes[l - 1][2] * layer["kernelsize"] ** 2 * sizes[l][0] * sizes[l][1]
             extra += windows if l == 1 else 2 * windows            # the spread back to layer l-1
         else:
@@ -115,7 +120,7 @@ def sample_bytes(layers, sizes, onum, itemsize=8):
                     == "sigm" and layer.get(METHOD, "mean") == "mean")
         if below["type"] == "c" and not original:
             extra += 2 * values[l - 1]                             # f'(u) and its temporary
-    fvnum = values[-1]
+    fvnum = values[last_map_layer(layers)]
     top = 4 * fvnum + 8 * onum            # fv, fvd and two temporaries; o, e, od and temporaries
     working = itemsize * (maps_and_deltas + extra + top)
     kept = itemsize * (maps_and_deltas + values[0] + 2 * fvnum + 3 * onum)
@@ -234,7 +239,7 @@ class BatchParallel:
             _BLAS_LIMIT.release()
         return False
 
-    def ffbp(self, x, y, keep=True):
+    def ffbp(self, x, y, keep=True, masks=None):
         """``ff(net, x)`` and ``bp(net, y)``; the pieces' gradients summed into the net.
 
         Parameters
@@ -245,9 +250,12 @@ class BatchParallel:
             Put the per-sample fields of the whole batch into the net (for
             the last batch of an epoch); otherwise only the gradients and
             ``L`` are certain to be the batch's.
+        masks : list of ndarray, optional
+            The dropout masks of the whole batch (``cnnff.dropout_masks``);
+            each piece takes its columns.
         """
         if self.pieces == 1:
-            bp(self.net, y, ff(self.net, x))
+            bp(self.net, y, ff(self.net, x, masks))
             return
         m = y.shape[1]
         bounds = np.linspace(0, m, self.pieces + 1).astype(int)
@@ -255,10 +263,11 @@ class BatchParallel:
         sums = {}
         for first in range(0, self.pieces, self.count):
             round_ = list(zip(self.parts, pieces[first:first + self.count]))
-            jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m)
+            jobs = [self._pool.submit(_ffbp, part, x[..., start:end], y[:, start:end], m,
+                                      _columns(masks, start, end))
                     for part, (start, end) in round_[1:]]
             part, (start, end) = round_[0]
-            _ffbp(part, x[..., start:end], y[:, start:end], m)
+            _ffbp(part, x[..., start:end], y[:, start:end], m, _columns(masks, start, end))
             for job in jobs:
                 job.result()
             for part, (start, end) in round_:
@@ -274,7 +283,7 @@ class BatchParallel:
         The first piece (``start == 0``) makes the whole-batch arrays.
         """
         owners = [(self.net, part, SAMPLE_FIELDS)]
-        owners += [(layer, piece, MAP_FIELDS)
+        owners += [(layer, piece, MAP_FIELDS + (MASK,))
                    for layer, piece in zip(self.net["layers"], part["layers"])]
         for owner, piece, fields in owners:
             for field in fields:
@@ -287,8 +296,9 @@ class BatchParallel:
 def _add_gradients(sums, part):
     """Add a piece's gradients and loss to ``sums`` (keys (layer or None, field))."""
     items = [((None, field), part[field]) for field in GRADIENT_FIELDS]
+    gradients = {"c": ("dk", "db"), "f": ("dW", "db")}
     items += [((l, field), layer[field]) for l, layer in enumerate(part["layers"])
-              if layer["type"] == "c" for field in ("dk", "db")]
+              for field in gradients.get(layer["type"], ())]
     for key, value in items:
         if key in sums:
             sums[key] += value                # in place: the first piece's copy is ours
@@ -299,14 +309,20 @@ def _add_gradients(sums, part):
 def _share_weights(net):
     """A stacked net for one worker: its own layer dicts, the same weight arrays."""
     part = {"ffW": net["ffW"], "ffb": net["ffb"], "layers": []}
-    if OUTPUT in net:
-        part[OUTPUT] = net[OUTPUT]
+    for key in (OUTPUT, DROPOUT, "testing"):
+        if key in net:
+            part[key] = net[key]
     for layer in net["layers"]:
         part["layers"].append({key: value for key, value in layer.items()
-                               if key in SPEC_FIELDS or key in ("k", "b")})
+                               if key in SPEC_FIELDS or key in ("k", "b", "W")})
     return part
 
 
-def _ffbp(part, x, y, m):
+def _columns(masks, start, end):
+    """Samples start:end of each dropout mask (None without dropout)."""
+    return None if masks is None else [mask[:, start:end] for mask in masks]
+
+
+def _ffbp(part, x, y, m, masks=None):
     """One piece: ``ff`` and ``bp``, sums divided by the whole batch's size m."""
-    bp(part, y, ff(part, x), m)
+    bp(part, y, ff(part, x, masks), m)
