@@ -260,3 +260,13 @@ def test_prepare_data_is_matlabs_column_major_reshape():
     assert limited[0].shape == (28, 28, 5) and limited[2].shape == (28, 28, 4)
     with pytest.raises(ValueError, match="limit"):
         prepare_data(mnist, limit=7)
+
+
+@pytest.mark.parametrize("argv", [["figures", "--bogus"], ["figures"],
+                                  ["figures", "--out", "x", "--seed", "y"]])
+def test_figures_usage_error_is_one_line(argv, tmp_path):
+    """`figures` parses its own arguments; a usage error is still the one line of every command."""
+    result = run_command(*argv, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnntoolbox figures: error: "), result.stderr

@@ -289,8 +289,15 @@ def plot_misclassified(Figure, net, test_x, test_y, bad, er, path):
     _save(fig, path)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the command line's one-line usage error (the usage itself is for --help)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, description="Draw the walkthrough's figures: the worked example's delta flow "
                                "(no data needed), then train the MNIST example for the others.")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
