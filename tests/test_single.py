@@ -385,3 +385,16 @@ def test_the_command_trains_in_single_precision(tmp_path, capsys):
     assert len(cnntest(net, test_x, test_y)[1]) == printed
     assert main(["--replay", "x.mat", "--precision", "single"]) == 2
     assert "drop --precision" in capsys.readouterr().err
+
+
+def test_a_float32_batch_runs_in_one_piece_and_float64_in_one_per_core(monkeypatch):
+    """float32: one piece, the BLAS's threads share it (faster on 2 cores, bench/README.md);
+    float64 keeps one piece per core, whose sums give its bits."""
+    from cnntoolbox.netlayout import map_sizes
+    monkeypatch.setattr(parallel, "core_count", lambda: 2)
+    monkeypatch.setattr(parallel, "PARTS", None)
+    net, x, _ = small_problem(m=16)
+    for dtype, count in ((F32, 1), (F64, 2)):
+        stacked = stack_net(net, dtype)
+        sizes = map_sizes(stacked["layers"], x.shape[0], x.shape[1])
+        assert parallel.BatchParallel(stacked, 16, sizes).count == count

@@ -16,7 +16,10 @@ Two things decide the pieces:
   While they run, the BLAS is held to one thread (threadpoolctl): two
   workers that each start BLAS threads would ask for more threads than
   there are cores.  The limit is shared by every training in the process
-  and lifted when the last one ends (``_BlasLimit``).
+  and lifted when the last one ends (``_BlasLimit``).  A float32 net runs
+  in one piece instead, its products spread over the cores by the BLAS's
+  own threads: faster there, as measured (``bench/README.md``, "Float32");
+  float64 keeps its pieces, and with them the bits of its sums.
 * memory: the working arrays of a piece (maps, deltas, im2col windows and
   the temporaries of ``cnnbp``, ``sample_bytes``) must fit ``WORK_BUDGET``
   together with the other workers' pieces.  A batch that does not is cut
@@ -198,7 +201,12 @@ class BatchParallel:
         self.net = net
         if parts is None and PARTS is not None:
             parts = min(PARTS, batchsize)
-        if parts is None:
+        if parts is None and net["ffW"].dtype == np.float32:
+            # float32: one piece, and the BLAS's own threads share its products (measured on
+            # 2 cores: 3.7 s against 4.2-4.4 s per epoch in two pieces; bench/README.md,
+            # "Float32").  float64 keeps its pieces, whose sums give today's bits.
+            count = 1
+        elif parts is None:
             count = max(1, min(core_count(), batchsize // MIN_PART))
         elif 1 <= parts <= batchsize:
             count = parts
