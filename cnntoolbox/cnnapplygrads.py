@@ -3,8 +3,9 @@
 import numpy as np
 
 from .checks import check_momentum, check_penalty
-from .netlayout import (PENALISED, VELOCITY_FIELDS, as_float, cast_net, check_gradients,
-                        check_keys, missing_key, stack_net, unstack_net, working_dtype)
+from .netlayout import (LAYER_WEIGHTS, PENALISED, VELOCITY_FIELDS, as_float, cast_net,
+                        check_gradients, check_keys, missing_key, stack_net, unstack_net,
+                        working_dtype)
 
 
 def cnnapplygrads(net: dict, opts: dict) -> dict:
@@ -111,10 +112,9 @@ def _momentum_step(net, alpha, momentum, penalty):
 
     With a penalty, dw of a kernel or of ``ffW`` is ``dw + lam * w`` (``_direction``).
     """
-    weights = {"c": ("k", "b"), "f": ("W", "b")}
     pairs = [(layer, field, f"layer {index + 1} (net['layers'][{index}])")
              for index, layer in enumerate(net["layers"])
-             for field in weights.get(layer["type"], ())]
+             for field in LAYER_WEIGHTS.get(layer["type"], ())]
     pairs += [(net, "ffW", "net"), (net, "ffb", "net")]
     for owner, field, where in pairs:
         name = VELOCITY_FIELDS[field]

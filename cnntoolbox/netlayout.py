@@ -115,6 +115,8 @@ SAMPLE_FIELDS = ("fv", "fvd", "o", "e", "od", MASK)
 GRADIENT_FIELDS = ("dffW", "dffb", "L")
 #: The weights: what ``cnnapplygrads`` changes (``W`` of 'f' layers an opt-in).
 WEIGHT_FIELDS = ("k", "b", "W", "ffW", "ffb")
+#: The weights of each kind of layer that has any (each with its gradient ``"d" + field``).
+LAYER_WEIGHTS = {"c": ("k", "b"), "f": ("W", "b")}
 #: The weights ``opts["weightPenaltyL2"]`` decays (every weight but the biases).
 PENALISED = ("k", "W", "ffW")
 #: The momentum velocity of each weight (opt-in: only with ``opts["momentum"]``).
@@ -847,10 +849,7 @@ def check_gradients(stacked):
     pairs = []
     for index, layer in enumerate(stacked["layers"]):
         where = f"layer {index + 1} (net['layers'][{index}])"
-        if layer["type"] == "c":
-            pairs += [(layer, field, where) for field in ("k", "b")]
-        elif layer["type"] == "f":
-            pairs += [(layer, field, where) for field in ("W", "b")]
+        pairs += [(layer, field, where) for field in LAYER_WEIGHTS.get(layer["type"], ())]
     pairs += [(stacked, field, "net") for field in ("ffW", "ffb")]
     for owner, field, where in pairs:
         for name in (field, "d" + field):

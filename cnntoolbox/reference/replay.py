@@ -39,8 +39,8 @@ from ..datasets.mnist import prepare_data
 from ..cli.example import DEFAULT_OPTS
 from ..matfile import loadmat
 from ..matfile.netshape import as_net, is_net
-from ..netlayout import (MASK, check_dropout, full_layers, is_testing, stack_for_input,
-                         unstack_net)
+from ..netlayout import (LAYER_WEIGHTS, MASK, check_dropout, full_layers, is_testing,
+                         stack_for_input, unstack_net)
 
 #: Largest error of the MNIST example's replay, relative to the largest
 #: magnitude of the reference field, that still counts as the same number
@@ -336,9 +336,8 @@ def _require(net, name):
                              "(or cnnbp and cnnapplygrads) can be replayed")
     if not net["layers"] or not net["layers"][0].get("a"):
         raise ValueError(f"{name}.layers{{1}} has no 'a' (the last batch)")
-    needs = {"c": ("k", "b", "dk", "db"), "f": ("W", "b", "dW", "db")}
     for l, layer in enumerate(net["layers"]):
-        if layer.get("type") in needs:
-            for field_name in needs[layer["type"]]:
+        weights = LAYER_WEIGHTS.get(layer.get("type"), ())
+        for field_name in weights + tuple("d" + field for field in weights):
                 if field_name not in layer:
                     raise ValueError(f"{name}.layers{{{l + 1}}} has no '{field_name}'")

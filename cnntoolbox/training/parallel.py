@@ -42,8 +42,8 @@ from threadpoolctl import threadpool_limits
 
 from ..cnnbp import bp
 from ..cnnff import ff
-from ..netlayout import (ACTIVATION, DROPOUT, GRADIENT_FIELDS, MAP_FIELDS, MASK, METHOD, OUTPUT,
-                         SAMPLE_FIELDS, SPEC_FIELDS, last_map_layer)
+from ..netlayout import (ACTIVATION, DROPOUT, GRADIENT_FIELDS, LAYER_WEIGHTS, MAP_FIELDS, MASK,
+                         METHOD, OUTPUT, SAMPLE_FIELDS, SPEC_FIELDS, last_map_layer)
 
 #: Fewest samples a worker gets; smaller batches run in one piece.
 MIN_PART = 8
@@ -304,9 +304,8 @@ class BatchParallel:
 def _add_gradients(sums, part):
     """Add a piece's gradients and loss to ``sums`` (keys (layer or None, field))."""
     items = [((None, field), part[field]) for field in GRADIENT_FIELDS]
-    gradients = {"c": ("dk", "db"), "f": ("dW", "db")}
-    items += [((l, field), layer[field]) for l, layer in enumerate(part["layers"])
-              for field in gradients.get(layer["type"], ())]
+    items += [((l, "d" + field), layer["d" + field]) for l, layer in enumerate(part["layers"])
+              for field in LAYER_WEIGHTS.get(layer["type"], ())]
     for key, value in items:
         if key in sums:
             sums[key] += value                # in place: the first piece's copy is ours
