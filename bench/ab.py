@@ -3,10 +3,11 @@
 Usage (from the repository root)::
 
     git worktree add ../cnn-before HEAD~1
-    python bench/ab.py ../cnn-before . [--rounds 6] [--samples 12000]
+    python bench/ab.py ../cnn-before . [--rounds 6] [--samples 12000] [--precision single]
 
 Each round runs ``cnntrain`` (batch 50, alpha 1, one pass over the first
-``--samples`` MNIST samples) once per checkout, each in a fresh process,
+``--samples`` MNIST samples; x and y as float32 with ``--precision single``,
+so that training runs in float32) once per checkout, each in a fresh process,
 in alternating order (A B, then B A, ...), so that a slow spell of the
 machine falls on all of them alike.  It prints per checkout the median
 seconds per 60000-sample epoch, the median of the per-round ratios to the
@@ -26,8 +27,11 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+#: The dtype of x and y for each ``--precision`` (the package computes in float32 if they are).
+DTYPES = {"double": "float64", "single": "float32"}
 
-#: One timed run in a fresh process: argv[1] is the checkout, argv[2] the samples.
+#: One timed run in a fresh process: argv[1] is the checkout, argv[2] the samples,
+#: argv[3] this folder, argv[4] the dtype of x and y.
 RUN = r"""
 import resource, sys, time
 sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[3])
@@ -37,6 +41,7 @@ from cnntoolbox import cnnsetup, cnntrain
 n = int(sys.argv[2])
 data = workloads.mnist_uint8()
 x, y = workloads.toolbox_x(data["train_x"][:n]), workloads.toolbox_y(data["train_y"][:n])
+x, y = x.astype(sys.argv[4]), y.astype(sys.argv[4])
 net = cnnsetup({"layers": workloads.example_layers()}, x, y, rng=0)
 opts = {"alpha": 1, "batchsize": 50, "numepochs": 1}
 cnntrain(net, x[:, :, :100], y[:, :100], opts, verbose=False)     # warm-up
@@ -54,6 +59,8 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=6, help="runs per checkout (default %(default)s)")
     p.add_argument("--samples", type=int, default=12000,
                    help="training samples per run, a multiple of 50 (default %(default)s)")
+    p.add_argument("--precision", choices=sorted(DTYPES), default="double",
+                   help="x and y as float64 (double) or float32 (single); default %(default)s")
     args = p.parse_args(argv)
     if args.rounds < 1:
         p.error(f"--rounds must be at least 1, got {args.rounds}")
@@ -65,10 +72,10 @@ def parse_args(argv=None):
     return args
 
 
-def run_once(checkout, samples):
+def run_once(checkout, samples, precision="double"):
     """Seconds per 60000-sample epoch, peak MiB and the last rL of one run in a fresh process."""
     out = subprocess.run([sys.executable, "-c", RUN, str(Path(checkout).resolve()),
-                          str(samples), str(BENCH)],
+                          str(samples), str(BENCH), DTYPES[precision]],
                          capture_output=True, text=True, env=dict(os.environ))
     if out.returncode != 0:
         raise SystemExit(f"run of {checkout} failed:\n{out.stderr}")
@@ -85,7 +92,7 @@ def main(argv=None):
     for round_ in range(args.rounds):
         order = range(len(names)) if round_ % 2 == 0 else reversed(range(len(names)))
         for i in order:
-            seconds, peak, last[i] = run_once(names[i], args.samples)
+            seconds, peak, last[i] = run_once(names[i], args.samples, args.precision)
             times[i].append(seconds)
             peaks[i].append(peak)
             print(f"round {round_ + 1}/{args.rounds}: {names[i]} {seconds:.2f} s/epoch",

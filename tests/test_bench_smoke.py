@@ -129,6 +129,18 @@ def test_ab_detects_a_checkout_made_slower_on_purpose(tmp_path):
         ab.parse_args([".", "--samples", "125"])
 
 
+def test_ab_single_precision_trains_in_float32():
+    # the same run as float64 and as float32: the last rL agrees to float32's precision, not
+    # to the last digit (the option reaches the training)
+    last = {}
+    for precision in ("double", "single"):
+        out = run_script("ab.py", ".", "--rounds", "1", "--samples", "100",
+                         "--precision", precision)
+        last[precision] = float(out.strip().split("last rL ")[1])
+    assert last["double"] != last["single"]
+    assert last["double"] == pytest.approx(last["single"], rel=1e-5)
+
+
 def _small_net(seed):
     rng = np.random.default_rng(seed)
     x = rng.random((18, 14, 5))
