@@ -188,12 +188,13 @@ def _full_deltas(net, fulls):
     """
     layers = net["layers"]
     dtype = net["od"].dtype                # float64 weights are cast to float32 deltas
+    dropout = check_dropout(net)
     dE_da = net["ffW"].astype(dtype, copy=False).T @ net["od"]
     for l in reversed(fulls):
         layer = layers[l]
         fprime = derivative(layer["a"], layer.get(ACTIVATION, "sigm"))
         layer["d"] = dE_da if fprime is None else dE_da * fprime
-        if check_dropout(net):
+        if dropout:
             layer["d"] = _dropped_back(net, layer["d"], layer)
         dE_da = layer["W"].astype(dtype, copy=False).T @ layer["d"]
     return dE_da
