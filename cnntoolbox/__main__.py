@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import __version__
 from .files import atomic
-from .cli import PROG, interrupt
+from .cli import PROG, interrupt, usage_error_line
 from .training.checkpoint import interrupted_message
 from .reference.compare import RTOL
 from .datasets.mnist import load_mnist, write_mnist_mat
@@ -363,7 +363,7 @@ def main(argv=None):
         return args.func(args)
     except UsageError as exc:
         where = exc.prog or _prog(args)
-        print(f"{where}: error: {describe(exc)} (see '{where} --help')", file=sys.stderr)
+        print(usage_error_line(where, describe(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         checkpoint = getattr(args, "checkpoint", None)

@@ -956,7 +956,7 @@ def _stack_layer(layer, spec, index):
     return out
 
 
-def stack_net(net, dtype=None):
+def stack_net(net):
     """Copy a public net into the stacked layout.
 
     Only the layer specs are required here; every other known field is
@@ -966,14 +966,13 @@ def stack_net(net, dtype=None):
     ----------
     net : dict
         A net in Matlab's layout (see the module docstring).
-    dtype : numpy.dtype, optional
-        Cast every array field to it (``cast_net``); default: each field
-        keeps its precision (float32 if it was float32, else float64).
 
     Returns
     -------
     dict
-        The same fields in the stacked layout, all arrays fresh copies.
+        The same fields in the stacked layout, all arrays fresh copies, each
+        in its precision (float32 if it was float32, else float64; ``cast_net``
+        casts them to one).
     """
     specs = check_net(net)
     check_keys(net, "net")
@@ -990,10 +989,10 @@ def stack_net(net, dtype=None):
             stacked[key] = as_array(value, "net['rL']").ravel()
         else:
             stacked[key] = copy.deepcopy(value)
-    return stacked if dtype is None else cast_net(stacked, dtype)
+    return stacked
 
 
-def stack_for_input(net, x, dtype=None):
+def stack_for_input(net, x):
     """``stack_net``, then check that the net's weights fit images like ``x``.
 
     Parameters
@@ -1002,15 +1001,13 @@ def stack_for_input(net, x, dtype=None):
         A public net.
     x : ndarray, shape (rows, cols, m) or (rows, cols, channels, m)
         A checked batch (``checks.check_x``).
-    dtype : numpy.dtype, optional
-        As for ``stack_net``.
 
     Returns
     -------
     dict
         The net in the stacked layout.
     """
-    stacked = stack_net(net, dtype)
+    stacked = stack_net(net)
     check_weights(stacked, map_sizes(stacked["layers"], *image_shape(x)))
     return stacked
 

@@ -16,7 +16,7 @@ import pytest
 from cnntoolbox import (cnnapplygrads, cnnbp, cnnff, cnnnumgradcheck, cnnsetup, cnntest,
                         cnntrain)
 from cnntoolbox.layerops import maxpool_forward
-from cnntoolbox.netlayout import SINGLE, parse_layers, stack_net, unstack_net
+from cnntoolbox.netlayout import SINGLE, cast_net, parse_layers, stack_net, unstack_net
 from cnntoolbox.training import parallel
 
 from helpers import beyond_problem, max_rel_error, rel_error, torch_peer_or_skip
@@ -31,7 +31,7 @@ COMPUTED_LAYER = ("a", "d", "dk", "db")
 
 def as_single(net):
     """The net with every array field float32 (the package's own cast)."""
-    return unstack_net(stack_net(net, SINGLE))
+    return unstack_net(cast_net(stack_net(net), SINGLE))
 
 
 def dtypes(net, fields=COMPUTED, layer_fields=COMPUTED_LAYER):
@@ -361,7 +361,7 @@ def test_a_checkpoint_keeps_float32_and_refuses_another_precision(tmp_path):
     assert max_rel_error(whole, resumed)[0] == 0
     # the same values in float64 (data, initial weights): only the precision differs, which the
     # data's fingerprint tells apart
-    net64 = unstack_net(stack_net(as_single(net), F64))
+    net64 = unstack_net(cast_net(stack_net(as_single(net)), F64))
     with pytest.raises(CheckpointError, match="other training data .* their precision, float32 or float64"):
         cnntrain(net64, x32.astype(F64), y.astype(F32).astype(F64), dict(opts, numepochs=3), rng=0,
                  verbose=False, checkpoint=path)
@@ -395,6 +395,6 @@ def test_a_float32_batch_runs_in_one_piece_and_float64_in_one_per_core(monkeypat
     monkeypatch.setattr(parallel, "PARTS", None)
     net, x, _ = small_problem(m=16)
     for dtype, count in ((F32, 1), (F64, 2)):
-        stacked = stack_net(net, dtype)
+        stacked = cast_net(stack_net(net), dtype)
         sizes = map_sizes(stacked["layers"], x.shape[0], x.shape[1])
         assert parallel.BatchParallel(stacked, 16, sizes).count == count

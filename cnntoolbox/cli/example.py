@@ -18,7 +18,7 @@ from ..cnnsetup import cnnsetup
 from ..cnntest import cnntest
 from ..cnntrain import cnntrain
 from ..datasets.mnist import load_mnist
-from ..netlayout import DEFAULT_LAYERS, parse_layers
+from ..netlayout import DEFAULT_LAYERS, DOUBLE, SINGLE, parse_layers
 from ..datasets.synthetic import synthetic_rgb
 
 #: Data sets of :func:`run_example` (the command line's ``--data``).
@@ -26,7 +26,7 @@ DATA_SOURCES = ("mnist", "synthetic-rgb")
 #: The opts of test_example_CNN.m (lines 24-26).
 DEFAULT_OPTS = {"alpha": 1.0, "batchsize": 50, "numepochs": 1}
 #: The precisions of the data, by Matlab's names: ``x = single(x)`` trains in float32.
-PRECISIONS = {"double": np.float64, "single": np.float32}
+PRECISIONS = {"double": DOUBLE, "single": SINGLE}
 
 
 def run_example(layers=DEFAULT_LAYERS, alpha=1.0, batchsize=50, numepochs=1, seed=0,

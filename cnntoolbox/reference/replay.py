@@ -339,5 +339,5 @@ def _require(net, name):
     for l, layer in enumerate(net["layers"]):
         weights = LAYER_WEIGHTS.get(layer.get("type"), ())
         for field_name in weights + tuple("d" + field for field in weights):
-                if field_name not in layer:
-                    raise ValueError(f"{name}.layers{{{l + 1}}} has no '{field_name}'")
+            if field_name not in layer:
+                raise ValueError(f"{name}.layers{{{l + 1}}} has no '{field_name}'")

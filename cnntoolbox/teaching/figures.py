@@ -32,7 +32,7 @@ import numpy as np
 from ..files import atomic
 from ..cnnff import cnnff
 from ..datasets.mnist import load_mnist, prepare_data
-from ..cli import PROG as COMMAND
+from ..cli import PROG as COMMAND, usage_error_line
 from ..cli.example import DEFAULT_OPTS, run_example
 from ..netlayout import DEFAULT_LAYERS
 from .hand import C1, C2, S1, S2
@@ -293,7 +293,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the command line's one-line usage error (the usage itself is for --help)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, usage_error_line(self.prog, message) + "\n")
 
 
 def build_parser():

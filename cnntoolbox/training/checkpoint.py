@@ -549,20 +549,23 @@ def _restore_arrays(stacked, arrays, path, momentum=False):
     dtype = stacked["ffW"].dtype                   # the run's precision (netlayout.working_dtype)
     for key, shape in expected.items():
         if key not in restored or restored[key].shape != shape:
-            where = "net" if key[0] is None else f"layers[{key[0]}]"
-            raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is missing or not of "
-                                  f"shape {shape} like the net's")
+            raise CheckpointError(f"checkpoint {path}: {_owner(key)} '{key[1]}' is missing or "
+                                  f"not of shape {shape} like the net's")
     # every float array in the run's precision: weights, velocities, maps, deltas, gradients,
     # an 'f' layer's fields and the dropout masks (L is a float64 number of every run)
     for key, value in restored.items():
         if key != (None, "L") and value.dtype.kind == "f" and value.dtype != dtype:
-            where = "net" if key[0] is None else f"layers[{key[0]}]"
-            raise CheckpointError(f"checkpoint {path}: {where} '{key[1]}' is "
+            raise CheckpointError(f"checkpoint {path}: {_owner(key)} '{key[1]}' is "
                                   f"{value.dtype}, but this run trains in {dtype} "
                                   f"(float32 if x, y or the net is)")
     for (index, field), value in restored.items():
         owner = stacked if index is None else layers[index]
         owner[field] = float(value) if (index, field) == (None, "L") else value
+
+
+def _owner(key):
+    """'net' or 'layers[l]': where the array of ``key`` (layer index or None, field) belongs."""
+    return "net" if key[0] is None else f"layers[{key[0]}]"
 
 
 def _check_writable(path):
